@@ -1,0 +1,3 @@
+from shub_pay.cli.app import main
+
+main()
