@@ -1,0 +1,68 @@
+"""What a command needs, built lazily from the root options: settings, engine, gateway.
+
+Nothing connects at import time. The first command that asks for the engine opens the database
+and passes the migration gate (`shub_pay.db.ensure_schema`); the first that asks for the gateway
+checks the Stripe key. Commands reach this object through `app_context(ctx)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlmodel import Session
+
+    from shub_pay.settings import Settings
+
+
+@dataclass
+class AppContext:
+    database_url: str | None = None
+    env_file: Path | None = None
+    debug: bool = False
+    _settings: Settings | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
+    _gateway: Any = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from shub_pay.settings import load_settings
+
+            self._settings = load_settings(
+                overrides={"DATABASE_URL": self.database_url}, env_file=self.env_file
+            )
+        return self._settings
+
+    def engine(self, *, check_schema: bool = True) -> Engine:
+        """The database engine; a new database is created at head, an old one is refused."""
+        if self._engine is None:
+            from shub_pay.db import ensure_schema, make_engine
+
+            engine = make_engine(self.settings.database_url)
+            if check_schema:
+                ensure_schema(engine)
+            self._engine = engine
+        return self._engine
+
+    def session(self) -> Session:
+        from sqlmodel import Session
+
+        return Session(self.engine(), expire_on_commit=False)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def app_context(ctx: typer.Context) -> AppContext:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppContext):
+        root.obj = AppContext()
+    return root.obj

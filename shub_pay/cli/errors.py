@@ -1,0 +1,82 @@
+"""The one place where errors become messages and exit codes (DESIGN.md §11).
+
+0 success; 1 the command worked and found something to act on; 2 usage; 3 configuration;
+4 Stripe refused or failed; 5 conflict with local state; 130 interrupted. Anything else that
+escapes is a bug: a one-line "internal error" and exit 70, the traceback only with `--debug`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
+
+from shub_pay.cli.output import FORMAT_META_KEY, Format, print_json
+from shub_pay.errors import ShubPayError
+
+EXIT_INTERNAL = 70
+EXIT_INTERRUPTED = 130
+
+
+def _wants_json(ctx: typer.Context) -> bool:
+    return ctx.find_root().meta.get(FORMAT_META_KEY) is Format.JSON
+
+
+def _debug(ctx: typer.Context) -> bool:
+    obj = ctx.find_root().obj
+    return bool(getattr(obj, "debug", False))
+
+
+def report_error(ctx: typer.Context, error: dict[str, Any]) -> None:
+    from shub_pay.settings import redact_text
+
+    message = redact_text(str(error.get("message", "")))
+    hint = error.get("hint")
+    error = {**error, "message": message}
+    if _wants_json(ctx):
+        print_json({"error": error})
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(file=sys.stderr, stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    if hint:
+        console.print(f"[dim]hint: {escape(redact_text(str(hint)))}[/dim]")
+
+
+class ShubPayGroup(TyperGroup):
+    """The root group: runs the command and maps whatever it raises to an exit code."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ShubPayError as exc:
+            if _debug(ctx):
+                raise
+            report_error(ctx, exc.to_dict())
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, TyperException):
+            raise
+        except KeyboardInterrupt:
+            report_error(ctx, {"code": "interrupted", "message": "interrupted", "hint": None})
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            report_error(
+                ctx,
+                {
+                    "code": "internal_error",
+                    "message": f"internal error: {type(exc).__name__}: {exc}",
+                    "hint": "run again with --debug for the traceback, and report it",
+                },
+            )
+            raise typer.Exit(EXIT_INTERNAL) from None
+        finally:
+            obj = ctx.find_root().obj
+            if hasattr(obj, "close"):
+                obj.close()

@@ -1,0 +1,373 @@
+"""The tables of DESIGN.md §4.
+
+Correctness comes from constraints, not from check-then-insert: every Stripe object keeps its
+Stripe id in a unique column, so a duplicate webhook, a concurrent worker or a re-run command hits
+an IntegrityError instead of writing a second order, refund or account. Amounts are integers in
+minor units with a lowercase ISO currency beside them; timestamps are timezone-aware UTC.
+
+Statuses are stored as plain strings (the enums below list the values) so that adding a value
+never needs a database type migration.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlmodel import Field, SQLModel
+
+from shub_pay.domain.types import UTCDateTime, utcnow
+
+# Named constraints, so later migrations (SQLite batch mode included) can find and alter them.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_type=UTCDateTime,
+        nullable=nullable,
+        index=index,
+    )
+
+
+def _created() -> Any:
+    return Field(
+        default_factory=utcnow,
+        sa_type=UTCDateTime,
+        nullable=False,
+    )
+
+
+def _minor(default: int = 0, *, nullable: bool = False) -> Any:
+    return Field(default=default, sa_type=BigInteger, nullable=nullable)
+
+
+def _json(default_factory: Any = dict) -> Any:
+    return Field(default_factory=default_factory, sa_type=JSON, nullable=False)
+
+
+class Role(StrEnum):
+    BUYER = "buyer"
+    CREATOR = "creator"
+    ADMIN = "admin"
+
+
+class OnboardingStatus(StrEnum):
+    NOT_STARTED = "NOT_STARTED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    RESTRICTED = "RESTRICTED"
+
+
+class ProductStatus(StrEnum):
+    DRAFT = "DRAFT"
+    PUBLISHED = "PUBLISHED"
+    ARCHIVED = "ARCHIVED"
+
+
+class CheckoutStatus(StrEnum):
+    CREATING = "CREATING"  # row written, idempotency key fixed, Stripe not answered yet
+    OPEN = "OPEN"
+    COMPLETE = "COMPLETE"
+    EXPIRED = "EXPIRED"
+
+
+class OrderStatus(StrEnum):
+    PENDING = "PENDING"
+    COMPLETED = "COMPLETED"
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
+    DISPUTED = "DISPUTED"
+    FAILED = "FAILED"
+
+
+class RefundSource(StrEnum):
+    CLI = "cli"
+    DASHBOARD = "dashboard"
+    UNKNOWN = "unknown"
+
+
+class EventStatus(StrEnum):
+    RECEIVED = "RECEIVED"
+    PROCESSED = "PROCESSED"
+    IGNORED = "IGNORED"
+    FAILED = "FAILED"
+    DEFERRED = "DEFERRED"  # refers to an order not known yet; applied when the order appears
+
+
+class ReceivedVia(StrEnum):
+    WEBHOOK = "webhook"
+    REPLAY = "replay"
+    CLI = "cli"
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: str = Field(primary_key=True, max_length=64)
+    email: str = Field(unique=True, index=True, max_length=320)
+    name: str = Field(default="", max_length=200)
+    role: str = Field(default=Role.BUYER, max_length=16)
+    created_at: datetime = _created()
+
+
+class CreatorAccount(SQLModel, table=True):
+    __tablename__ = "creator_accounts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(foreign_key="users.id", unique=True, max_length=64)
+    stripe_account_id: str | None = Field(default=None, unique=True, max_length=64)
+    onboarding_status: str = Field(default=OnboardingStatus.NOT_STARTED, max_length=16)
+    details_submitted: bool = False
+    charges_enabled: bool = False
+    payouts_enabled: bool = False
+    requirements_due: list[str] = _json(list)
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    fee_bps_override: int | None = Field(default=None)
+    tier: str | None = Field(default=None, max_length=16)
+    country: str = Field(default="US", max_length=2)
+    business_type: str = Field(default="individual", max_length=16)
+    sales_count: int = 0
+    created_at: datetime = _created()
+    synced_at: datetime | None = _ts()
+
+
+class Product(SQLModel, table=True):
+    __tablename__ = "products"
+
+    id: str = Field(primary_key=True, max_length=64)
+    slug: str = Field(unique=True, index=True, max_length=200)
+    title: str = Field(max_length=300)
+    description: str = Field(default="", sa_type=Text)
+    creator_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    license_type: str = Field(default="personal", max_length=32)
+    status: str = Field(default=ProductStatus.PUBLISHED, max_length=16)
+    cover_images: list[str] = _json(list)
+    sale_count: int = 0
+    created_at: datetime = _created()
+
+
+class ProductVersion(SQLModel, table=True):
+    __tablename__ = "product_versions"
+    __table_args__ = (
+        UniqueConstraint("product_id", "version", name="uq_product_versions_product_version"),
+        Index(
+            "uq_product_versions_one_latest",
+            "product_id",
+            unique=True,
+            sqlite_where=text("is_latest"),
+            postgresql_where=text("is_latest"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    product_id: str = Field(foreign_key="products.id", index=True, max_length=64)
+    version: str = Field(max_length=32)
+    is_latest: bool = False
+    storage_key: str = Field(default="", max_length=500)
+    created_at: datetime = _created()
+
+
+class Price(SQLModel, table=True):
+    __tablename__ = "prices"
+    __table_args__ = (
+        Index(
+            "uq_prices_one_active_per_currency",
+            "product_id",
+            "currency",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    product_id: str = Field(foreign_key="products.id", index=True, max_length=64)
+    amount_minor: int = _minor()
+    currency: str = Field(max_length=3)
+    is_active: bool = True
+    created_at: datetime = _created()
+
+
+class CheckoutSession(SQLModel, table=True):
+    __tablename__ = "checkout_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_session_id: str | None = Field(default=None, unique=True, max_length=255)
+    idempotency_key: str = Field(unique=True, max_length=255)
+    buyer_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    product_id: str = Field(foreign_key="products.id", index=True, max_length=64)
+    price_id: str = Field(foreign_key="prices.id", max_length=64)
+    amount_minor: int = _minor()
+    currency: str = Field(max_length=3)
+    fee_bps: int = 0
+    application_fee_minor: int = _minor()
+    destination_account: str = Field(max_length=64)
+    status: str = Field(default=CheckoutStatus.CREATING, index=True, max_length=16)
+    url: str | None = Field(default=None, sa_type=Text)
+    expires_at: datetime | None = _ts()
+    payment_intent_id: str | None = Field(default=None, index=True, max_length=255)
+    created_at: datetime = _created()
+    completed_at: datetime | None = _ts()
+
+
+class Order(SQLModel, table=True):
+    __tablename__ = "orders"
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_number: str = Field(unique=True, max_length=32)
+    buyer_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    creator_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    stripe_payment_intent_id: str = Field(unique=True, max_length=255)
+    stripe_charge_id: str | None = Field(default=None, unique=True, max_length=255)
+    checkout_session_id: str | None = Field(default=None, unique=True, max_length=255)
+    destination_account: str | None = Field(default=None, max_length=64)
+    amount_minor: int = _minor()
+    currency: str = Field(max_length=3)
+    application_fee_minor: int = _minor()
+    fee_bps: int | None = None
+    status: str = Field(default=OrderStatus.PENDING, index=True, max_length=24)
+    refunded_minor: int = _minor()
+    dispute_status: str | None = Field(default=None, max_length=32)
+    paid_at: datetime | None = _ts(index=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class OrderItem(SQLModel, table=True):
+    __tablename__ = "order_items"
+    __table_args__ = (
+        UniqueConstraint("order_id", "product_id", name="uq_order_items_order_product"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    product_id: str = Field(foreign_key="products.id", index=True, max_length=64)
+    version_id: str | None = Field(default=None, foreign_key="product_versions.id", max_length=64)
+    price_id: str | None = Field(default=None, foreign_key="prices.id", max_length=64)
+    price_at_purchase_minor: int = _minor()
+    currency: str = Field(max_length=3)
+
+
+class Entitlement(SQLModel, table=True):
+    __tablename__ = "entitlements"
+    __table_args__ = (
+        UniqueConstraint("order_id", "product_id", name="uq_entitlements_order_product"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    buyer_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    product_id: str = Field(foreign_key="products.id", index=True, max_length=64)
+    version_id: str | None = Field(default=None, foreign_key="product_versions.id", max_length=64)
+    license_type: str = Field(default="personal", max_length=32)
+    is_active: bool = True
+    revoked_reason: str | None = Field(default=None, max_length=64)
+    granted_at: datetime = _created()
+    revoked_at: datetime | None = _ts()
+
+
+class Refund(SQLModel, table=True):
+    """A refund: either one support asked for (written before Stripe is called, holding the
+    idempotency key) or one Stripe told us about (dashboard, webhook, reconcile)."""
+
+    __tablename__ = "refunds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_refund_id: str | None = Field(default=None, unique=True, max_length=255)
+    idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    amount_minor: int = _minor()
+    currency: str = Field(max_length=3)
+    status: str = Field(default="requested", max_length=24)
+    reason: str | None = Field(default=None, max_length=64)
+    application_fee_refunded_minor: int = _minor()
+    transfer_reversed_minor: int = _minor()
+    refund_application_fee: bool = False
+    reverse_transfer: bool = False
+    source: str = Field(default=RefundSource.UNKNOWN, max_length=16)
+    issued_by: str | None = Field(default=None, max_length=200)
+    failure_reason: str | None = Field(default=None, max_length=200)
+    stripe_created_at: datetime | None = _ts(index=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class StripeEvent(SQLModel, table=True):
+    """The raw event, stored before it is trusted or processed (dj-stripe's lesson)."""
+
+    __tablename__ = "stripe_events"
+
+    stripe_event_id: str = Field(primary_key=True, max_length=255)
+    type: str = Field(index=True, max_length=100)
+    account: str | None = Field(default=None, max_length=64)
+    api_version: str | None = Field(default=None, max_length=64)
+    created: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    livemode: bool = False
+    object_id: str | None = Field(default=None, index=True, max_length=255)
+    payment_intent_id: str | None = Field(default=None, index=True, max_length=255)
+    payload: dict[str, Any] = _json(dict)
+    received_via: str = Field(default=ReceivedVia.WEBHOOK, max_length=16)
+    status: str = Field(default=EventStatus.RECEIVED, index=True, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, sa_type=Text)
+    received_at: datetime = _created()
+    processed_at: datetime | None = _ts()
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only. No secrets, no card numbers (last4 and brand at most)."""
+
+    __tablename__ = "audit_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _created()
+    actor: str = Field(max_length=200)
+    action: str = Field(index=True, max_length=64)
+    entity_type: str = Field(max_length=32)
+    entity_id: str | None = Field(default=None, max_length=255)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        sa_column=Column("metadata", JSON, nullable=False),
+    )
+
+
+class ReplayCursor(SQLModel, table=True):
+    """Where an `events replay` run got to, and who holds the lock against overlapping runs."""
+
+    __tablename__ = "replay_cursors"
+
+    name: str = Field(primary_key=True, max_length=200)
+    last_event_id: str | None = Field(default=None, max_length=255)
+    last_event_created: datetime | None = _ts()
+    window_since: datetime | None = _ts()
+    window_until: datetime | None = _ts()
+    locked_by: str | None = Field(default=None, max_length=200)
+    locked_until: datetime | None = _ts()
+    completed: bool = False
+    updated_at: datetime = _created()
+
+
+class ReconcileRun(SQLModel, table=True):
+    __tablename__ = "reconcile_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime = _created()
+    finished_at: datetime | None = _ts()
+    since: datetime | None = _ts()
+    until: datetime | None = _ts()
+    charges_checked: int = 0
+    orders_checked: int = 0
+    differences: int = 0
+    fixed: int = 0
+    api_requests: int = 0
+    status: str = Field(default="running", max_length=16)

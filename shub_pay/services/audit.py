@@ -1,0 +1,84 @@
+"""The audit log: an append-only record of who did what to which money.
+
+Every later part appends through `record`; it scrubs what must never be stored (secrets, card
+numbers, CVCs) whatever the caller passes, so one careless caller cannot leak into the table.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from shub_pay.domain.models import AuditLog
+from shub_pay.settings import redact_text
+
+_FORBIDDEN_KEYS = frozenset({"number", "card_number", "cvc", "cvv", "exp_month", "exp_year"})
+_PAN = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+
+
+def default_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no login name (containers, cron without USER)
+        return "cli:unknown"
+
+
+def scrub(value: Any) -> Any:
+    """Drop card fields, mask card-number-like digit runs and redact secret-looking tokens."""
+    if isinstance(value, Mapping):
+        return {str(k): scrub(v) for k, v in value.items() if str(k).lower() not in _FORBIDDEN_KEYS}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return _PAN.sub("[card number removed]", redact_text(value))
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | None = None,
+    order_id: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditLog:
+    """Append one entry in the caller's transaction (it commits or rolls back with the work)."""
+    entry = AuditLog(
+        actor=scrub(actor),
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        order_id=order_id,
+        details=scrub(dict(details or {})),
+    )
+    session.add(entry)
+    return entry
+
+
+def list_entries(
+    session: Session,
+    *,
+    order_id: int | None = None,
+    action: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 200,
+) -> Sequence[AuditLog]:
+    """Newest first."""
+    query = select(AuditLog)
+    if order_id is not None:
+        query = query.where(AuditLog.order_id == order_id)
+    if action:
+        query = query.where(AuditLog.action == action.upper())
+    if entity_id:
+        query = query.where(AuditLog.entity_id == entity_id)
+    query = query.order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc()).limit(limit)
+    return session.exec(query).all()

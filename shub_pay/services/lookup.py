@@ -1,0 +1,66 @@
+"""Finding the things people name on the command line: users by email or id, products by slug."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from shub_pay.domain.models import CreatorAccount, Order, Product, Role, User
+from shub_pay.errors import NotFoundError, UsageError
+
+
+def find_user(session: Session, ref: str) -> User:
+    """USER is an email or a user id (DESIGN.md §11)."""
+    ref = ref.strip()
+    user = (
+        session.exec(select(User).where(User.email == ref.lower())).first()
+        if "@" in ref
+        else session.get(User, ref)
+    )
+    if user is None:
+        raise NotFoundError(
+            f"no user {ref!r}",
+            hint="name a user by email or id; `shub-pay catalog list` shows them",
+        )
+    return user
+
+
+def find_creator(session: Session, ref: str) -> tuple[User, CreatorAccount]:
+    user = find_user(session, ref)
+    account = session.exec(select(CreatorAccount).where(CreatorAccount.user_id == user.id)).first()
+    if account is None or user.role != Role.CREATOR:
+        raise UsageError(
+            f"{user.email} is not a creator",
+            code="not_a_creator",
+            hint="add the user under `creators` in the catalog and import it",
+        )
+    return user, account
+
+
+def find_product(session: Session, slug: str) -> Product:
+    product = session.exec(select(Product).where(Product.slug == slug.strip())).first()
+    if product is None:
+        product = session.get(Product, slug.strip())
+    if product is None:
+        raise NotFoundError(f"no product {slug!r}", hint="`shub-pay catalog list` shows the slugs")
+    return product
+
+
+def find_order(session: Session, ref: str) -> Order:
+    """ORDER is an order number, order id, payment intent id or charge id (DESIGN.md §11)."""
+    ref = ref.strip()
+    query = select(Order)
+    if ref.startswith("pi_"):
+        query = query.where(Order.stripe_payment_intent_id == ref)
+    elif ref.startswith(("ch_", "py_")):
+        query = query.where(Order.stripe_charge_id == ref)
+    elif ref.isdigit():
+        query = query.where(Order.id == int(ref))
+    else:
+        query = query.where(Order.order_number == ref.upper())
+    order = session.exec(query).first()
+    if order is None:
+        raise NotFoundError(
+            f"no order {ref!r}",
+            hint="name an order by number (SH-…), id, payment intent (pi_…) or charge (ch_…)",
+        )
+    return order

@@ -1,0 +1,254 @@
+"""Configuration (DESIGN.md §2): command-line option > environment > `.env` file > default.
+
+Settings are read once per command into a frozen `Settings` that remembers where each value came
+from (`config check` shows it). Secrets are kept only in memory; everything that leaves the
+process (output, logs, audit rows, error text) goes through `redact`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from shub_pay.errors import ConfigError
+
+DEFAULT_DATABASE_URL = "sqlite:///shub_pay.db"
+DEFAULT_BASE_URL = "http://localhost:3000"
+
+# name -> (default, description); the order is the order `config check` prints.
+VARIABLES: dict[str, tuple[str | None, str]] = {
+    "DATABASE_URL": (DEFAULT_DATABASE_URL, "SQLAlchemy URL of the database"),
+    "STRIPE_SECRET_KEY": (None, "Stripe secret key (sk_test_…, sk_live_… or restricted rk_…)"),
+    "STRIPE_WEBHOOK_SECRET": (None, "webhook signing secret(s), comma-separated during rotation"),
+    "STRIPE_API_BASE": (
+        None,
+        "base address of the Stripe API (the sandbox); Stripe's own if unset",
+    ),
+    "SHUB_BASE_URL": (DEFAULT_BASE_URL, "marketplace URL for success, cancel and return links"),
+    "SHUB_DEFAULT_FEE_PERCENT": ("10", "platform fee when no override and the policy is flat"),
+    "SHUB_FEE_POLICY": ("flat", "flat or tiered"),
+    "SHUB_CURRENCY": ("usd", "platform currency: default for catalog prices and fee tiers"),
+    "SHUB_STRIPE_RATE_LIMIT": (
+        None,
+        "client-side requests/s to Stripe (default 25 test, 100 live)",
+    ),
+}
+
+SECRET_VARIABLES = frozenset({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"})
+
+_SECRET_PATTERN = re.compile(r"\b((?:sk|rk)_(?:test|live)_|whsec_)([A-Za-z0-9_]+)")
+
+
+class KeyMode(StrEnum):
+    TEST = "test"
+    LIVE = "live"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    mode: KeyMode
+    restricted: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.mode}{' (restricted)' if self.restricted else ''}"
+
+
+def key_info(key: str) -> KeyInfo:
+    """Which mode a Stripe secret key is for; raises ConfigError for anything else."""
+    for prefix, mode, restricted in (
+        ("sk_test_", KeyMode.TEST, False),
+        ("sk_live_", KeyMode.LIVE, False),
+        ("rk_test_", KeyMode.TEST, True),
+        ("rk_live_", KeyMode.LIVE, True),
+    ):
+        if key.startswith(prefix) and len(key) > len(prefix):
+            return KeyInfo(mode, restricted)
+    raise ConfigError(
+        f"STRIPE_SECRET_KEY is not a Stripe secret key ({redact(key)})",
+        hint="use a key that starts with sk_test_, sk_live_, rk_test_ or rk_live_",
+    )
+
+
+def redact(secret: str | None) -> str:
+    """`sk_test_…abcd`: the prefix and the last four characters, never more."""
+    if not secret:
+        return "(not set)"
+    match = re.match(r"^((?:sk|rk)_(?:test|live)_|whsec_|pk_(?:test|live)_)", secret)
+    prefix = match.group(1) if match else ""
+    tail = secret[-4:] if len(secret) - len(prefix) >= 12 else ""
+    return f"{prefix}…{tail}"
+
+
+def redact_text(text: str) -> str:
+    """Redact every secret-looking token inside free text (error messages, payload dumps)."""
+    return _SECRET_PATTERN.sub(lambda m: redact(m.group(0)), text)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    stripe_secret_key: str | None = None
+    webhook_secrets: tuple[str, ...] = ()
+    stripe_api_base: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    default_fee_bps: int = 1000
+    fee_policy: str = "flat"
+    currency: str = "usd"
+    stripe_rate_limit: float | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never let a secret reach a log through repr()
+        return (
+            f"Settings(database_url={redact_text(self.database_url)!r}, "
+            f"stripe_secret_key={redact(self.stripe_secret_key)!r}, "
+            f"webhook_secrets={[redact(s) for s in self.webhook_secrets]!r}, "
+            f"stripe_api_base={self.stripe_api_base!r})"
+        )
+
+    __str__ = __repr__
+
+    @property
+    def key(self) -> KeyInfo | None:
+        return key_info(self.stripe_secret_key) if self.stripe_secret_key else None
+
+    @property
+    def is_live(self) -> bool:
+        info = self.key
+        return info is not None and info.mode is KeyMode.LIVE
+
+    def require_stripe_key(self) -> str:
+        if not self.stripe_secret_key:
+            raise ConfigError(
+                "no Stripe key configured",
+                code="missing_stripe_key",
+                hint="set STRIPE_SECRET_KEY in the environment or in .env (see .env.example)",
+            )
+        key_info(self.stripe_secret_key)
+        return self.stripe_secret_key
+
+    def require_webhook_secrets(self) -> tuple[str, ...]:
+        if not self.webhook_secrets:
+            raise ConfigError(
+                "no webhook signing secret configured",
+                code="missing_webhook_secret",
+                hint="set STRIPE_WEBHOOK_SECRET (whsec_…; comma-separate several during rotation)",
+            )
+        return self.webhook_secrets
+
+    @property
+    def rate_limit_per_s(self) -> float:
+        if self.stripe_rate_limit is not None:
+            return self.stripe_rate_limit
+        return 100.0 if self.is_live else 25.0
+
+
+def _read_env_file(path: Path | None, *, explicit: bool) -> dict[str, str]:
+    if path is None:
+        return {}
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"env file {path} does not exist", hint="check --env-file")
+        return {}
+    from dotenv import dotenv_values
+
+    return {k: v for k, v in dotenv_values(path).items() if v is not None}
+
+
+def load_settings(
+    *,
+    overrides: Mapping[str, str | None] | None = None,
+    env_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every variable by precedence and validate the result.
+
+    `overrides` are values given as command-line options (None means not given); `env_file`
+    None means `./.env` if it exists.
+    """
+    environ = os.environ if environ is None else environ
+    file_values = _read_env_file(
+        env_file if env_file is not None else Path(".env"), explicit=env_file is not None
+    )
+    raw: dict[str, str | None] = {}
+    sources: dict[str, str] = {}
+    for name, (default, _) in VARIABLES.items():
+        option = (overrides or {}).get(name)
+        if option is not None:
+            raw[name], sources[name] = option, "option"
+        elif environ.get(name):
+            raw[name], sources[name] = environ[name], "environment"
+        elif file_values.get(name):
+            raw[name], sources[name] = file_values[name], ".env"
+        else:
+            raw[name], sources[name] = default, "default"
+    return _validate(raw, sources)
+
+
+def _validate(raw: Mapping[str, str | None], sources: dict[str, str]) -> Settings:
+    from shub_pay.domain.fees import percent_to_bps
+    from shub_pay.domain.money import normalize_currency
+    from shub_pay.errors import UsageError
+
+    key = (raw["STRIPE_SECRET_KEY"] or "").strip() or None
+    if key is not None:
+        key_info(key)
+    secrets = tuple(s.strip() for s in (raw["STRIPE_WEBHOOK_SECRET"] or "").split(",") if s.strip())
+    for secret in secrets:
+        if not secret.startswith("whsec_"):
+            raise ConfigError(
+                f"STRIPE_WEBHOOK_SECRET entry {redact(secret)} does not start with whsec_",
+                hint="copy the signing secret from the Dashboard or from `stripe listen`",
+            )
+    api_base = (raw["STRIPE_API_BASE"] or "").strip().rstrip("/") or None
+    for name, url in (("STRIPE_API_BASE", api_base), ("SHUB_BASE_URL", raw["SHUB_BASE_URL"])):
+        if url is not None and urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigError(f"{name} must be an http(s) URL, not {url!r}")
+    try:
+        fee_bps = percent_to_bps(raw["SHUB_DEFAULT_FEE_PERCENT"] or "")
+        currency = normalize_currency(raw["SHUB_CURRENCY"] or "")
+    except UsageError as exc:
+        raise ConfigError(exc.message, hint=exc.hint) from None
+    policy = (raw["SHUB_FEE_POLICY"] or "").strip().lower()
+    if policy not in ("flat", "tiered"):
+        raise ConfigError(f"SHUB_FEE_POLICY must be flat or tiered, not {policy!r}")
+    rate: float | None = None
+    if raw["SHUB_STRIPE_RATE_LIMIT"]:
+        try:
+            rate = float(raw["SHUB_STRIPE_RATE_LIMIT"])
+        except ValueError:
+            rate = -1.0
+        if not 0 < rate <= 10_000:
+            raise ConfigError("SHUB_STRIPE_RATE_LIMIT must be a positive number of requests/s")
+    database_url = normalize_database_url(raw["DATABASE_URL"] or DEFAULT_DATABASE_URL)
+    return Settings(
+        database_url=database_url,
+        stripe_secret_key=key,
+        webhook_secrets=secrets,
+        stripe_api_base=api_base,
+        base_url=(raw["SHUB_BASE_URL"] or DEFAULT_BASE_URL).rstrip("/"),
+        default_fee_bps=fee_bps,
+        fee_policy=policy,
+        currency=currency,
+        stripe_rate_limit=rate,
+        sources=sources,
+    )
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept the URLs people paste (`postgres://`, `postgresql://`) and use psycopg 3."""
+    url = url.strip()
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if not url.startswith(("sqlite", "postgresql+psycopg://")):
+        raise ConfigError(
+            f"DATABASE_URL {redact_text(url)!r} is not supported",
+            hint="use sqlite:///path.db or postgresql+psycopg://user:pass@host/db",
+        )
+    return url

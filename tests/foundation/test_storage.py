@@ -1,0 +1,133 @@
+"""Storage: the schema, the migration gate and the constraints that make duplicates impossible."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from shub_pay.db import ensure_schema, head_revision, make_engine, migration_state
+from shub_pay.domain.models import Order, Price, ProductVersion, StripeEvent
+from shub_pay.errors import ConfigError
+from tests.conftest import Cli
+
+
+def _order(pi: str, number: str, **kw: object) -> Order:
+    fields: dict[str, object] = {
+        "order_number": number,
+        "buyer_id": "b_mia",
+        "creator_id": "c_ada",
+        "stripe_payment_intent_id": pi,
+        "amount_minor": 1299,
+        "currency": "usd",
+        "application_fee_minor": 130,
+    }
+    fields.update(kw)
+    return Order(**fields)  # type: ignore[arg-type]
+
+
+def test_a_brand_new_sqlite_file_is_created_at_head_by_the_first_command(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'new' / 'shop.db'}"
+    result = Cli(url)("catalog", "list")
+    assert result.exit_code == 0, result.stderr
+    state = migration_state(make_engine(url))
+    assert state.current == head_revision()
+
+
+def test_a_database_behind_head_stops_every_command(engine: Engine, db_url: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0000_older'"))
+    with pytest.raises(ConfigError, match="behind") as info:
+        ensure_schema(engine)
+    assert info.value.hint == "run `shub-pay db upgrade`"
+    result = Cli(db_url)("catalog", "list")
+    assert result.exit_code == 3
+    assert "shub-pay db upgrade" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_db_status_and_upgrade_report_the_revision(db_url: str) -> None:
+    cli = Cli(db_url)
+    status = cli.json("db", "status")
+    assert status["revision"] == status["head"] == head_revision()
+    assert status["at_head"] is True
+    upgraded = cli.json("db", "upgrade")
+    assert upgraded["revision"] == head_revision()
+
+
+def test_a_database_with_foreign_tables_is_refused(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'other.db'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE invoices (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(ConfigError, match="no shub-pay migrations"):
+        ensure_schema(engine)
+
+
+def test_the_same_payment_intent_can_never_become_two_orders(imported_catalog: Session) -> None:
+    session = imported_catalog
+    session.add(_order("pi_1", "SH-AAAA"))
+    session.commit()
+    session.add(_order("pi_1", "SH-BBBB"))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+    assert len(session.exec(select(Order)).all()) == 1
+
+
+def test_a_stripe_event_is_stored_once(session: Session) -> None:
+    created = datetime(2026, 11, 1, tzinfo=UTC)
+    session.add(StripeEvent(stripe_event_id="evt_1", type="charge.refunded", created=created))
+    session.commit()
+    session.add(StripeEvent(stripe_event_id="evt_1", type="charge.refunded", created=created))
+    with pytest.raises(IntegrityError):
+        session.commit()
+
+
+def test_a_product_has_exactly_one_latest_version(imported_catalog: Session) -> None:
+    session = imported_catalog
+    session.add(
+        ProductVersion(id="p_aurora_v9", product_id="p_aurora", version="9", is_latest=True)
+    )
+    with pytest.raises(IntegrityError):
+        session.commit()
+
+
+def test_a_product_has_one_active_price_per_currency(imported_catalog: Session) -> None:
+    session = imported_catalog
+    session.add(Price(id="p_aurora_usd2", product_id="p_aurora", amount_minor=1, currency="usd"))
+    with pytest.raises(IntegrityError):
+        session.commit()
+    session.rollback()
+    session.add(Price(id="p_aurora_jpy", product_id="p_aurora", amount_minor=1500, currency="jpy"))
+    session.commit()
+
+
+def test_timestamps_come_back_as_aware_utc(imported_catalog: Session) -> None:
+    session = imported_catalog
+    tokyo = timezone(timedelta(hours=9))
+    session.add(_order("pi_tz", "SH-TZ", paid_at=datetime(2026, 11, 2, 8, 30, tzinfo=tokyo)))
+    session.commit()
+    session.expunge_all()
+    order = session.exec(select(Order).where(Order.stripe_payment_intent_id == "pi_tz")).one()
+    assert order.paid_at == datetime(2026, 11, 1, 23, 30, tzinfo=UTC)
+    assert order.paid_at is not None and order.paid_at.tzinfo is not None
+
+
+def test_naive_timestamps_are_refused(imported_catalog: Session) -> None:
+    session = imported_catalog
+    session.add(_order("pi_naive", "SH-NAIVE", paid_at=datetime(2026, 11, 2, 8, 30)))
+    with pytest.raises(Exception, match="naive datetime"):
+        session.commit()
+
+
+def test_amounts_beyond_32_bits_are_kept_to_the_unit(imported_catalog: Session) -> None:
+    session = imported_catalog
+    big = 9_000_000_000_000  # 90 billion dollars in cents: a BIGINT, not an INT
+    session.add(_order("pi_big", "SH-BIG", amount_minor=big, application_fee_minor=big // 10))
+    session.commit()
+    session.expunge_all()
+    order = session.exec(select(Order).where(Order.order_number == "SH-BIG")).one()
+    assert order.amount_minor == big
