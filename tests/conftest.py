@@ -182,3 +182,35 @@ def cli(db_url: str) -> Cli:
 @pytest.fixture
 def sqlite_cli(sqlite_url: str) -> Cli:
     return Cli(sqlite_url)
+
+
+SANDBOX_KEY = "sk_test_shubpay_suite_0000000000000001"
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server() -> Iterator[Any]:
+    from shub_pay.sandbox import Sandbox
+
+    server = Sandbox(seed=11, webhook_max_attempts=3, webhook_backoff_s=0.01)
+    with server:
+        yield server
+
+
+@pytest.fixture
+def stripe_sandbox(_sandbox_server: Any) -> Any:
+    """The offline Stripe, emptied for this test, served over real HTTP on 127.0.0.1."""
+    _sandbox_server.reset()
+    return _sandbox_server
+
+
+@pytest.fixture
+def stripe_env(stripe_sandbox: Any) -> dict[str, str]:
+    """Environment that points shub-pay commands at the sandbox with a test key."""
+    return {"STRIPE_SECRET_KEY": SANDBOX_KEY, "STRIPE_API_BASE": stripe_sandbox.url}
+
+
+@pytest.fixture
+def gateway(stripe_sandbox: Any) -> Any:
+    from shub_pay.gateway import Gateway
+
+    return Gateway(SANDBOX_KEY, api_base=stripe_sandbox.url, rate_limit_per_s=None)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from shub_pay import __version__
-from shub_pay.cli import audit, catalog, config, db
+from shub_pay.cli import audit, catalog, config, db, sandbox
 from shub_pay.cli.context import AppContext
 from shub_pay.cli.errors import ShubPayGroup
 
@@ -65,6 +65,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.add_typer(catalog.app, name="catalog")
 app.command("audit")(audit.audit)
+app.add_typer(sandbox.app, name="sandbox")
 
 
 def main() -> None:

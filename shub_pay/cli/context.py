@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlmodel import Session
 
+    from shub_pay.gateway import Gateway
     from shub_pay.settings import Settings
 
 
@@ -27,7 +28,7 @@ class AppContext:
     debug: bool = False
     _settings: Settings | None = field(default=None, repr=False)
     _engine: Engine | None = field(default=None, repr=False)
-    _gateway: Any = field(default=None, repr=False)
+    _gateway: Gateway | None = field(default=None, repr=False)
 
     @property
     def settings(self) -> Settings:
@@ -54,6 +55,14 @@ class AppContext:
         from sqlmodel import Session
 
         return Session(self.engine(), expire_on_commit=False)
+
+    def gateway(self) -> Gateway:
+        """The Stripe gateway; a missing or malformed key is a configuration error (exit 3)."""
+        if self._gateway is None:
+            from shub_pay.gateway import Gateway
+
+            self._gateway = Gateway.from_settings(self.settings)
+        return self._gateway
 
     def close(self) -> None:
         if self._engine is not None:

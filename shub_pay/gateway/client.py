@@ -1,0 +1,336 @@
+"""The gateway: the only code that talks to Stripe (DESIGN.md §1, §9).
+
+Services call these methods and get plain dicts back; Stripe errors come out as the project's
+errors (`gateway.errors.translate`). Every POST takes an idempotency key from the caller — derived
+from a local record that was stored before the call — so a retried or re-run command can never
+create a second session or refund. The SDK retries connection errors, 409 and 5xx
+(`max_network_retries=2`); it does not retry 429, so `_call` does, with exponential backoff and
+full jitter, reusing the same idempotency key. A client-side token bucket keeps us under
+Stripe's rate limit in the first place, and every HTTP attempt is counted (`api_requests`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar, cast
+
+import stripe
+
+from shub_pay.gateway.errors import translate
+from shub_pay.gateway.http import CountingRateLimitedClient
+from shub_pay.gateway.limiter import RateLimiter
+from shub_pay.settings import Settings
+
+T = TypeVar("T")
+PAGE_LIMIT = 100
+
+
+def plain(obj: Any) -> dict[str, Any]:
+    """A Stripe object as plain, JSON-ready data."""
+    if isinstance(obj, stripe.StripeObject):
+        return obj.to_dict(recursive=True, for_json=True)
+    return dict(obj)
+
+
+class Gateway:
+    """One Stripe account (the platform) seen through `stripe.StripeClient`."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        api_base: str | None = None,
+        rate_limit_per_s: float | None = 25.0,
+        max_network_retries: int = 2,
+        max_rate_limit_retries: int = 6,
+        timeout_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        limiter = RateLimiter(rate_limit_per_s) if rate_limit_per_s else None
+        self.http = CountingRateLimitedClient(limiter, timeout=timeout_s)
+        self.client = stripe.StripeClient(
+            api_key,
+            base_addresses={"api": api_base} if api_base else None,
+            max_network_retries=max_network_retries,
+            http_client=self.http,
+        )
+        self.max_rate_limit_retries = max_rate_limit_retries
+        self._sleep = sleep
+        self.rate_limit_retries = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gateway:
+        return cls(
+            settings.require_stripe_key(),
+            api_base=settings.stripe_api_base,
+            rate_limit_per_s=settings.rate_limit_per_s,
+        )
+
+    @property
+    def api_requests(self) -> int:
+        """HTTP requests sent to Stripe so far, retries included."""
+        return int(self.http.request_count)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _call(self, action: str, fn: Callable[[], T]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return fn()
+            except stripe.RateLimitError as exc:
+                if attempt >= self.max_rate_limit_retries:
+                    raise translate(exc, action=action) from None
+                attempt += 1
+                self.rate_limit_retries += 1
+                self._sleep(random.uniform(0, min(8.0, 0.25 * 2**attempt)))
+            except stripe.StripeError as exc:
+                raise translate(exc, action=action) from None
+
+    @staticmethod
+    def _options(idempotency_key: str | None = None, stripe_account: str | None = None) -> Any:
+        options: dict[str, str] = {}
+        if idempotency_key is not None:
+            if not idempotency_key or len(idempotency_key) > 255:
+                raise ValueError("idempotency keys are 1 to 255 characters")
+            options["idempotency_key"] = idempotency_key
+        if stripe_account:
+            options["stripe_account"] = stripe_account
+        return options
+
+    @staticmethod
+    def _expand(expand: Sequence[str] | None, params: Mapping[str, Any] | None = None) -> Any:
+        merged = dict(params or {})
+        if expand:
+            merged["expand"] = list(expand)
+        return merged
+
+    def _pages(
+        self,
+        action: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stripe_account: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of `limit=100`, newest first as Stripe returns them, until `has_more` is false.
+
+        Lists go through `raw_request` and come back as parsed JSON: building a `StripeObject`
+        per item costs ~0.6 ms, which would cap reconciliation and replay far below the rate
+        limit (bench/README.md). Errors are raised by the SDK exactly as for typed calls.
+        """
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        query["limit"] = PAGE_LIMIT
+        if stripe_account:
+            query["stripe_account"] = stripe_account
+        while True:
+            response: Any = self._call(
+                action, partial(self.client.raw_request, "get", path, **query)
+            )
+            body = response.data
+            items: list[dict[str, Any]] = body["data"]
+            if items:
+                yield items
+            if not body.get("has_more") or not items:
+                return
+            query["starting_after"] = items[-1]["id"]
+
+    def _items(
+        self,
+        action: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stripe_account: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        for page in self._pages(action, path, params, stripe_account=stripe_account):
+            yield from page
+
+    LIST_PATHS: dict[str, str] = {
+        "accounts": "/v1/accounts",
+        "application_fees": "/v1/application_fees",
+        "charges": "/v1/charges",
+        "checkout_sessions": "/v1/checkout/sessions",
+        "events": "/v1/events",
+        "payment_intents": "/v1/payment_intents",
+        "refunds": "/v1/refunds",
+        "transfers": "/v1/transfers",
+    }
+
+    def list_pages(
+        self,
+        resource: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        stripe_account: str | None = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """Pages of any list endpoint shub-pay reads (`charges`, `events`, …)."""
+        if resource not in self.LIST_PATHS:
+            raise ValueError(f"no list endpoint {resource!r}")
+        return self._pages(
+            f"list {resource}", self.LIST_PATHS[resource], params, stripe_account=stripe_account
+        )
+
+    # -- Connect accounts -------------------------------------------------------------------
+
+    def create_account(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        options = self._options(idempotency_key)
+        return plain(
+            self._call(
+                "create a connected account",
+                lambda: self.client.v1.accounts.create(params=cast(Any, params), options=options),
+            )
+        )
+
+    def retrieve_account(self, account_id: str) -> dict[str, Any]:
+        return plain(
+            self._call(
+                f"retrieve account {account_id}",
+                lambda: self.client.v1.accounts.retrieve(account_id),
+            )
+        )
+
+    def iter_accounts(self) -> Iterator[dict[str, Any]]:
+        return self._items("list connected accounts", "/v1/accounts")
+
+    def create_account_link(
+        self, params: Mapping[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        options = self._options(idempotency_key)
+        return plain(
+            self._call(
+                "create an onboarding link",
+                lambda: self.client.v1.account_links.create(
+                    params=cast(Any, params), options=options
+                ),
+            )
+        )
+
+    def create_login_link(self, account_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        options = self._options(idempotency_key)
+        return plain(
+            self._call(
+                f"create a dashboard login link for {account_id}",
+                lambda: self.client.v1.accounts.login_links.create(account_id, options=options),
+            )
+        )
+
+    # -- Checkout ---------------------------------------------------------------------------
+
+    def create_checkout_session(
+        self, params: Mapping[str, Any], *, idempotency_key: str
+    ) -> dict[str, Any]:
+        options = self._options(idempotency_key)
+        return plain(
+            self._call(
+                "create a checkout session",
+                lambda: self.client.v1.checkout.sessions.create(
+                    params=cast(Any, params), options=options
+                ),
+            )
+        )
+
+    def retrieve_checkout_session(
+        self, session_id: str, *, expand: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        params = self._expand(expand)
+        return plain(
+            self._call(
+                f"retrieve checkout session {session_id}",
+                lambda: self.client.v1.checkout.sessions.retrieve(session_id, params=params),
+            )
+        )
+
+    def expire_checkout_session(self, session_id: str, *, idempotency_key: str) -> dict[str, Any]:
+        options = self._options(idempotency_key)
+        return plain(
+            self._call(
+                f"expire checkout session {session_id}",
+                lambda: self.client.v1.checkout.sessions.expire(session_id, options=options),
+            )
+        )
+
+    def iter_checkout_sessions(self, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        return self._items("list checkout sessions", "/v1/checkout/sessions", params)
+
+    # -- Payments, refunds, Connect movements -----------------------------------------------
+
+    def retrieve_payment_intent(
+        self, payment_intent_id: str, *, expand: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        params = self._expand(expand)
+        return plain(
+            self._call(
+                f"retrieve payment intent {payment_intent_id}",
+                lambda: self.client.v1.payment_intents.retrieve(payment_intent_id, params=params),
+            )
+        )
+
+    def retrieve_charge(
+        self, charge_id: str, *, expand: Sequence[str] | None = ("refunds",)
+    ) -> dict[str, Any]:
+        params = self._expand(expand)
+        return plain(
+            self._call(
+                f"retrieve charge {charge_id}",
+                lambda: self.client.v1.charges.retrieve(charge_id, params=params),
+            )
+        )
+
+    def create_refund(self, params: Mapping[str, Any], *, idempotency_key: str) -> dict[str, Any]:
+        options = self._options(idempotency_key)
+        return plain(
+            self._call(
+                "create a refund",
+                lambda: self.client.v1.refunds.create(params=cast(Any, params), options=options),
+            )
+        )
+
+    def retrieve_refund(
+        self, refund_id: str, *, expand: Sequence[str] | None = None
+    ) -> dict[str, Any]:
+        params = self._expand(expand)
+        return plain(
+            self._call(
+                f"retrieve refund {refund_id}",
+                lambda: self.client.v1.refunds.retrieve(refund_id, params=params),
+            )
+        )
+
+    def iter_refunds(self, params: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        return self._items("list refunds", "/v1/refunds", params)
+
+    def retrieve_application_fee(self, fee_id: str) -> dict[str, Any]:
+        return plain(
+            self._call(
+                f"retrieve application fee {fee_id}",
+                lambda: self.client.v1.application_fees.retrieve(fee_id),
+            )
+        )
+
+    def retrieve_transfer(self, transfer_id: str) -> dict[str, Any]:
+        return plain(
+            self._call(
+                f"retrieve transfer {transfer_id}",
+                lambda: self.client.v1.transfers.retrieve(transfer_id),
+            )
+        )
+
+    def iter_transfer_reversals(self, transfer_id: str) -> Iterator[dict[str, Any]]:
+        return self._items(
+            f"list reversals of {transfer_id}", f"/v1/transfers/{transfer_id}/reversals"
+        )
+
+    # -- Events -----------------------------------------------------------------------------
+
+    def retrieve_event(self, event_id: str, *, stripe_account: str | None = None) -> dict[str, Any]:
+        options = self._options(stripe_account=stripe_account)
+        return plain(
+            self._call(
+                f"retrieve event {event_id}",
+                lambda: self.client.v1.events.retrieve(event_id, options=options),
+            )
+        )
