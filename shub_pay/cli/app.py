@@ -12,7 +12,15 @@ from typing import Annotated
 import typer
 
 from shub_pay import __version__
-from shub_pay.cli import audit, catalog, config, db, sandbox
+from shub_pay.cli import (
+    audit,
+    catalog,
+    config,
+    db,
+    events,
+    sandbox,
+    webhooks,
+)
 from shub_pay.cli.context import AppContext
 from shub_pay.cli.errors import ShubPayGroup
 
@@ -66,6 +74,8 @@ app.add_typer(config.app, name="config")
 app.add_typer(catalog.app, name="catalog")
 app.command("audit")(audit.audit)
 app.add_typer(sandbox.app, name="sandbox")
+app.add_typer(webhooks.app, name="webhooks")
+app.add_typer(events.app, name="events")
 
 
 def main() -> None:

@@ -1,0 +1,38 @@
+"""Dispute events: the order is DISPUTED while a dispute is open; a lost one revokes access.
+
+Decides: `charge.dispute.created`, `.updated` and `.closed` record the dispute's status through
+`orders_state.apply_stripe_dispute`, which never lets an earlier status replace a later one (a
+late `created` does not reopen a closed dispute). Won (or an inquiry closed) → the order's
+status is recomputed from its payment and refunds and access comes back; lost → access revoked
+with `dispute_lost`. A dispute for an order not known yet is DEFERRED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shub_pay.domain.models import EventStatus
+from shub_pay.services import orders_state
+from shub_pay.services.events.registry import EventContext, handles
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+@handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+def on_dispute(ctx: EventContext) -> EventStatus:
+    dispute = ctx.obj
+    charge_id = _id_of(dispute.get("charge"))
+    order = orders_state.find_order_for_payment(
+        ctx.session, payment_intent_id=ctx.row.payment_intent_id, charge_id=charge_id
+    )
+    if order is None:
+        return EventStatus.DEFERRED
+    if charge_id and order.stripe_charge_id is None:
+        order.stripe_charge_id = charge_id
+    orders_state.apply_stripe_dispute(ctx.session, order=order, dispute=dispute, actor=ctx.actor)
+    return EventStatus.PROCESSED

@@ -1,0 +1,56 @@
+"""Refund events: `charge.refunded`, `refund.created`, `refund.updated`, `refund.failed`.
+
+Decides: refunds are upserted by Stripe refund id through `orders_state.apply_stripe_refund`
+(the same function the refunds CLI calls with Stripe's answer). A charge payload updates the
+order's `refunded_minor` from `amount_refunded` (only ever upwards) and upserts every refund it
+carries expanded. A refund for an order not known yet is DEFERRED, not dropped: the checkout
+handler applies it when the order appears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shub_pay.domain.models import EventStatus
+from shub_pay.services import orders_state
+from shub_pay.services.events.registry import EventContext, handles
+
+
+def _id_of(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+@handles("charge.refunded", "refund.created", "refund.updated", "refund.failed")
+def on_refund(ctx: EventContext) -> EventStatus:
+    obj = ctx.obj
+    charge: Mapping[str, Any] | None
+    if obj.get("object") == "charge":
+        charge = obj
+        listed = (
+            (obj.get("refunds") or {}).get("data")
+            if isinstance(obj.get("refunds"), Mapping)
+            else None
+        )
+        refunds = [r for r in listed or [] if isinstance(r, Mapping)]
+        charge_id = _id_of(obj.get("id"))
+    else:
+        charge = obj["charge"] if isinstance(obj.get("charge"), Mapping) else None
+        refunds = [obj]
+        charge_id = _id_of(obj.get("charge"))
+    order = orders_state.find_order_for_payment(
+        ctx.session, payment_intent_id=ctx.row.payment_intent_id, charge_id=charge_id
+    )
+    if order is None:
+        return EventStatus.DEFERRED
+    if charge_id and order.stripe_charge_id is None:
+        order.stripe_charge_id = charge_id
+    for refund in refunds:
+        orders_state.apply_stripe_refund(
+            ctx.session, order=order, refund=refund, charge=charge, actor=ctx.actor
+        )
+    if not refunds:
+        orders_state.update_refunded_total(ctx.session, order=order, charge=charge, actor=ctx.actor)
+    return EventStatus.PROCESSED

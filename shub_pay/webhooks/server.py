@@ -1,0 +1,124 @@
+"""Running the webhook app: in the foreground (`webhooks serve`) or in a background thread.
+
+Decides: uvicorn serves the Starlette app with graceful shutdown on SIGINT/SIGTERM (in-flight
+deliveries finish, up to 10 s). Several workers are separate processes that each build the app
+from the environment (`app.create_app_from_env`), so the command passes its resolved settings
+down through environment variables. `BackgroundServer` binds a free loopback port itself, so
+tests and the demo know the address before the first request, and stops the server cleanly.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+from types import TracebackType
+from typing import Any
+
+import uvicorn
+
+from shub_pay.settings import Settings
+
+GRACEFUL_SHUTDOWN_S = 10
+
+
+def configure_delivery_log() -> None:
+    """One line per delivery to stderr, with a timestamp."""
+    logger = logging.getLogger("shub_pay.webhooks")
+    if not any(getattr(h, "_shub_pay", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler._shub_pay = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    path: str,
+    workers: int = 1,
+    app: Any = None,
+) -> None:
+    """Serve until interrupted. `app` is used for one worker; several build their own."""
+    configure_delivery_log()
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+    }
+    if workers <= 1 and app is not None:
+        uvicorn.run(app, **common)
+        return
+    from shub_pay.webhooks.app import ENV_PATH
+
+    os.environ["DATABASE_URL"] = settings.database_url
+    os.environ["STRIPE_WEBHOOK_SECRET"] = ",".join(settings.require_webhook_secrets())
+    os.environ[ENV_PATH] = path
+    uvicorn.run(
+        "shub_pay.webhooks.app:create_app_from_env", factory=True, workers=workers, **common
+    )
+
+
+class BackgroundServer:
+    """The app on `http://127.0.0.1:<free port>` in a daemon thread; `stop()` shuts it down.
+
+    ::
+
+        with BackgroundServer(create_app(settings, engine)) as server:
+            httpx.post(server.url + "/webhooks/stripe", ...)
+    """
+
+    def __init__(self, app: Any, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = host, int(self._socket.getsockname()[1])
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout_s: float = 10.0) -> BackgroundServer:
+        self._thread.start()
+        deadline = time.monotonic() + timeout_s
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the webhook server did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout_s)
+        self._socket.close()
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
