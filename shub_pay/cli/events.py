@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from shub_pay.cli.context import app_context
-from shub_pay.cli.output import Column, Format, FormatOption, render_mapping, render_rows
+from shub_pay.cli.output import Column, Format, FormatOption, note, render_mapping, render_rows
 
 app = typer.Typer(help="Stored Stripe events: list them, retry failed ones.", no_args_is_help=True)
 
@@ -99,3 +99,96 @@ def retry(
     render_mapping(data, fmt=fmt, title="Retry")
     if summary.failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def replay(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Oldest event to replay: 2026-11-01, an ISO datetime, or 7d / 24h ago."),
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Replay events created before this.")] = None,
+    event_types: Annotated[
+        list[str] | None,
+        typer.Option("--type", help="Only this type (repeat, up to 20; one may be a wildcard)."),
+    ] = None,
+    failed_only: Annotated[
+        bool,
+        typer.Option(
+            "--failed-only", help="Only events Stripe could not deliver (delivery_success=false)."
+        ),
+    ] = False,
+    all_accounts: Annotated[
+        bool,
+        typer.Option("--all-accounts", help="Also every connected account's own events."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be applied; change nothing.")
+    ] = False,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Fetch events from Stripe's Events API and apply the ones not processed yet, oldest first.
+
+    Pages of 100, stored before they are applied; an interrupted run started again with the
+    same arguments resumes; two runs never overlap (the second exits 5). Exits 1 when an event
+    failed (see `events list --status FAILED`). Stripe keeps events for 30 days.
+
+    Example: shub-pay events replay --since 24h --failed-only --format json
+    """
+    from shub_pay.cli.progress import progress_reporter
+    from shub_pay.domain.periods import parse_moment
+    from shub_pay.services.audit import default_actor
+    from shub_pay.services.replay import ReplayOptions, replay_events
+
+    context = app_context(ctx)
+    options = ReplayOptions(
+        since=parse_moment(since) if since else None,
+        until=parse_moment(until) if until else None,
+        types=tuple(event_types or ()),
+        failed_only=failed_only,
+        all_accounts=all_accounts,
+        dry_run=dry_run,
+    )
+    engine = context.engine()
+    gateway = context.gateway()
+    with progress_reporter("Replaying Stripe events") as progress:
+        summary = replay_events(
+            engine=engine,
+            gateway=gateway,
+            options=options,
+            owner=f"{default_actor()}@{_host()}",
+            progress=progress,
+        )
+    for warning in summary.warnings:
+        note(f"[yellow]warning:[/yellow] {warning}")
+    if fmt is Format.TABLE and summary.failures:
+        for failure in summary.failures:
+            note(f"[red]failed[/red] {failure['id']}: {failure['error']}")
+    if dry_run and fmt is not Format.JSON:
+        render_rows(
+            summary.would_process,
+            fmt=fmt,
+            title="Events a replay would apply",
+            empty="nothing to replay",
+            columns=[
+                Column("id"),
+                Column("type"),
+                Column("created"),
+                Column("account"),
+                Column("stored_status", "stored as"),
+            ],
+        )
+    else:
+        data = summary.to_dict()
+        if fmt is not Format.JSON:
+            data = {k: v for k, v in data.items() if not isinstance(v, list)}
+        render_mapping(data, fmt=fmt, title="events replay")
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()

@@ -1,0 +1,179 @@
+"""Moments and calendar periods: what `--since`/`--until` mean, and where a day, an ISO week or a
+month begins in a time zone.
+
+Decides (DESIGN.md §11, §12), for every command that takes a date (report revenue, orders
+list, reconcile, events replay):
+
+- A moment is written as a date (``2026-11-01``: midnight at the start of that day), an ISO-8601
+  datetime (``2026-11-01T09:30:00Z``, ``2026-11-01T09:30+09:00``; without an offset it is read
+  in the zone), a duration back from now (``7d``, ``24h``, ``2w``: exact 24-hour days, so
+  ``7d`` is always 168 hours), ``now`` or ``today`` (this day's midnight in the zone). The zone
+  is UTC unless the command was given ``--tz``. Every result is an aware UTC datetime.
+- Windows are half-open: ``since`` included, ``until`` excluded, so consecutive windows never
+  count a moment twice.
+- Periods are calendar days, ISO weeks (Monday to Sunday) and months *in the zone*. Their labels
+  are ISO 8601: ``2026-11-01``, ``2026-W45``, ``2026-11``.
+- Local time is UTC plus an offset that changes only at the zone's transitions (DST, law
+  changes). :func:`offset_segments` finds those transitions inside a window, so the database can
+  bucket rows with a handful of constant-offset pieces, exactly, even on SQLite which knows no
+  time zones. A single fixed offset for the whole window would misplace every row within an
+  hour of midnight on the other side of a DST change.
+
+Pure standard library: the command line imports this before any database module.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from shub_pay.errors import UsageError
+
+__all__ = [
+    "Granularity",
+    "OffsetSegment",
+    "local_midnight",
+    "next_period_start",
+    "offset_segments",
+    "parse_moment",
+    "parse_zone",
+    "period_label",
+    "period_start",
+]
+
+_RELATIVE_RE = re.compile(r"(\d{1,6})\s*([hdw])")
+_UNIT = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_HINT = "Use a date (2026-11-01), an ISO datetime (2026-11-01T09:30:00Z) or 7d / 24h / 2w."
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+def parse_zone(name: str | None) -> ZoneInfo:
+    """An IANA zone (``Asia/Tokyo``); ``None`` or ``UTC`` is UTC. Unknown names: UsageError."""
+    if name is None or name.strip().upper() in {"UTC", "Z"}:
+        return ZoneInfo("UTC")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UsageError(
+            f"Unknown time zone {name!r}.",
+            code="invalid_time_zone",
+            hint="Use an IANA zone name such as Europe/Berlin, America/New_York or Asia/Tokyo.",
+        ) from exc
+
+
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The UTC instant at which ``day`` begins in ``tz`` (00:00 local, or the first moment after
+    a gap when a transition skips midnight)."""
+    naive = datetime.combine(day, time())
+    moment = naive.replace(tzinfo=tz).astimezone(UTC)
+    # zoneinfo resolves a non-existent local midnight forward (fold=0 uses the earlier offset),
+    # which can land before the day begins; then the day starts at the first valid instant.
+    if moment.astimezone(tz).date() < day:
+        moment = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    return moment
+
+
+def parse_moment(text: str, *, now: datetime | None = None, tz: tzinfo = UTC) -> datetime:
+    """Parse a ``--since``/``--until`` value into an aware UTC datetime (see the module doc)."""
+    raw = text.strip()
+    current = (now or datetime.now(UTC)).astimezone(UTC)
+    lowered = raw.lower()
+    if not raw:
+        raise UsageError("Empty date.", code="invalid_date", hint=_HINT)
+    if lowered == "now":
+        return current
+    if lowered == "today":
+        return local_midnight(current.astimezone(tz).date(), tz)
+    relative = _RELATIVE_RE.fullmatch(lowered)
+    if relative:
+        return current - int(relative.group(1)) * _UNIT[relative.group(2)]
+    if len(raw) == 10:
+        try:
+            return local_midnight(date.fromisoformat(raw), tz)
+        except ValueError:
+            pass
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"Invalid date {text!r}.", code="invalid_date", hint=_HINT) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=tz)
+    return parsed.astimezone(UTC)
+
+
+def period_start(day: date, granularity: Granularity) -> date:
+    """The first local day of the period that contains ``day``."""
+    if granularity is Granularity.DAY:
+        return day
+    if granularity is Granularity.WEEK:
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_period_start(start: date, granularity: Granularity) -> date:
+    """The first local day of the period after the one starting on ``start``."""
+    if granularity is Granularity.DAY:
+        return start + timedelta(days=1)
+    if granularity is Granularity.WEEK:
+        return start + timedelta(weeks=1)
+    return date(start.year + start.month // 12, start.month % 12 + 1, 1)
+
+
+def period_label(start: date, granularity: Granularity) -> str:
+    """ISO 8601 name of the period: ``2026-11-01``, ``2026-W45`` (ISO week), ``2026-11``."""
+    if granularity is Granularity.DAY:
+        return start.isoformat()
+    if granularity is Granularity.WEEK:
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    return f"{start.year:04d}-{start.month:02d}"
+
+
+@dataclass(frozen=True)
+class OffsetSegment:
+    """From ``starts_at`` (UTC; ``None`` = the beginning of time) until the next segment, local
+    time in the zone is UTC + ``offset_seconds``."""
+
+    starts_at: datetime | None
+    offset_seconds: int
+
+
+def _offset(tz: tzinfo, moment: datetime) -> int:
+    delta = moment.astimezone(tz).utcoffset()
+    return int(delta.total_seconds()) if delta is not None else 0
+
+
+def offset_segments(tz: tzinfo, first: datetime, last: datetime) -> list[OffsetSegment]:
+    """The pieces of constant UTC offset of ``tz`` that cover ``[first, last]`` (UTC instants).
+
+    The first piece reaches back to the beginning of time and the last on to the end, so a
+    row outside the scanned range still gets the nearest known offset. Transitions are found by
+    stepping six hours at a time and bisecting to the second: zones never change offset twice
+    within six hours.
+    """
+    step = timedelta(hours=6)
+    first = first.astimezone(UTC).replace(microsecond=0)
+    last = last.astimezone(UTC)
+    segments = [OffsetSegment(None, _offset(tz, first))]
+    cursor = first
+    while cursor < last:
+        probe = min(cursor + step, last)
+        if _offset(tz, probe) != _offset(tz, cursor):
+            low, high = cursor, probe  # offset(low) differs from offset(high)
+            while high - low > timedelta(seconds=1):
+                middle = (low + (high - low) / 2).replace(microsecond=0)
+                if _offset(tz, middle) == _offset(tz, low):
+                    low = middle
+                else:
+                    high = middle
+            segments.append(OffsetSegment(high, _offset(tz, high)))
+        cursor = probe
+    return segments

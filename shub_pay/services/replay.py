@@ -1,0 +1,426 @@
+"""`events replay`: catch every event the webhook endpoint missed, from Stripe's Events API.
+
+Decides (DESIGN.md §7, replay paragraph; STRIPE-FACTS.md §2):
+
+- Two phases. First every page of the Events API (`limit=100`, newest first as Stripe serves
+  them) is stored as it arrives, one transaction per page, `INSERT … ON CONFLICT DO NOTHING`:
+  the raw events are on disk before anything is applied, and a listing costs exactly
+  ⌈events / 100⌉ requests. Then the stored events of the window that are not final yet
+  (RECEIVED or FAILED) are applied oldest first through the same pipeline as webhooks
+  (`dispatcher.process_stored`), so replay and live delivery can never disagree.
+- Resume. A cursor per (scope, filters, window) remembers the last page stored; a run that was
+  killed midway and is started again with the same arguments continues the listing from there,
+  and phase two picks up whatever was stored but not applied. Relative windows (`--since 7d`)
+  move with the clock, so each cron run is a new listing; that is safe because storing and
+  applying are idempotent.
+- One run at a time: a lease row (`replay_cursors`, name `lock:events-replay`) taken with a
+  conditional UPDATE, renewed on every page, released at the end; a second run fails with a
+  conflict (exit 5) instead of doing the same work twice. A lease left by a killed run expires.
+- Stripe keeps events 30 days: a window reaching further back is listed anyway (what exists is
+  replayed) with a warning.
+- `--all-accounts` lists each connected account's events with the `Stripe-Account` header.
+- `--dry-run` lists and reports what would be applied; it writes nothing and takes no lease.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
+
+from shub_pay.db import session_scope
+from shub_pay.domain.models import EventStatus, ReceivedVia, ReplayCursor, StripeEvent
+from shub_pay.domain.types import utcnow
+from shub_pay.errors import ConflictError, UsageError
+
+RETENTION = timedelta(days=30)
+LEASE = timedelta(minutes=10)
+LOCK_NAME = "lock:events-replay"
+MAX_TYPES = 20
+
+
+class EventSource(Protocol):
+    """What replay needs from the gateway."""
+
+    @property
+    def api_requests(self) -> int: ...
+
+    def list_pages(
+        self, resource: str, params: Any = None, *, stripe_account: str | None = None
+    ) -> Any: ...
+
+    def iter_accounts(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    since: datetime | None = None
+    until: datetime | None = None
+    types: tuple[str, ...] = ()
+    failed_only: bool = False
+    all_accounts: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class ReplaySummary:
+    listed: int = 0
+    stored: int = 0
+    processed: int = 0
+    skipped: int = 0
+    failed: int = 0
+    deferred: int = 0
+    api_requests: int = 0
+    accounts: int = 0
+    resumed: bool = False
+    dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    would_process: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {
+            "listed": self.listed,
+            "processed": self.processed,
+            "skipped": self.skipped,
+            "failed": self.failed,
+            "api_requests": self.api_requests,
+            "stored": self.stored,
+            "deferred": self.deferred,
+            "accounts": self.accounts,
+            "resumed": self.resumed,
+            "dry_run": self.dry_run,
+            "warnings": self.warnings,
+            "failures": self.failures,
+        }
+        if self.dry_run:
+            data["would_process"] = self.would_process
+        return data
+
+
+Progress = Callable[[str, int, int | None], None]
+
+
+def _validate(options: ReplayOptions) -> None:
+    if len(options.types) > MAX_TYPES:
+        raise UsageError(
+            f"at most {MAX_TYPES} --type values (Stripe's limit), not {len(options.types)}"
+        )
+    if len(options.types) > 1 and any("*" in t for t in options.types):
+        raise UsageError(
+            "a wildcard --type (like charge.*) cannot be combined with other types",
+            hint="Stripe accepts one wildcard `type` or up to 20 exact `types[]`",
+        )
+    if options.since and options.until and options.since >= options.until:
+        raise UsageError("--since must be before --until")
+
+
+def _list_params(options: ReplayOptions, starting_after: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    created: dict[str, int] = {}
+    if options.since:
+        created["gte"] = int(options.since.timestamp())
+    if options.until:
+        created["lt"] = int(options.until.timestamp())
+    if created:
+        params["created"] = created
+    if len(options.types) == 1:
+        params["type"] = options.types[0]
+    elif options.types:
+        params["types"] = list(options.types)
+    if options.failed_only:
+        params["delivery_success"] = "false"
+    if starting_after:
+        params["starting_after"] = starting_after
+    return params
+
+
+def _cursor_name(options: ReplayOptions, scope: str | None) -> str:
+    identity = json.dumps(
+        {
+            "since": options.since.isoformat() if options.since else None,
+            "until": options.until.isoformat() if options.until else None,
+            "types": sorted(options.types),
+            "failed_only": options.failed_only,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"replay:{scope or 'platform'}:{digest}"
+
+
+# -- the lease ------------------------------------------------------------------------------
+
+
+def acquire_lease(engine: Engine, *, owner: str, now: datetime) -> None:
+    with session_scope(engine) as session:
+        if session.get(ReplayCursor, LOCK_NAME) is None:
+            _insert_ignore(session, {"name": LOCK_NAME, "updated_at": now})
+    with session_scope(engine) as session:
+        table = ReplayCursor.__table__  # type: ignore[attr-defined]
+        result = session.execute(
+            update(table)
+            .where(table.c.name == LOCK_NAME)
+            .where(
+                or_(
+                    table.c.locked_until.is_(None),
+                    table.c.locked_until < now,
+                    table.c.locked_by == owner,
+                )
+            )
+            .values(locked_by=owner, locked_until=now + LEASE, updated_at=now)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            return
+        holder = session.get(ReplayCursor, LOCK_NAME)
+    who = holder.locked_by if holder else "unknown"
+    until = holder.locked_until.isoformat() if holder and holder.locked_until else "?"
+    raise ConflictError(
+        f"another events replay is running ({who}, lease until {until})",
+        code="replay_locked",
+        hint="wait for it to finish; a lease left by a killed run expires after 10 minutes",
+    )
+
+
+def _renew_lease(session: Session, owner: str) -> None:
+    lock = session.get(ReplayCursor, LOCK_NAME)
+    if lock is not None and lock.locked_by == owner:
+        lock.locked_until = utcnow() + LEASE
+        session.add(lock)
+
+
+def release_lease(engine: Engine, *, owner: str) -> None:
+    with session_scope(engine) as session:
+        lock = session.get(ReplayCursor, LOCK_NAME)
+        if lock is not None and lock.locked_by == owner:
+            lock.locked_by = None
+            lock.locked_until = None
+            session.add(lock)
+
+
+def _insert_ignore(session: Session, values: dict[str, Any]) -> None:
+    table = ReplayCursor.__table__  # type: ignore[attr-defined]
+    dialect = session.get_bind().dialect.name
+    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["name"]))
+
+
+# -- phase one: list and store --------------------------------------------------------------
+
+
+def _store_page(session: Session, events: Sequence[dict[str, Any]]) -> tuple[int, set[str]]:
+    """Store a page of events; return how many were new and which ids were already final."""
+    from shub_pay.services.events.store import event_row_values
+
+    ids = [str(e["id"]) for e in events]
+    final = {
+        event_id
+        for event_id, status in session.execute(
+            select(StripeEvent.stripe_event_id, StripeEvent.status).where(
+                col(StripeEvent.stripe_event_id).in_(ids)
+            )
+        ).all()
+        if status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+    }
+    known = set(
+        session.execute(
+            select(StripeEvent.stripe_event_id).where(col(StripeEvent.stripe_event_id).in_(ids))
+        ).scalars()
+    )
+    rows = [
+        event_row_values(e, received_via=ReceivedVia.REPLAY) for e in events if e["id"] not in known
+    ]
+    if rows:
+        table = StripeEvent.__table__  # type: ignore[attr-defined]
+        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        session.execute(
+            insert(table).values(rows).on_conflict_do_nothing(index_elements=["stripe_event_id"])
+        )
+    return len(rows), final
+
+
+def _list_scope(
+    *,
+    engine: Engine,
+    gateway: EventSource,
+    options: ReplayOptions,
+    scope: str | None,
+    owner: str,
+    summary: ReplaySummary,
+    progress: Progress | None,
+) -> None:
+    name = _cursor_name(options, scope)
+    starting_after: str | None = None
+    if not options.dry_run:
+        with session_scope(engine) as session:
+            cursor = session.get(ReplayCursor, name)
+            if cursor is not None and not cursor.completed and cursor.last_event_id:
+                starting_after = cursor.last_event_id
+                summary.resumed = True
+            elif cursor is None:
+                session.add(
+                    ReplayCursor(name=name, window_since=options.since, window_until=options.until)
+                )
+            else:
+                cursor.completed = False
+                cursor.last_event_id = None
+                session.add(cursor)
+    pages = gateway.list_pages(
+        "events", _list_params(options, starting_after), stripe_account=scope
+    )
+    for page in pages:
+        summary.listed += len(page)
+        if options.dry_run:
+            _note_dry_run(engine, page, summary)
+        else:
+            with session_scope(engine) as session:
+                new, final = _store_page(session, page)
+                summary.stored += new
+                summary.skipped += len(final)
+                cursor = session.get(ReplayCursor, name)
+                assert cursor is not None
+                cursor.last_event_id = str(page[-1]["id"])
+                cursor.last_event_created = datetime.fromtimestamp(int(page[-1]["created"]), UTC)
+                cursor.updated_at = utcnow()
+                session.add(cursor)
+                _renew_lease(session, owner)
+        if progress:
+            progress("listed", summary.listed, None)
+    if not options.dry_run:
+        with session_scope(engine) as session:
+            cursor = session.get(ReplayCursor, name)
+            if cursor is not None:
+                cursor.completed = True
+                session.add(cursor)
+
+
+def _note_dry_run(engine: Engine, page: Sequence[dict[str, Any]], summary: ReplaySummary) -> None:
+    ids = [str(e["id"]) for e in page]
+    with Session(engine) as session:
+        statuses = dict(
+            session.execute(
+                select(StripeEvent.stripe_event_id, StripeEvent.status).where(
+                    col(StripeEvent.stripe_event_id).in_(ids)
+                )
+            ).all()
+        )
+    for event in page:
+        status = statuses.get(event["id"])
+        if status in (EventStatus.PROCESSED, EventStatus.IGNORED):
+            summary.skipped += 1
+            continue
+        summary.would_process.append(
+            {
+                "id": event["id"],
+                "type": event["type"],
+                "created": event["created"],
+                "account": event.get("account"),
+                "stored_status": status,
+            }
+        )
+
+
+# -- phase two: apply oldest first ----------------------------------------------------------
+
+
+def _pending_ids(engine: Engine, options: ReplayOptions, scopes: Sequence[str | None]) -> list[str]:
+    query = select(StripeEvent.stripe_event_id).where(
+        col(StripeEvent.status).in_([EventStatus.RECEIVED, EventStatus.FAILED])
+    )
+    if options.since:
+        query = query.where(StripeEvent.created >= options.since)
+    if options.until:
+        query = query.where(StripeEvent.created < options.until)
+    if options.types:
+        query = query.where(
+            or_(
+                *(
+                    col(StripeEvent.type).like(t.replace("*", "%"))
+                    if "*" in t
+                    else col(StripeEvent.type) == t
+                    for t in options.types
+                )
+            )
+        )
+    platform = None in scopes
+    accounts = [s for s in scopes if s]
+    if platform and accounts:
+        query = query.where(
+            or_(col(StripeEvent.account).is_(None), col(StripeEvent.account).in_(accounts))
+        )
+    elif platform:
+        query = query.where(col(StripeEvent.account).is_(None))
+    else:
+        query = query.where(col(StripeEvent.account).in_(accounts))
+    query = query.order_by(col(StripeEvent.created), col(StripeEvent.stripe_event_id))
+    with Session(engine) as session:
+        return list(session.execute(query).scalars())
+
+
+def replay_events(
+    *,
+    engine: Engine,
+    gateway: EventSource,
+    options: ReplayOptions,
+    owner: str,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> ReplaySummary:
+    from shub_pay.services.events.dispatcher import process_stored
+
+    _validate(options)
+    now = now or utcnow()
+    summary = ReplaySummary(dry_run=options.dry_run)
+    requests_before = gateway.api_requests
+    oldest_listable = now - RETENTION
+    if options.since is None or options.since < oldest_listable:
+        summary.warnings.append(
+            "Stripe keeps events for 30 days: nothing created before "
+            f"{oldest_listable.replace(microsecond=0).isoformat()} can be replayed"
+        )
+    if not options.dry_run:
+        acquire_lease(engine, owner=owner, now=now)
+    try:
+        scopes: list[str | None] = [None]
+        if options.all_accounts:
+            scopes += [str(a["id"]) for a in gateway.iter_accounts()]
+            summary.accounts = len(scopes) - 1
+        for scope in scopes:
+            _list_scope(
+                engine=engine,
+                gateway=gateway,
+                options=options,
+                scope=scope,
+                owner=owner,
+                summary=summary,
+                progress=progress,
+            )
+        if not options.dry_run:
+            pending = _pending_ids(engine, options, scopes)
+            for done, event_id in enumerate(pending, start=1):
+                outcome = process_stored(engine, event_id)
+                if outcome.status is EventStatus.FAILED:
+                    summary.failed += 1
+                    if len(summary.failures) < 50:
+                        summary.failures.append({"id": event_id, "error": outcome.error})
+                elif outcome.status is EventStatus.DEFERRED:
+                    summary.deferred += 1
+                elif outcome.duplicate:
+                    summary.skipped += 1
+                else:
+                    summary.processed += 1
+                if progress:
+                    progress("processed", done, len(pending))
+    finally:
+        if not options.dry_run:
+            release_lease(engine, owner=owner)
+    summary.api_requests = gateway.api_requests - requests_before
+    return summary
