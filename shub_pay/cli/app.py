@@ -15,8 +15,11 @@ from shub_pay import __version__
 from shub_pay.cli import (
     audit,
     catalog,
+    checkout,
     config,
+    creators,
     db,
+    demo,
     events,
     sandbox,
     webhooks,
@@ -72,10 +75,13 @@ def root(
 app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.add_typer(catalog.app, name="catalog")
+app.add_typer(creators.app, name="creators")
+app.add_typer(checkout.app, name="checkout")
 app.command("audit")(audit.audit)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(events.app, name="events")
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

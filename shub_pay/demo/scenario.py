@@ -1,0 +1,298 @@
+"""The demo's story: the whole mission of shub-pay, step by step, each outcome checked.
+
+Every step calls the same services the commands call and returns what a person should see (a
+few rows) and the checks it made. A check that fails does not stop the story (the later steps
+still show what they can) but makes the demo exit non-zero: "Exit 0 only if every step's
+outcome was checked and right".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from importlib import resources
+from typing import Any
+
+import httpx
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from shub_pay.demo.world import WEBHOOK_PATH, DemoWorld
+from shub_pay.domain.models import CheckoutSession, Entitlement, Order, OrderStatus
+from shub_pay.errors import ConflictError
+
+ACTOR = "demo"
+CREATORS = ("ada@lumen-lights.example", "hiro@kirakira-seq.example", "greta@nordlicht.example")
+BUYERS = (
+    "mia.chen@example.com",
+    "noah.garcia@example.com",
+    "olivia.smith@example.com",
+    "liam.nguyen@example.com",
+    "emma.johansson@example.se",
+    "kenji.sato@example.jp",
+    "lena.mueller@example.de",
+    "ava.brown@example.com",
+)
+# (product slug, currency): every onboarded creator, three currencies.
+LISTINGS = (
+    ("aurora-borealis-mega-tree", "usd"),
+    ("winter-wonderland-arches", "usd"),
+    ("winter-wonderland-arches", "eur"),
+    ("spooky-pixel-pumpkins", "usd"),
+    ("sakura-matrix", "jpy"),
+    ("sakura-matrix", "usd"),
+    ("hanabi-fireworks", "jpy"),
+    ("sternennacht-show", "eur"),
+    ("nutcracker-suite-lite", "eur"),
+)
+
+
+@dataclass
+class Check:
+    what: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclass
+class StepResult:
+    title: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def check(self, what: str, ok: bool, detail: str = "") -> None:
+        self.checks.append(Check(what, bool(ok), detail))
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+
+def _count(session: Session, model: Any, *where: Any) -> int:
+    return int(session.exec(select(func.count()).select_from(model).where(*where)).one())
+
+
+def _wait_for(predicate: Callable[[], bool], timeout_s: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+class Demo:
+    def __init__(self, world: DemoWorld) -> None:
+        self.world = world
+        self.paid_sessions: list[str] = []
+        self.missed_sessions: list[str] = []
+
+    def steps(self) -> list[Callable[[], StepResult]]:
+        return [
+            self.import_and_onboard,
+            self.start_webhooks,
+            self.sell,
+            self.outage_and_replay,
+        ]
+
+    def session(self) -> Session:
+        return Session(self.world.engine, expire_on_commit=False)
+
+    def _orders(self) -> int:
+        with self.session() as s:
+            return _count(s, Order, col(Order.status) != OrderStatus.FAILED)
+
+    # -- 1. catalog and creators ----------------------------------------------------------------
+
+    def import_and_onboard(self) -> StepResult:
+        from shub_pay.domain.fees import format_bps
+        from shub_pay.services.catalog import count_rows, import_catalog
+        from shub_pay.services.creators import onboard_creator, sync_creator
+
+        step = StepResult("Catalog imported, three creators onboarded on Stripe Connect")
+        catalog = json.loads(
+            resources.files("shub_pay").joinpath("fixtures/catalog.json").read_text("utf-8")
+        )
+        with self.session() as s:
+            import_catalog(session=s, data=catalog, default_currency="usd", actor=ACTOR)
+            s.commit()
+            rows = count_rows(s)
+        step.check("catalog has products and buyers", rows["products"] >= 6 and rows["users"] >= 8)
+        for email in CREATORS:
+            with self.session() as s:
+                onboarded = onboard_creator(
+                    session=s,
+                    gateway=self.world.gateway,
+                    settings=self.world.settings,
+                    user_ref=email,
+                    actor=ACTOR,
+                )
+                account_id = onboarded.creator.stripe_account_id
+                assert account_id is not None
+                self.world.sandbox.complete_onboarding(account_id)
+                synced = sync_creator(
+                    session=s,
+                    gateway=self.world.gateway,
+                    settings=self.world.settings,
+                    user_ref=email,
+                    actor=ACTOR,
+                )
+            creator = synced.creators[0]
+            step.rows.append(
+                {
+                    "creator": email,
+                    "account": account_id,
+                    "status": creator.onboarding_status,
+                    "charges": creator.charges_enabled,
+                    "fee": format_bps(creator.fee_bps),
+                }
+            )
+            step.check(
+                f"{email} can take payments",
+                creator.charges_enabled and creator.onboarding_status == "COMPLETED",
+            )
+        return step
+
+    # -- 2. the webhook endpoint ----------------------------------------------------------------
+
+    def start_webhooks(self) -> StepResult:
+        step = StepResult("Webhook endpoint serving, registered with Stripe")
+        self.world.start_webhooks()
+        for connect in (False, True):
+            self.world.sandbox.add_webhook_endpoint(
+                self.world.webhook_url, self.world.webhook_secret, connect=connect
+            )
+        health = httpx.get(f"http://127.0.0.1:{self.world.webhook_port}/healthz", timeout=5)
+        step.rows.append({"endpoint": self.world.webhook_url, "health": health.status_code})
+        step.check("GET /healthz answers 200", health.status_code == 200)
+        return step
+
+    # -- 3. buyers pay ---------------------------------------------------------------------------
+
+    def _checkout(self, slug: str, buyer: str, currency: str, *, new: bool = False) -> Any:
+        from shub_pay.services.checkout import create_checkout
+
+        with self.session() as s:
+            return create_checkout(
+                session=s,
+                gateway=self.world.gateway,
+                settings=self.world.settings,
+                product_ref=slug,
+                buyer_ref=buyer,
+                currency=currency,
+                expires_in=timedelta(hours=24),
+                new=new,
+                allow_repurchase=True,
+                actor=ACTOR,
+            )
+
+    def sell(self, count: int = 32) -> StepResult:
+        step = StepResult(f"{count} checkouts: paid, one declined, one double-clicked")
+        before = self._orders()
+        paid = 0
+        for n in range(count):
+            slug, currency = LISTINGS[n % len(LISTINGS)]
+            buyer = BUYERS[n % len(BUYERS)]
+            result = self._checkout(slug, buyer, currency)
+            if n == 3:
+                again = self._checkout(slug, buyer, currency)
+                step.check(
+                    "a double-click returns the same session",
+                    again.reused and again.session_id == result.session_id,
+                )
+                step.rows.append(
+                    {"event": "double-click", "session": again.session_id, "reused": again.reused}
+                )
+            if n == 5:
+                declined = self.world.sandbox.pay(result.session_id, "pm_card_chargeDeclined")
+                step.check("a declined card pays nothing", not declined)
+                step.rows.append({"event": "declined", "session": result.session_id})
+                continue
+            self.world.sandbox.pay(result.session_id)
+            self.paid_sessions.append(result.session_id)
+            paid += 1
+        arrived = _wait_for(lambda: self._orders() - before == paid)
+        with self.session() as s:
+            by_currency = s.exec(
+                select(Order.currency, func.count(), func.sum(Order.amount_minor)).group_by(
+                    Order.currency
+                )
+            ).all()
+        from shub_pay.domain.money import format_money
+
+        for currency, orders, gross in by_currency:
+            step.rows.append(
+                {
+                    "event": "orders",
+                    "currency": currency,
+                    "orders": orders,
+                    "gross": format_money(int(gross), currency),
+                }
+            )
+        step.check(f"{paid} paid checkouts became {paid} orders through webhooks", arrived)
+        try:
+            self._checkout("jingle-bell-rock-starter", BUYERS[0], "usd")
+            step.check("a creator who is not onboarded cannot sell", False)
+        except ConflictError as refused:
+            step.check("a creator who is not onboarded cannot sell", True, refused.message)
+        return step
+
+    # -- 4. the endpoint goes down, replay recovers -----------------------------------------------
+
+    def outage_and_replay(self, missed: int = 5) -> StepResult:
+        from shub_pay.services.replay import ReplayOptions, replay_events
+
+        step = StepResult("Endpoint down: deliveries fail; `events replay --failed-only` recovers")
+        before = self._orders()
+        self.world.stop_webhooks()
+        for n in range(missed):
+            slug, currency = LISTINGS[(n + 2) % len(LISTINGS)]
+            result = self._checkout(slug, BUYERS[(n + 5) % len(BUYERS)], currency)
+            self.world.sandbox.pay(result.session_id)
+            self.missed_sessions.append(result.session_id)
+        self.world.sandbox.wait_for_deliveries(30)
+        step.check("no order while the endpoint is down", self._orders() == before)
+        self.world.start_webhooks()
+        summary = replay_events(
+            engine=self.world.engine,
+            gateway=self.world.gateway,
+            options=ReplayOptions(failed_only=True),
+            owner=ACTOR,
+        )
+        step.rows.append(
+            {
+                "listed": summary.listed,
+                "processed": summary.processed,
+                "skipped": summary.skipped,
+                "failed": summary.failed,
+                "api_requests": summary.api_requests,
+            }
+        )
+        step.check("replay applied the missed events without failures", summary.failed == 0)
+        step.check(
+            f"all {missed} missed payments are orders now", self._orders() == before + missed
+        )
+        return step
+
+    def order_for_session(self, session_id: str) -> Order:
+        with self.session() as s:
+            order = s.exec(select(Order).where(Order.checkout_session_id == session_id)).one()
+            return order
+
+    def entitlement_active(self, order_id: int) -> bool:
+        with self.session() as s:
+            return any(
+                e.is_active
+                for e in s.exec(select(Entitlement).where(Entitlement.order_id == order_id))
+            )
+
+    def checkout_rows(self) -> int:
+        with self.session() as s:
+            return _count(s, CheckoutSession)
+
+
+__all__ = ["WEBHOOK_PATH", "Check", "Demo", "StepResult"]

@@ -1,0 +1,111 @@
+"""The demo's world: a fresh database, the in-process sandbox and a live webhook endpoint.
+
+Nothing here touches the user's database or a real Stripe account: the demo database is its own
+file (`shub_pay_demo.db`, recreated each run) unless `--database-url` names another, the Stripe
+key is a throwaway test key that only the in-process sandbox accepts, and the webhook secret is
+generated per run. Everything is torn down at the end unless `--keep` asks to leave it running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from shub_pay.db import ensure_schema, make_engine
+from shub_pay.gateway import Gateway
+from shub_pay.sandbox import Sandbox
+from shub_pay.settings import Settings, load_settings
+from shub_pay.webhooks.app import create_app
+from shub_pay.webhooks.server import BackgroundServer
+
+DEMO_DATABASE = "sqlite:///shub_pay_demo.db"
+WEBHOOK_PATH = "/webhooks/stripe"
+
+
+@dataclass
+class DemoWorld:
+    settings: Settings
+    engine: Engine
+    sandbox: Sandbox
+    gateway: Gateway
+    webhook_secret: str
+    server: BackgroundServer | None = None
+    webhook_port: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}{WEBHOOK_PATH}"
+
+    def start_webhooks(self) -> None:
+        app = create_app(self.settings, self.engine, path=WEBHOOK_PATH)
+        self.server = BackgroundServer(app, port=self.webhook_port).start()
+        self.webhook_port = self.server.port
+
+    def stop_webhooks(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point other shub-pay commands at this world (printed by --keep)."""
+        # The sandbox accepts any test key, so no real (or even the run's own) secret is shown.
+        return {
+            "DATABASE_URL": self.settings.database_url,
+            "STRIPE_SECRET_KEY": "sk_test_sandbox",
+            "STRIPE_API_BASE": self.sandbox.url,
+        }
+
+    def close(self) -> None:
+        self.stop_webhooks()
+        self.sandbox.stop()
+        self.engine.dispose()
+
+
+def _fresh_sqlite(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return
+    path = Path(parsed.database)
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def build_world(*, database_url: str | None) -> DemoWorld:
+    """Start the sandbox and open the demo database (recreated when it is the demo's own)."""
+    url = database_url or DEMO_DATABASE
+    if database_url is None:
+        _fresh_sqlite(url)
+    sandbox = Sandbox(webhook_max_attempts=3, webhook_backoff_s=0.05, webhook_timeout_s=2.0)
+    sandbox.start()
+    key = "sk_test_demo_" + secrets.token_hex(12)
+    webhook_secret = "whsec_demo" + secrets.token_hex(16)
+    settings = load_settings(
+        overrides={
+            "DATABASE_URL": url,
+            "STRIPE_SECRET_KEY": key,
+            "STRIPE_API_BASE": sandbox.url,
+            "STRIPE_WEBHOOK_SECRET": webhook_secret,
+            "SHUB_FEE_POLICY": "flat",
+            "SHUB_DEFAULT_FEE_PERCENT": "10",
+            "SHUB_STRIPE_RATE_LIMIT": "100",
+        },
+        environ={},
+        env_file=Path(os.devnull),  # hermetic: the user's ./.env never leaks into the demo
+    )
+    engine = make_engine(settings.database_url)
+    ensure_schema(engine)
+    gateway = Gateway.from_settings(settings)
+    return DemoWorld(
+        settings=settings,
+        engine=engine,
+        sandbox=sandbox,
+        gateway=gateway,
+        webhook_secret=webhook_secret,
+    )

@@ -1,0 +1,237 @@
+"""Ops onboards creators: one Express account each, whatever is re-run or crashes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from shub_pay.gateway import Gateway
+from tests.conftest import Cli
+from tests.creators.conftest import ADA, HIRO, MIA, audit_entries, creator_row
+
+
+def test_onboarding_creates_an_express_account_and_prints_a_link(
+    shop: Cli, stripe_sandbox: Any, engine: Engine
+) -> None:
+    result = shop("creators", "onboard", ADA)
+    assert result.exit_code == 0, result.stderr
+    url = result.stdout.strip()
+    assert url.startswith("https://connect.stripe.com/setup/")
+    assert "\n" not in url
+
+    row = creator_row(engine, "c_ada")
+    assert row.stripe_account_id is not None
+    assert row.onboarding_status == "NOT_STARTED"
+    account = stripe_sandbox.get(row.stripe_account_id)
+    assert account["type"] == "express"
+    assert account["country"] == "US"
+    assert account["email"] == ADA
+    assert account["business_type"] == "individual"
+    assert set(account["capabilities"]) == {"card_payments", "transfers"}
+    assert account["metadata"] == {"user_id": "c_ada", "platform": "sequencehub"}
+    [created] = audit_entries(engine, "CREATOR_ACCOUNT_CREATED")
+    assert created.entity_id == row.stripe_account_id
+    [issued] = audit_entries(engine, "CREATOR_ONBOARDING_LINK_CREATED")
+    assert url not in json.dumps(issued.details)
+
+
+def test_the_catalog_country_is_the_default_and_options_override_it(
+    shop: Cli, stripe_sandbox: Any
+) -> None:
+    hiro = shop.json("creators", "onboard", HIRO)
+    assert stripe_sandbox.get(hiro["stripe_account_id"])["country"] == "JP"
+    greta = shop.json(
+        "creators", "onboard", "c_greta", "--country", "at", "--business-type", "individual"
+    )
+    account = stripe_sandbox.get(greta["stripe_account_id"])
+    assert (account["country"], account["business_type"]) == ("AT", "individual")
+
+
+def test_onboarding_again_reuses_the_account_with_a_new_link(
+    shop: Cli, gateway: Gateway, engine: Engine
+) -> None:
+    first = shop.json("creators", "onboard", ADA)
+    second = shop.json("creators", "onboard", ADA)
+    assert first["created"] is True
+    assert second["created"] is False
+    assert second["stripe_account_id"] == first["stripe_account_id"]
+    assert second["url"] != first["url"]
+    assert [a["id"] for a in gateway.iter_accounts()] == [first["stripe_account_id"]]
+    assert len(audit_entries(engine, "CREATOR_ACCOUNT_CREATED")) == 1
+
+
+def test_an_account_left_by_a_crashed_run_is_adopted_not_duplicated(
+    shop: Cli, gateway: Gateway, engine: Engine
+) -> None:
+    # Stripe made the account, the local write never happened, and the key is long pruned.
+    orphan = gateway.create_account(
+        {
+            "type": "express",
+            "country": "US",
+            "email": ADA,
+            "capabilities": {"transfers": {"requested": True}},
+            "metadata": {"user_id": "c_ada", "platform": "sequencehub"},
+        },
+        idempotency_key="a-key-stripe-has-forgotten",
+    )
+    result = shop.json("creators", "onboard", ADA)
+    assert result["stripe_account_id"] == orphan["id"]
+    assert (result["created"], result["adopted"]) == (False, True)
+    assert [a["id"] for a in gateway.iter_accounts()] == [orphan["id"]]
+    assert creator_row(engine, "c_ada").stripe_account_id == orphan["id"]
+    assert len(audit_entries(engine, "CREATOR_ACCOUNT_ADOPTED")) == 1
+
+
+def test_a_failed_link_keeps_the_new_account(
+    shop: Cli, gateway: Gateway, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: Gateway, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("connection dropped after the account was created")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Gateway, "create_account_link", broken)
+        assert shop("creators", "onboard", ADA).exit_code == 70
+    account_id = creator_row(engine, "c_ada").stripe_account_id
+    assert account_id is not None
+    again = shop.json("creators", "onboard", ADA)
+    assert again["stripe_account_id"] == account_id
+    assert [a["id"] for a in gateway.iter_accounts()] == [account_id]
+
+
+def test_finishing_onboarding_at_stripe_and_syncing_completes_the_creator(
+    shop: Cli, stripe_sandbox: Any, engine: Engine
+) -> None:
+    account_id = shop.json("creators", "onboard", ADA)["stripe_account_id"]
+    before = shop.json("creators", "sync", ADA)["creators"][0]
+    assert (before["onboarding_status"], before["charges_enabled"]) == ("NOT_STARTED", False)
+    assert before["requirements_due"]
+
+    stripe_sandbox.complete_onboarding(account_id)
+    synced = shop.json("creators", "sync", ADA)
+    assert (synced["synced"], synced["changed"]) == (1, 1)
+    after = synced["creators"][0]
+    assert after["onboarding_status"] == "COMPLETED"
+    assert (after["charges_enabled"], after["payouts_enabled"]) == (True, True)
+    assert after["requirements_due"] == []
+    row = creator_row(engine, "c_ada")
+    assert (row.onboarding_status, row.charges_enabled, row.details_submitted) == (
+        "COMPLETED",
+        True,
+        True,
+    )
+
+
+def test_sync_all_pages_every_account_and_reports_unknown_ones(
+    shop: Cli, stripe_sandbox: Any, engine: Engine, onboard: Callable[[str], str]
+) -> None:
+    from sqlmodel import Session
+
+    seeded = stripe_sandbox.seed_accounts(150)
+    with Session(engine) as session:
+        greta = creator_row(engine, "c_greta")
+        greta.stripe_account_id = seeded[42]
+        session.add(greta)
+        session.commit()
+    ada = shop.json("creators", "onboard", ADA)["stripe_account_id"]
+    lists_before = stripe_sandbox.stats()["requests"].get("GET /v1/accounts", 0)
+
+    result = shop.json("creators", "sync", "--all")
+
+    assert result["accounts_seen"] == 151
+    assert result["synced"] == 2
+    assert result["changed"] == 1  # Greta: seeded accounts are fully onboarded
+    assert len(result["unknown"]) == 149
+    assert ada not in result["unknown"]
+    assert seeded[42] not in result["unknown"]
+    assert result["not_found_at_stripe"] == []
+    assert stripe_sandbox.stats()["requests"]["GET /v1/accounts"] - lists_before == 2
+    assert creator_row(engine, "c_greta").onboarding_status == "COMPLETED"
+    assert creator_row(engine, "c_ada").onboarding_status == "NOT_STARTED"
+
+
+def test_sync_needs_one_creator_or_all(shop: Cli) -> None:
+    assert shop("creators", "sync").exit_code == 2
+    assert shop("creators", "sync", ADA, "--all").exit_code == 2
+
+
+def test_links_need_an_account(shop: Cli) -> None:
+    for command in ("link", "login-link", "sync"):
+        result = shop("creators", command, ADA)
+        assert result.exit_code == 5, (command, result.stderr)
+        assert "has no Stripe account yet" in result.stderr
+        assert "creators onboard" in result.stderr
+
+
+def test_a_new_onboarding_link_and_a_dashboard_login_link(
+    shop: Cli, onboard: Callable[[str], str], engine: Engine
+) -> None:
+    account_id = onboard(ADA)
+    link = shop("creators", "link", ADA)
+    assert link.exit_code == 0
+    assert link.stdout.strip().startswith(f"https://connect.stripe.com/setup/e/{account_id}/")
+    login = shop("creators", "login-link", ADA)
+    assert login.exit_code == 0
+    url = login.stdout.strip()
+    assert url.startswith(f"https://connect.stripe.com/express/{account_id}/")
+    [entry] = audit_entries(engine, "CREATOR_LOGIN_LINK_CREATED")
+    assert entry.entity_id == account_id
+    assert url not in json.dumps(entry.details)
+
+
+def test_unknown_users_and_buyers_are_usage_errors(shop: Cli) -> None:
+    unknown = shop("creators", "onboard", "nobody@example.com")
+    assert unknown.exit_code == 2
+    assert "no user 'nobody@example.com'" in unknown.stderr
+    buyer = shop("creators", "onboard", MIA)
+    assert buyer.exit_code == 2
+    assert "is not a creator" in buyer.stderr
+
+
+def test_without_a_key_onboarding_is_a_configuration_error(
+    db_url: str, imported_catalog: Any
+) -> None:
+    result = Cli(db_url)("creators", "onboard", ADA)
+    assert result.exit_code == 3
+    assert "no Stripe key configured" in result.stderr
+    assert result.stdout == ""
+
+
+def test_stripe_refusing_is_exit_4_with_its_message_and_request_id(
+    shop: Cli, engine: Engine
+) -> None:
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        ada = creator_row(engine, "c_ada")
+        ada.stripe_account_id = "acct_gone_from_stripe"
+        session.add(ada)
+        session.commit()
+    result = shop("creators", "link", ADA, "--format", "json")
+    assert result.exit_code == 4
+    error = json.loads(result.stdout)["error"]
+    assert error["code"] == "stripe_refused"
+    assert "acct_gone_from_stripe" in error["message"]
+    assert error["request_id"].startswith("req_")
+    assert error["request_id"] in error["message"]
+
+
+def test_a_live_key_without_yes_is_refused_when_nobody_can_answer(
+    db_url: str, imported_catalog: Any, stripe_sandbox: Any
+) -> None:
+    cli = Cli(
+        db_url,
+        env={
+            "STRIPE_SECRET_KEY": "sk_live_0123456789abcdefghij",
+            "STRIPE_API_BASE": stripe_sandbox.url,
+        },
+    )
+    result = cli("creators", "onboard", ADA)
+    assert result.exit_code == 2
+    assert "LIVE mode" in result.stderr
+    assert "--yes" in result.stderr
+    assert "0123456789abcdefghij" not in result.stderr
+    assert stripe_sandbox.stats()["total"] == 0
