@@ -12,10 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
-## demo: set up and run the main job on the default SQLite database and the built-in sandbox
+## demo: set up and run the main job (shub-pay demo: SQLite file shub_pay_demo.db, in-process sandbox)
 demo: $(STAMP)
-	$(BIN)/shub-pay catalog import fixtures/catalog.json
-	$(BIN)/shub-pay catalog list
+	$(BIN)/shub-pay demo
 
 ## test: set up and run the whole suite (SQLite and a throwaway PostgreSQL)
 test: $(STAMP)
