@@ -21,6 +21,7 @@ from shub_pay.cli import (
     db,
     demo,
     events,
+    report,
     sandbox,
     webhooks,
 )
@@ -82,6 +83,7 @@ app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(events.app, name="events")
 app.command("demo")(demo.demo)
+app.add_typer(report.app, name="report")
 
 
 def main() -> None:

@@ -13,11 +13,11 @@ list, reconcile, events replay):
   count a moment twice.
 - Periods are calendar days, ISO weeks (Monday to Sunday) and months *in the zone*. Their labels
   are ISO 8601: ``2026-11-01``, ``2026-W45``, ``2026-11``.
-- Local time is UTC plus an offset that changes only at the zone's transitions (DST, law
-  changes). :func:`offset_segments` finds those transitions inside a window, so the database can
-  bucket rows with a handful of constant-offset pieces, exactly, even on SQLite which knows no
-  time zones. A single fixed offset for the whole window would misplace every row within an
-  hour of midnight on the other side of a DST change.
+- A period's boundaries are computed here, as UTC instants, one local midnight at a time
+  (:func:`local_midnight`), so a DST change moves them exactly as it moves the clocks. The
+  database then only compares UTC timestamps with them, which SQLite (no time zones) can do as
+  well as PostgreSQL. A single fixed offset for a whole window would misplace every row within
+  an hour of midnight on the other side of a DST change.
 
 Pure standard library: the command line imports this before any database module.
 """
@@ -25,7 +25,6 @@ Pure standard library: the command line imports this before any database module.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,10 +33,8 @@ from shub_pay.errors import UsageError
 
 __all__ = [
     "Granularity",
-    "OffsetSegment",
     "local_midnight",
     "next_period_start",
-    "offset_segments",
     "parse_moment",
     "parse_zone",
     "period_label",
@@ -135,45 +132,3 @@ def period_label(start: date, granularity: Granularity) -> str:
         year, week, _ = start.isocalendar()
         return f"{year}-W{week:02d}"
     return f"{start.year:04d}-{start.month:02d}"
-
-
-@dataclass(frozen=True)
-class OffsetSegment:
-    """From ``starts_at`` (UTC; ``None`` = the beginning of time) until the next segment, local
-    time in the zone is UTC + ``offset_seconds``."""
-
-    starts_at: datetime | None
-    offset_seconds: int
-
-
-def _offset(tz: tzinfo, moment: datetime) -> int:
-    delta = moment.astimezone(tz).utcoffset()
-    return int(delta.total_seconds()) if delta is not None else 0
-
-
-def offset_segments(tz: tzinfo, first: datetime, last: datetime) -> list[OffsetSegment]:
-    """The pieces of constant UTC offset of ``tz`` that cover ``[first, last]`` (UTC instants).
-
-    The first piece reaches back to the beginning of time and the last on to the end, so a
-    row outside the scanned range still gets the nearest known offset. Transitions are found by
-    stepping six hours at a time and bisecting to the second: zones never change offset twice
-    within six hours.
-    """
-    step = timedelta(hours=6)
-    first = first.astimezone(UTC).replace(microsecond=0)
-    last = last.astimezone(UTC)
-    segments = [OffsetSegment(None, _offset(tz, first))]
-    cursor = first
-    while cursor < last:
-        probe = min(cursor + step, last)
-        if _offset(tz, probe) != _offset(tz, cursor):
-            low, high = cursor, probe  # offset(low) differs from offset(high)
-            while high - low > timedelta(seconds=1):
-                middle = (low + (high - low) / 2).replace(microsecond=0)
-                if _offset(tz, middle) == _offset(tz, low):
-                    low = middle
-                else:
-                    high = middle
-            segments.append(OffsetSegment(high, _offset(tz, high)))
-        cursor = probe
-    return segments

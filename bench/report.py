@@ -1,0 +1,337 @@
+"""Benchmark of `report revenue` (DESIGN.md §14): 1,000,000 orders, SQLite, ≤ 1 s, ≤ 150 MB,
+≥ 50× faster than ORIGINAL-SPEC.md §8's load-everything loop on the same data.
+
+    .venv/bin/python bench/report.py [--orders 1000000] [--db /tmp/shub_bench_report.db]
+                                     [--skip-baseline] [--regenerate]
+
+Generates (once; reused while its size matches) a SQLite file at head with 200 creators, 1,000
+products, 2,000 buyers and N paid orders over three years (5 % refunded, half of those in full,
+some with the Connect flags, fee overrides changed mid-way), written with executemany in large
+transactions, not the ORM. Then, each in a fresh subprocess so the figures are its own:
+
+- the real command, `shub-pay report revenue --group-by month|creator --format csv`, timed
+  wall-clock around the command and with peak memory from `resource.getrusage` (max RSS of
+  the subprocess, interpreter and imports included) and tracemalloc (Python allocations);
+- the baseline: ORIGINAL-SPEC.md's `getPlatformRevenue`, faithfully: every COMPLETED order with
+  its items, their product, the product's creator and the creator's account loaded through the
+  ORM, then a loop recomputing the fee from today's percentage (`|| 10`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CREATORS = 200
+PRODUCTS_PER_CREATOR = 5
+BUYERS = 2_000
+BATCH = 50_000
+START = datetime(2024, 1, 1, tzinfo=UTC)
+SPAN_S = 3 * 365 * 86_400
+
+
+def _ts(moment: datetime) -> str:
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+def generate(path: Path, orders: int) -> None:
+    sys.path.insert(0, str(REPO))
+    from shub_pay.db import make_engine, upgrade
+
+    if path.exists():
+        path.unlink()
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+
+    rng = random.Random(7)
+    now = _ts(datetime(2027, 1, 1, tzinfo=UTC))
+    con = sqlite3.connect(path)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.execute("PRAGMA synchronous=OFF")
+    cur = con.cursor()
+    cur.execute("BEGIN")
+    users = [(f"b_{i}", f"buyer{i}@example.com", f"Buyer {i}", "buyer", now) for i in range(BUYERS)]
+    users += [
+        (f"c_{i}", f"creator{i}@example.com", f"Creator {i}", "creator", now)
+        for i in range(CREATORS)
+    ]
+    cur.executemany(
+        "INSERT INTO users (id, email, name, role, created_at) VALUES (?, ?, ?, ?, ?)", users
+    )
+    accounts = []
+    for i in range(CREATORS):
+        override = rng.choice([None, None, 0, 500, 750, 1500])
+        accounts.append((f"c_{i}", f"acct_bench_{i}", "COMPLETED", 1, 1, 1, "[]", override, now))
+    cur.executemany(
+        "INSERT INTO creator_accounts (user_id, stripe_account_id, onboarding_status, "
+        "details_submitted, charges_enabled, payouts_enabled, requirements_due, "
+        "fee_bps_override, country, business_type, sales_count, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'US', 'individual', 0, ?)",
+        accounts,
+    )
+    products = []
+    for c in range(CREATORS):
+        for p in range(PRODUCTS_PER_CREATOR):
+            pid = f"p_{c}_{p}"
+            products.append((pid, f"product-{c}-{p}", f"Product {c}/{p}", f"c_{c}", now))
+    cur.executemany(
+        "INSERT INTO products (id, slug, title, description, creator_id, license_type, status, "
+        "cover_images, sale_count, created_at) "
+        "VALUES (?, ?, ?, '', ?, 'personal', 'PUBLISHED', '[]', 0, ?)",
+        products,
+    )
+    con.commit()
+
+    prices = {pid: rng.choice([499, 899, 1299, 1999, 4999]) for pid, *_ in products}
+    next_refund = 1
+    for start in range(0, orders, BATCH):
+        cur.execute("BEGIN")
+        order_rows, item_rows, refund_rows = [], [], []
+        for n in range(start, min(start + BATCH, orders)):
+            oid = n + 1
+            c = rng.randrange(CREATORS)
+            pid = f"p_{c}_{rng.randrange(PRODUCTS_PER_CREATOR)}"
+            currency = "jpy" if n % 10 == 0 else "usd"
+            amount = prices[pid] * (10 if currency == "jpy" else 1)
+            fee_bps = 1000 if n < orders // 2 else rng.choice([1000, 500, 1500])
+            fee = (amount * fee_bps + 5000) // 10000
+            paid = START + timedelta(seconds=rng.randrange(SPAN_S))
+            refunded = 0
+            status = "COMPLETED"
+            if rng.random() < 0.05:  # 5 % refunded
+                full = rng.random() < 0.5
+                refunded = amount if full else max(1, amount // 3)
+                status = "REFUNDED" if full else "PARTIALLY_REFUNDED"
+                flags = rng.random() < 0.5
+                reversed_ = refunded if flags else 0
+                fee_back = (
+                    (fee if full else (fee * refunded + amount // 2) // amount) if flags else 0
+                )
+                at = paid + timedelta(days=rng.randrange(1, 40))
+                refund_rows.append(
+                    (
+                        f"re_bench_{next_refund}",
+                        oid,
+                        refunded,
+                        currency,
+                        "succeeded",
+                        fee_back,
+                        reversed_,
+                        int(flags),
+                        int(flags),
+                        "dashboard",
+                        _ts(at),
+                        _ts(at),
+                        _ts(at),
+                    )
+                )
+                next_refund += 1
+            order_rows.append(
+                (
+                    oid,
+                    f"SH-B{oid:09d}",
+                    f"b_{rng.randrange(BUYERS)}",
+                    f"c_{c}",
+                    f"pi_bench_{oid}",
+                    f"ch_bench_{oid}",
+                    f"cs_bench_{oid}",
+                    f"acct_bench_{c}",
+                    amount,
+                    currency,
+                    fee,
+                    fee_bps,
+                    status,
+                    refunded,
+                    _ts(paid),
+                    _ts(paid),
+                    _ts(paid),
+                )
+            )
+            item_rows.append((oid, pid, amount, currency))
+        cur.executemany(
+            "INSERT INTO orders (id, order_number, buyer_id, creator_id, "
+            "stripe_payment_intent_id, stripe_charge_id, checkout_session_id, "
+            "destination_account, amount_minor, currency, application_fee_minor, fee_bps, "
+            "status, refunded_minor, paid_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            order_rows,
+        )
+        cur.executemany(
+            "INSERT INTO order_items (order_id, product_id, price_at_purchase_minor, currency) "
+            "VALUES (?, ?, ?, ?)",
+            item_rows,
+        )
+        cur.executemany(
+            "INSERT INTO refunds (stripe_refund_id, order_id, amount_minor, currency, status, "
+            "application_fee_refunded_minor, transfer_reversed_minor, refund_application_fee, "
+            "reverse_transfer, source, stripe_created_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            refund_rows,
+        )
+        con.commit()
+        print(f"  generated {min(start + BATCH, orders):,} orders", file=sys.stderr, flush=True)
+    con.execute("ANALYZE")
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+
+
+# --- what runs in the measured subprocesses --------------------------------------------------
+
+_COMMAND = """
+import resource, sys, time, tracemalloc, json, io, contextlib
+t_start = time.perf_counter()
+if sys.argv[1] == "--preload":
+    sys.argv.pop(1)
+    import shub_pay.services.reports, shub_pay.db, shub_pay.cli.report  # the imports, not timed
+traced = sys.argv[1] == "--tracemalloc"
+if traced:  # tracemalloc slows Python down several times: only in its own run
+    sys.argv.pop(1)
+    tracemalloc.start()
+t0 = time.perf_counter()
+from shub_pay.cli.app import app
+out = io.StringIO()
+with contextlib.redirect_stdout(out):
+    try:
+        app(["--database-url", sys.argv[1], "report", "revenue", *sys.argv[2:]])
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+elapsed = time.perf_counter() - t0
+peak = tracemalloc.get_traced_memory()[1] if traced else 0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": elapsed, "tracemalloc_mb": peak / 2**20, "max_rss_mb": rss,
+                  "lines": out.getvalue().count("\\n"),
+                  "process_seconds": time.perf_counter() - t_start}))
+"""
+
+_BASELINE = """
+import resource, sys, time, json
+t0 = time.perf_counter()
+from sqlalchemy.orm import selectinload
+from sqlmodel import Relationship, Session, SQLModel, select
+from shub_pay.db import make_engine
+from shub_pay.domain import models
+
+# ORIGINAL-SPEC.md §8 getPlatformRevenue: findMany(status COMPLETED, include items → product →
+# creator → creatorAccount), then for each item: fee = priceAtPurchase × (override || 10) / 100.
+# The models declare no relationships, so the ORM is given them here, as Prisma's schema would.
+from sqlalchemy.orm import relationship, foreign
+from sqlalchemy import inspect as sa_inspect
+models.Order.items = relationship(models.OrderItem, primaryjoin=models.Order.id == foreign(models.OrderItem.order_id), viewonly=True)
+models.OrderItem.product = relationship(models.Product, primaryjoin=foreign(models.OrderItem.product_id) == models.Product.id, viewonly=True)
+models.Product.creator = relationship(models.User, primaryjoin=foreign(models.Product.creator_id) == models.User.id, viewonly=True)
+models.User.creator_account = relationship(models.CreatorAccount, primaryjoin=models.User.id == foreign(models.CreatorAccount.user_id), viewonly=True, uselist=False)
+
+engine = make_engine(sys.argv[1])
+with Session(engine) as session:
+    orders = session.exec(
+        select(models.Order)
+        .where(models.Order.status == "COMPLETED")
+        .options(
+            selectinload(models.Order.items)
+            .selectinload(models.OrderItem.product)
+            .selectinload(models.Product.creator)
+            .selectinload(models.User.creator_account)
+        )
+    ).all()
+    total_fees = 0.0
+    for order in orders:
+        for item in order.items:
+            account = item.product.creator.creator_account
+            override = account.fee_bps_override / 100 if account and account.fee_bps_override else None
+            fee_percent = override or 10.0
+            total_fees += item.price_at_purchase_minor * fee_percent / 100
+    result = {"totalFees": total_fees, "orderCount": len(orders)}
+elapsed = time.perf_counter() - t0
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": elapsed, "max_rss_mb": rss, "orders": result["orderCount"]}))
+"""
+
+
+def run(code: str, *args: str) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
+    if out.returncode:
+        raise SystemExit(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--db", type=Path, default=Path("/tmp/shub_bench_report.db"))
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--regenerate", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    url = f"sqlite:///{args.db}"
+    existing = 0
+    if args.db.exists() and not args.regenerate:
+        with sqlite3.connect(args.db) as con:
+            existing = con.execute("SELECT count(*) FROM orders").fetchone()[0]
+    if existing != args.orders:
+        print(f"generating {args.orders:,} orders in {args.db} …", file=sys.stderr)
+        t0 = time.perf_counter()
+        generate(args.db, args.orders)
+        print(f"generated in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    with sqlite3.connect(args.db) as con:
+        refunds = con.execute("SELECT count(*) FROM refunds").fetchone()[0]
+    print(f"data: {args.orders:,} orders, {refunds:,} refunds, {CREATORS} creators, SQLite")
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, "
+        f"SQLite {sqlite3.sqlite_version}"
+    )
+
+    figures: dict[str, dict[str, float]] = {}
+    for group in ("month", "creator", "week", "day", "product"):
+        runs = [
+            run(_COMMAND, "--preload", url, "--group-by", group, "--format", "csv")
+            for _ in range(args.repeat)
+        ]
+        cold = run(_COMMAND, url, "--group-by", group, "--format", "csv")
+        traced = run(_COMMAND, "--tracemalloc", url, "--group-by", group, "--format", "csv")
+        best = min(runs, key=lambda r: r["seconds"])
+        figures[group] = best
+        timings = ", ".join(f"{r['seconds']:.3f}" for r in runs)
+        print(
+            f"report revenue --group-by {group:<8} {best['seconds']:.3f} s (best of "
+            f"{args.repeat}; runs {timings}), "
+            f"max RSS {best['max_rss_mb']:.0f} MB, tracemalloc peak "
+            f"{traced['tracemalloc_mb']:.1f} MB, {int(best['lines'])} CSV lines; "
+            f"cold (imports included) {cold['seconds']:.3f} s, whole process "
+            f"{cold['process_seconds']:.3f} s"
+        )
+    tz_run = run(_COMMAND, url, "--group-by", "month", "--tz", "Europe/Berlin", "--format", "csv")
+    print(
+        f"report revenue --group-by month --tz Europe/Berlin {tz_run['seconds']:.3f} s, "
+        f"max RSS {tz_run['max_rss_mb']:.0f} MB"
+    )
+    if args.skip_baseline:
+        return
+    baseline = run(_BASELINE, url)
+    print(
+        f"baseline (ORIGINAL-SPEC getPlatformRevenue, ORM load + loop): "
+        f"{baseline['seconds']:.1f} s, max RSS {baseline['max_rss_mb']:.0f} MB, "
+        f"{int(baseline['orders']):,} orders loaded"
+    )
+    for group in ("month", "creator"):
+        print(
+            f"speed-up --group-by {group}: {baseline['seconds'] / figures[group]['seconds']:.0f}×"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,296 @@
+"""`shub-pay report revenue`: the finance view, for people (tables) and scripts (CSV, JSON).
+
+Decides (DESIGN.md §11, §12):
+
+- CSV has exactly the contract's header; the first column, ``period``, holds the period's ISO
+  label, or the creator's email (``--group-by creator``) or the product's slug
+  (``--group-by product``). Each currency's rows are followed by its ``total`` row. Amounts are
+  major units with the currency's exponent (``12.50``, ``1200``, ``1.250``); a group without
+  sales has an empty average order value.
+- JSON is a list of the same rows as objects, amounts in minor units (``_minor``), plus fields
+  a script may want (period start/end, refund count, the ledger's X and Y and,
+  for a creator's statement, the fee rate charged).
+- ``--output FILE`` writes CSV (or JSON with ``--format json``) atomically: a temporary file in
+  the same directory, flushed to disk, then renamed, so a reader never sees half a report and
+  an error leaves nothing behind. An existing file is never replaced without ``--force``: that
+  is a conflict with local state (exit 5), checked before the report runs and again, atomically,
+  when the file is put in place.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+import typer
+
+from shub_pay.cli.context import app_context
+from shub_pay.cli.output import Format, FormatOption, note, print_json, to_jsonable, write_csv
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from shub_pay.services.reports import RevenueReport, RevenueRow
+
+app = typer.Typer(help="Reports for finance: revenue per period, creator or product.")
+
+CSV_COLUMNS = (
+    "period",
+    "currency",
+    "orders",
+    "gross",
+    "refunds",
+    "platform_fees",
+    "platform_net",
+    "creator_net",
+    "average_order_value",
+)
+BAR_WIDTH = 16
+
+
+class GroupByChoice(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    CREATOR = "creator"
+    PRODUCT = "product"
+
+
+def csv_row(row: RevenueRow) -> dict[str, Any]:
+    from shub_pay.domain.money import to_major_str
+
+    def major(amount: int | None) -> str:
+        return "" if amount is None else to_major_str(amount, row.currency)
+
+    return {
+        "period": row.key,
+        "currency": row.currency,
+        "orders": row.orders,
+        "gross": major(row.gross_minor),
+        "refunds": major(row.refunds_minor),
+        "platform_fees": major(row.platform_fees_minor),
+        "platform_net": major(row.platform_net_minor),
+        "creator_net": major(row.creator_net_minor),
+        "average_order_value": major(row.average_order_value_minor),
+    }
+
+
+def json_row(row: RevenueRow, *, statement: bool) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "period": row.key,
+        "kind": "total" if row.is_total else "group",
+        "period_start": row.period_start,
+        "period_end": row.period_end,
+        "currency": row.currency,
+        "orders": row.orders,
+        "gross_minor": row.gross_minor,
+        "refunds_minor": row.refunds_minor,
+        "platform_fees_minor": row.platform_fees_minor,
+        "platform_net_minor": row.platform_net_minor,
+        "creator_net_minor": row.creator_net_minor,
+        "average_order_value_minor": row.average_order_value_minor,
+        "application_fees_minor": row.fees_minor,
+        "application_fees_refunded_minor": row.fee_refunded_minor,
+        "transfers_reversed_minor": row.transfer_reversed_minor,
+        "refund_count": row.refund_count,
+    }
+    if statement:
+        bps = row.effective_fee_bps
+        data["effective_fee_bps"] = None if bps is None else str(bps)
+        data["fee_bps_recorded"] = list(row.fee_bps_recorded)
+    return data
+
+
+def _write_atomically(target: Path, write: Callable[[TextIO], object], *, force: bool) -> None:
+    from shub_pay.errors import ConflictError
+
+    directory = target.parent if str(target.parent) else Path(".")
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename)
+        "w", dir=directory, prefix=f".{target.name}.", suffix=".tmp", delete=False, newline=""
+    )
+    temp = Path(handle.name)
+    try:
+        with handle:
+            write(handle)  # type: ignore[arg-type]
+            handle.flush()
+            os.fsync(handle.fileno())
+        if force:
+            os.replace(temp, target)
+        else:
+            try:
+                os.link(temp, target)  # fails if the target appeared meanwhile: never clobber
+            except FileExistsError:
+                raise ConflictError(
+                    f"{target} already exists.",
+                    code="output_exists",
+                    hint="Add --force to replace it, or choose another --output.",
+                ) from None
+            temp.unlink()
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _window_text(report: RevenueReport) -> str:
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(report.time_zone)
+
+    def show(moment: datetime | None) -> str:
+        if moment is None:
+            return "…"
+        local = moment.astimezone(zone)
+        return local.date().isoformat() if local.time() == local.min.time() else local.isoformat()
+
+    return f"{show(report.since)} → {show(report.until)} ({report.time_zone})"
+
+
+def _render_table(report: RevenueReport) -> None:
+    from rich.table import Table
+
+    from shub_pay.cli.output import stdout_console
+    from shub_pay.domain.money import format_money
+
+    console = stdout_console()
+    if not console.is_terminal:
+        console.width = max(console.width, 200)  # piped: never truncate an email or amount
+    filters = [f"by {report.group_by.value}", _window_text(report)]
+    if report.product_slug:
+        filters.append(f"product {report.product_slug}")
+    heading = f"Statement of {report.creator_email}" if report.statement else "Revenue"
+    if not report.totals:
+        note(f"[dim]{heading}, {', '.join(filters)}: no sales or refunds in this window[/dim]")
+        return
+    for currency in report.currencies:
+        rows = report.rows_for(currency)
+        total = report.total_for(currency)
+        table = Table(
+            title=f"{heading} · {currency.upper()} · {' · '.join(filters)}",
+            header_style="bold",
+        )
+        first = report.group_by.value if report.group_by.granularity is None else "period"
+        table.add_column(first, no_wrap=True)
+        for header in ("orders", "gross", "refunds", "platform fees", "platform net"):
+            table.add_column(header, justify="right", no_wrap=True)
+        table.add_column("creator net", justify="right", style="bold" if report.statement else "")
+        table.add_column("avg order", justify="right")
+        if report.statement:
+            table.add_column("fee bps (effective / recorded)", justify="right")
+        table.add_column("gross", justify="left", no_wrap=True)
+        peak = max((r.gross_minor for r in rows), default=0)
+
+        def cells(row: RevenueRow, bar: str) -> list[str]:
+            aov = row.average_order_value_minor
+            values = [
+                row.key,
+                str(row.orders),
+                format_money(row.gross_minor, row.currency),
+                format_money(row.refunds_minor, row.currency),
+                format_money(row.platform_fees_minor, row.currency),
+                format_money(row.platform_net_minor, row.currency),
+                format_money(row.creator_net_minor, row.currency),
+                "" if aov is None else format_money(aov, row.currency),
+            ]
+            if report.statement:
+                effective = row.effective_fee_bps
+                recorded = ", ".join(str(b) for b in row.fee_bps_recorded) or "-"
+                values.append(f"{effective if effective is not None else '-'} / {recorded}")
+            values.append(bar)
+            return values
+
+        for row in rows:
+            # float only for the width of the bar: never for an amount.
+            width = round(BAR_WIDTH * row.gross_minor / peak) if peak > 0 else 0
+            table.add_row(*cells(row, "█" * width))
+        table.add_section()
+        table.add_row(*cells(total, ""), style="bold")
+        console.print(table)
+
+
+@app.command("revenue")
+def revenue(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Start, included: 2026-11-01, an ISO datetime, or 7d / 24h ago."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="End, excluded: same forms as --since. Default: no end.")
+    ] = None,
+    creator: Annotated[
+        str | None,
+        typer.Option(help="Only this creator (email or id): their statement, with the fee rate."),
+    ] = None,
+    product: Annotated[str | None, typer.Option(help="Only this product (slug).")] = None,
+    group_by: Annotated[
+        GroupByChoice, typer.Option("--group-by", help="One row per period, creator or product.")
+    ] = GroupByChoice.MONTH,
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="IANA zone where days, weeks and months begin (default UTC)."),
+    ] = None,
+    fmt: FormatOption = Format.TABLE,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write the report to this file (CSV, or JSON with --format json)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output.")] = False,
+) -> None:
+    """Revenue per period (or creator, or product) and currency: orders, gross, refunds,
+    platform fees, platform and creator net, average order value, and a total per currency.
+
+    Sales count when paid, refunds when Stripe made them (cash basis). The window is all time
+    unless --since/--until narrow it (--until excluded).
+
+    Example: shub-pay report revenue --since 2026-11-01 --until 2026-12-01 --format csv
+    """
+    from shub_pay.domain.periods import parse_moment, parse_zone
+    from shub_pay.errors import ConflictError
+    from shub_pay.services.reports import GroupBy, revenue_report
+
+    zone = parse_zone(tz)
+    start = parse_moment(since, tz=zone) if since else None
+    end = parse_moment(until, tz=zone) if until else None
+    if output is not None and output.exists() and not force:
+        raise ConflictError(
+            f"{output} already exists.",
+            code="output_exists",
+            hint="Add --force to replace it, or choose another --output.",
+        )
+    with app_context(ctx).session() as session:
+        report = revenue_report(
+            session=session,
+            since=start,
+            until=end,
+            creator=creator,
+            product=product,
+            group_by=GroupBy(group_by.value),
+            time_zone=tz,
+        )
+
+    if fmt is Format.JSON:
+        document = [json_row(r, statement=report.statement) for r in report.all_rows()]
+        if output is None:
+            print_json(document)
+            return
+        import json
+
+        _write_atomically(
+            output,
+            lambda out: out.write(json.dumps(to_jsonable(document), indent=2) + "\n"),
+            force=force,
+        )
+    elif fmt is Format.CSV or output is not None:
+        rows = [csv_row(r) for r in report.all_rows()]
+        if output is None:
+            write_csv(rows, CSV_COLUMNS)
+            return
+        _write_atomically(output, lambda out: write_csv(rows, CSV_COLUMNS, out), force=force)
+    else:
+        _render_table(report)
+        return
+    note(f"wrote {len(report.rows)} rows and {len(report.totals)} totals to {output}")
