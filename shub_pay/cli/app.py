@@ -37,7 +37,7 @@ app = typer.Typer(
         "Example: shub-pay --database-url sqlite:///shop.db orders list --format json"
     ),
     no_args_is_help=True,
-    rich_markup_mode="rich",
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -19,6 +19,7 @@ from shub_pay.errors import ShubPayError
 
 EXIT_INTERNAL = 70
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a killed pipe writer
 
 
 def _wants_json(ctx: typer.Context) -> bool:
@@ -61,6 +62,13 @@ class ShubPayGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, TyperException):
             raise
+        except BrokenPipeError:
+            # `shub-pay … | head`: the reader left; nothing more to say, and nothing went wrong.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_BROKEN_PIPE) from None
         except KeyboardInterrupt:
             report_error(ctx, {"code": "interrupted", "message": "interrupted", "hint": None})
             raise typer.Exit(EXIT_INTERRUPTED) from None
