@@ -21,6 +21,8 @@ from shub_pay.cli import (
     db,
     demo,
     events,
+    orders,
+    refunds,
     report,
     sandbox,
     webhooks,
@@ -78,6 +80,8 @@ app.add_typer(config.app, name="config")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(creators.app, name="creators")
 app.add_typer(checkout.app, name="checkout")
+app.add_typer(orders.app, name="orders")
+app.add_typer(refunds.app, name="refunds")
 app.command("audit")(audit.audit)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(webhooks.app, name="webhooks")

@@ -1,0 +1,337 @@
+"""`shub-pay refunds issue | list`.
+
+`refunds issue` always asks before money moves, test key or live: it shows the plan (who gets
+and who gives back what) on stderr and asks on a terminal; without a terminal it refuses unless
+`--yes` (exit 2). A live key is announced by the shared confirmation helper, which also asks.
+The request/resolve protocol that makes a re-run safe is described in
+`shub_pay.services.refunds`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from shub_pay.cli.confirm import confirm_stripe_change
+from shub_pay.cli.context import app_context
+from shub_pay.cli.output import (
+    Column,
+    Format,
+    FormatOption,
+    note,
+    print_json,
+    render_mapping,
+    render_rows,
+    stdout_console,
+)
+
+if TYPE_CHECKING:
+    from shub_pay.services.refunds import PartyMovement, RefundOutcome, RefundPlan
+    from shub_pay.settings import Settings
+
+app = typer.Typer(help="Refunds: issue one at Stripe exactly once, list them.")
+
+EXIT_STRIPE = 4
+
+
+class Reason(StrEnum):
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+
+
+def _money(amount_minor: int, currency: str, *, signed: bool = False) -> str:
+    from shub_pay.domain.money import format_money
+
+    text = format_money(amount_minor, currency)
+    return f"+{text}" if signed and amount_minor > 0 else text
+
+
+def _stdin_is_terminal() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _party_lines(parties: list[PartyMovement], currency: str) -> list[str]:
+    return [
+        f"  {p.party:<9}{_money(p.change_minor, currency, signed=True):>14}  {p.explanation}"
+        for p in parties
+    ]
+
+
+def _plan_text(plan: RefundPlan) -> str:
+    flags = [
+        name
+        for name, on in (
+            ("reverse transfer", plan.reverse_transfer),
+            ("refund application fee", plan.refund_application_fee),
+        )
+        if on
+    ]
+    lines = [
+        f"Refund {_money(plan.amount_minor, plan.currency)} of order {plan.order_number} "
+        f"(paid {_money(plan.gross_minor, plan.currency)}, fee "
+        f"{_money(plan.application_fee_minor, plan.currency)}, refundable "
+        f"{_money(plan.refundable_before_minor, plan.currency)})"
+        + (f", reason {plan.reason}" if plan.reason else "")
+        + (f", {' and '.join(flags)}" if flags else ", the creator keeps the transfer"),
+    ]
+    if plan.resumes_request:
+        lines.append(
+            f"This finishes the pending request {plan.resumes_request} by "
+            f"{plan.requested_by or 'unknown'}: it is not a second refund."
+        )
+    lines.append("Expected money movement (Stripe's answer is what gets recorded):")
+    lines.extend(_party_lines(plan.parties, plan.currency))
+    if plan.full_refund:
+        lines.append("The order will be fully refunded: the buyer loses access to the product.")
+    return "\n".join(lines)
+
+
+def _confirmer(settings: Settings, *, yes: bool) -> Callable[[RefundPlan], None]:
+    from shub_pay.errors import UsageError
+
+    def confirm(plan: RefundPlan) -> None:
+        action = f"refund {_money(plan.amount_minor, plan.currency)} on order {plan.order_number}"
+        if not yes:
+            note(_plan_text(plan))
+        if settings.is_live:
+            confirm_stripe_change(settings, action=action, yes=yes)
+            return
+        if yes:
+            return
+        if not _stdin_is_terminal():
+            raise UsageError(
+                f"refusing to {action} without confirmation",
+                code="not_confirmed",
+                hint="stdin is not a terminal: check with --dry-run, then pass --yes",
+            )
+        if not typer.confirm("Issue this refund?", default=False, err=True):
+            raise UsageError(
+                f"not confirmed: did not {action}",
+                code="not_confirmed",
+                hint="nothing was sent to Stripe",
+            )
+
+    return confirm
+
+
+def _render_outcome(outcome: RefundOutcome) -> None:
+    plan = outcome.plan
+    console = stdout_console()
+    if outcome.dry_run:
+        note("Dry run: nothing was sent to Stripe and nothing was written.")
+        console.print(_plan_text(plan), highlight=False)
+        after = plan.ledger_after
+        console.print(
+            f"Ledger after: platform {_money(after.platform_net_minor, plan.currency)}, "
+            f"creator {_money(after.creator_net_minor, plan.currency)}, "
+            f"buyer refunded {_money(after.buyer_refunded_minor, plan.currency)}",
+            highlight=False,
+        )
+        return
+    refund = outcome.refund
+    assert refund is not None and outcome.ledger is not None
+    verb = "Finished the pending refund" if outcome.resumed else "Refunded"
+    lines = [
+        f"{verb} {_money(refund.amount_minor, refund.currency)} on order {plan.order_number}: "
+        f"{refund.stripe_refund_id} ({refund.status})",
+        "Money moved (read from Stripe):",
+        *_party_lines(outcome.movements, refund.currency),
+        f"Order is now {outcome.order_status}; still refundable "
+        f"{_money(outcome.refundable_minor or 0, refund.currency)}; access "
+        f"{'active' if outcome.access_active else 'revoked'}.",
+        f"Ledger: platform {_money(outcome.ledger.platform_net_minor, refund.currency)}, "
+        f"creator {_money(outcome.ledger.creator_net_minor, refund.currency)}, "
+        f"buyer refunded {_money(outcome.ledger.buyer_refunded_minor, refund.currency)}",
+    ]
+    console.print("\n".join(lines), highlight=False)
+
+
+def _summary(outcome: RefundOutcome) -> dict[str, Any]:
+    """One flat row for CSV: the refund as recorded, or the plan of a dry run."""
+    plan, refund = outcome.plan, outcome.refund
+    return {
+        "order_number": plan.order_number,
+        "dry_run": outcome.dry_run,
+        "resumed": outcome.resumed,
+        "stripe_refund_id": refund.stripe_refund_id if refund else None,
+        "status": refund.status if refund else None,
+        "amount_minor": refund.amount_minor if refund else plan.amount_minor,
+        "currency": plan.currency,
+        "transfer_reversed_minor": (
+            refund.transfer_reversed_minor if refund else plan.transfer_reversed_minor
+        ),
+        "application_fee_refunded_minor": (
+            refund.application_fee_refunded_minor if refund else plan.application_fee_refunded_minor
+        ),
+        "order_status": outcome.order_status,
+    }
+
+
+@app.command()
+def issue(
+    ctx: typer.Context,
+    order: Annotated[
+        str, typer.Argument(help="Order number, order id, payment intent (pi_…) or charge (ch_…).")
+    ],
+    amount: Annotated[
+        str | None,
+        typer.Option(
+            help="Amount in the order's currency (12.50, 1200 for JPY). Default: all that is "
+            "still refundable.",
+            show_default=False,
+        ),
+    ] = None,
+    reason: Annotated[Reason | None, typer.Option(help="Stripe's refund reason.")] = None,
+    refund_application_fee: Annotated[
+        bool,
+        typer.Option(
+            "--refund-application-fee",
+            help="Give the platform's fee back to the creator, in proportion (needs "
+            "--reverse-transfer).",
+        ),
+    ] = False,
+    reverse_transfer: Annotated[
+        bool,
+        typer.Option(
+            "--reverse-transfer",
+            help="Take the refunded amount back from the creator's connected account.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Show who would get what; call nothing, write nothing."),
+    ] = False,
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who issues it, for the audit log. Default: your OS user."),
+    ] = None,
+    note_text: Annotated[
+        str | None, typer.Option("--note", help="Why, in words, for the audit log.")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Refund an order at Stripe, exactly once, and record what moved.
+
+    Asks first (refuses without a terminal unless --yes). Running it again after a failure
+    finishes the same refund instead of making a second one.
+
+    Example: shub-pay refunds issue SH-4K2M9QZ7 --amount 5.00 --reverse-transfer --dry-run
+    """
+    from shub_pay.services.audit import default_actor
+    from shub_pay.services.refunds import issue_refund
+
+    context = app_context(ctx)
+    with context.session() as session:
+        outcome = issue_refund(
+            session=session,
+            gateway=None if dry_run else context.gateway(),
+            order_ref=order,
+            amount=amount,
+            reason=reason.value if reason else None,
+            refund_application_fee=refund_application_fee,
+            reverse_transfer=reverse_transfer,
+            dry_run=dry_run,
+            actor=actor or default_actor(),
+            note=note_text,
+            confirm=_confirmer(context.settings, yes=yes),
+        )
+    if fmt is Format.JSON:
+        print_json(asdict(outcome))
+    elif fmt is Format.CSV:
+        render_mapping(_summary(outcome), fmt=fmt)
+    else:
+        _render_outcome(outcome)
+    for warning in outcome.warnings:
+        note(f"[yellow]warning:[/yellow] {warning}")
+    if outcome.refund is not None and outcome.refund.status in ("failed", "canceled"):
+        raise typer.Exit(EXIT_STRIPE)
+
+
+def _cell_money(key: str) -> Callable[[Mapping[str, Any]], str]:
+    return lambda row: _money(int(row[key]), str(row["currency"]))
+
+
+_COLUMNS = [
+    Column("id", justify="right"),
+    Column("order_number", "order"),
+    Column("stripe_refund_id", "refund"),
+    Column("status"),
+    Column("amount_minor", "amount", show=_cell_money("amount_minor"), justify="right"),
+    Column("currency", in_table=False),
+    Column(
+        "transfer_reversed_minor",
+        "reversed",
+        show=_cell_money("transfer_reversed_minor"),
+        justify="right",
+    ),
+    Column(
+        "application_fee_refunded_minor",
+        "fee refunded",
+        show=_cell_money("application_fee_refunded_minor"),
+        justify="right",
+    ),
+    Column("reason"),
+    Column("source"),
+    Column("issued_by", "by"),
+    Column("awaiting_resolution", "pending"),
+    Column("refund_application_fee", in_table=False),
+    Column("reverse_transfer", in_table=False),
+    Column("failure_reason", in_table=False),
+    Column("idempotency_key", in_table=False),
+    Column("created_at", "at"),
+]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    order: Annotated[
+        str | None, typer.Option(help="Only this order (number, id, pi_… or ch_…).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="From this moment: 2026-11-01, ISO datetime, 7d, 24h.")
+    ] = None,
+    until: Annotated[str | None, typer.Option(help="Before this moment (same forms).")] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(help="requested, pending, requires_action, succeeded, failed or canceled."),
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most refunds to show.")] = 200,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """List refunds newest first, with the Connect money each moved.
+
+    `pending` marks a request this command has not finished yet: run the same `refunds issue`
+    again to finish it.
+
+    Example: shub-pay refunds list --order SH-4K2M9QZ7 --format json
+    """
+    from shub_pay.domain.periods import parse_moment
+    from shub_pay.services.refunds import list_refunds
+
+    with app_context(ctx).session() as session:
+        rows = list_refunds(
+            session=session,
+            order_ref=order,
+            since=parse_moment(since) if since else None,
+            until=parse_moment(until) if until else None,
+            status=status,
+            limit=limit,
+        )
+    render_rows(
+        [asdict(r) for r in rows],
+        fmt=fmt,
+        columns=_COLUMNS,
+        title="Refunds",
+        empty="no refunds match",
+    )

@@ -1,0 +1,869 @@
+"""Issuing refunds from support, with never a second refund (DESIGN.md §6, §9, §11).
+
+Request, then call, then resolve:
+
+1. **Plan.** The amount (default: all that is still refundable) is checked against the order
+   before anything is written: a non-paid, fully refunded or disputed order, or an amount above
+   ``gross - refunded``, is a conflict (exit 5); ``--refund-application-fee`` without
+   ``--reverse-transfer`` is refused up front (exit 2), because Stripe refunds a destination
+   charge's fee only together with the transfer reversal. The plan carries the predicted money
+   movement per party (``ledger.preview_refund``): that is all ``--dry-run`` shows, and it
+   neither writes nor calls Stripe. The planning transaction ends before the caller's
+   confirmation, so a prompt left open never holds the database.
+2. **Request.** A ``Refund`` row — status ``requested``, source ``cli``, ``issued_by``, the
+   amount, reason and flags, and an idempotency key ``shub-pay:refund:<uuid4>`` — is committed
+   with a REFUND_REQUESTED audit entry *before* Stripe is called. A uuid rather than the row id:
+   a restored or re-created database numbers rows from 1 again while Stripe still remembers keys
+   for 24 h. On PostgreSQL the order row (and the payment's advisory lock, the one the event
+   dispatcher takes) is locked while the pending requests are re-checked and the row inserted,
+   so two support sessions cannot both start one; SQLite's ``BEGIN IMMEDIATE`` does the same.
+3. **Call.** ``POST /v1/refunds`` with the payment intent, the exact amount, the flags, the
+   reason and ``metadata[shub_refund_request]`` = the key, and the key as ``Idempotency-Key``.
+   Every parameter comes from the stored row, so a repeated call is byte-for-byte the same
+   request and Stripe replays its first answer. The refund's id is committed onto the row at once.
+4. **Resolve.** The refund is retrieved with ``expand[]=transfer_reversal`` and
+   ``expand[]=charge.application_fee`` — the reversal amount ``X`` is the reversal's, the fee
+   refund ``Y`` is the fee refund Stripe created in the same call (matched by time, then amount,
+   in the fee's ``refunds``) — and applied through ``orders_state.apply_stripe_refund(...,
+   request=row, application_fee_refunded_minor=Y)``, the code the ``charge.refunded`` /
+   ``refund.*`` webhooks run. A REFUND_ISSUED entry (or REFUND_FAILED when Stripe refused or the
+   refund failed) closes the request. The webhooks arriving later find the row by its Stripe id
+   and change nothing: amounts only grow, statuses only move forward.
+
+**A request is unresolved** until its REFUND_ISSUED or REFUND_FAILED entry exists, even when a
+webhook has already attached Stripe's id to it: only this command reads the Connect movements,
+and support must see the outcome of what they asked for. Any ``refunds issue`` of that order
+first finds the unresolved request:
+
+- same amount and flags (an omitted ``--amount`` means "the request's amount": it was the
+  refundable amount when it was asked) → it is finished, not repeated: by its Stripe id if it
+  has one; else by listing the payment's refunds for one with its metadata (safe even after
+  Stripe has pruned the key); else by sending the stored request again with its key;
+- anything else → refused (exit 5) until the pending one is resolved, by re-running it.
+
+Stripe errors: a refusal (4xx) executed nothing, so the request is marked ``failed`` and closed;
+a timeout, 5xx or rate limit leaves the outcome unknown, so the request stays pending and the
+same command finishes it later. A crash anywhere after step 2 is the same case.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import func, text
+from sqlmodel import Session, col, select
+
+from shub_pay.domain import ledger
+from shub_pay.domain.models import AuditLog, Order, OrderStatus, Refund, RefundSource
+from shub_pay.domain.money import format_money, parse_amount, to_major_str
+from shub_pay.domain.types import utcnow
+from shub_pay.errors import (
+    ConflictError,
+    StripeError,
+    StripeRefusedError,
+    StripeRetryableError,
+    UsageError,
+)
+from shub_pay.gateway import Gateway
+from shub_pay.services import audit, orders_state
+from shub_pay.services.lookup import find_order
+from shub_pay.services.orders import LedgerView, RefundView, order_ledger, refund_view
+
+__all__ = [
+    "REFUND_STATUSES",
+    "PartyMovement",
+    "RefundOutcome",
+    "RefundPlan",
+    "RefundReason",
+    "RefundRow",
+    "issue_refund",
+    "list_refunds",
+    "unresolved_requests",
+]
+
+REQUESTED = "requested"
+REFUND_STATUSES = (REQUESTED, "pending", "requires_action", "succeeded", "failed", "canceled")
+FAILED_STATUSES = frozenset({"failed", "canceled"})
+REQUEST_ENTITY = "refund_request"
+REQUESTED_ACTION = "REFUND_REQUESTED"
+ISSUED_ACTION = "REFUND_ISSUED"
+FAILED_ACTION = "REFUND_FAILED"
+RESOLVING_ACTIONS = (ISSUED_ACTION, FAILED_ACTION)
+METADATA_KEY = "shub_refund_request"
+KEY_PREFIX = "shub-pay:refund:"
+EXPAND = ("transfer_reversal", "charge.application_fee")
+# A fee refund is created in the same API call as its refund; allow for a second boundary.
+FEE_REFUND_WINDOW_S = 2
+
+
+class RefundReason(StrEnum):
+    """The reasons Stripe accepts."""
+
+    DUPLICATE = "duplicate"
+    FRAUDULENT = "fraudulent"
+    REQUESTED_BY_CUSTOMER = "requested_by_customer"
+
+
+@dataclass(frozen=True)
+class PartyMovement:
+    """How one party's share of the gross changes: positive gains, negative gives back."""
+
+    party: str
+    change_minor: int
+    explanation: str
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    """What a refund will do, predicted before Stripe is asked (Stripe's answer replaces it)."""
+
+    order_number: str
+    currency: str
+    amount_minor: int
+    reason: str | None
+    refund_application_fee: bool
+    reverse_transfer: bool
+    gross_minor: int
+    application_fee_minor: int
+    refunded_before_minor: int
+    refundable_before_minor: int
+    transfer_reversed_minor: int
+    application_fee_refunded_minor: int
+    parties: list[PartyMovement]
+    ledger_before: LedgerView
+    ledger_after: LedgerView
+    full_refund: bool
+    resumes_request: str | None = None
+    requested_by: str | None = None
+    requested_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RefundOutcome:
+    """The result of ``refunds issue``: the plan, and unless a dry run, what Stripe did."""
+
+    dry_run: bool
+    plan: RefundPlan
+    resumed: bool = False
+    request_id: int | None = None
+    idempotency_key: str | None = None
+    refund: RefundView | None = None
+    order_status: str | None = None
+    refunded_minor: int | None = None
+    refundable_minor: int | None = None
+    ledger: LedgerView | None = None
+    access_active: bool | None = None
+    movements: list[PartyMovement] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    id: int
+    order_number: str
+    stripe_refund_id: str | None
+    amount_minor: int
+    currency: str
+    status: str
+    reason: str | None
+    application_fee_refunded_minor: int
+    transfer_reversed_minor: int
+    refund_application_fee: bool
+    reverse_transfer: bool
+    source: str
+    issued_by: str | None
+    failure_reason: str | None
+    idempotency_key: str | None
+    awaiting_resolution: bool
+    created_at: datetime
+
+
+# --- pending requests ----------------------------------------------------------------------
+
+
+def _resolved_keys(session: Session, keys: Sequence[str]) -> set[str]:
+    if not keys:
+        return set()
+    found = session.exec(
+        select(AuditLog.entity_id)
+        .where(col(AuditLog.entity_type) == REQUEST_ENTITY)
+        .where(col(AuditLog.action).in_(RESOLVING_ACTIONS))
+        .where(col(AuditLog.entity_id).in_(list(keys)))
+    ).all()
+    return {k for k in found if k is not None}
+
+
+def unresolved_requests(session: Session, *, order_id: int) -> list[Refund]:
+    """The order's refund requests from this command that were never resolved (oldest first)."""
+    rows = session.exec(
+        select(Refund)
+        .where(col(Refund.order_id) == order_id)
+        .where(col(Refund.source) == RefundSource.CLI.value)
+        .where(col(Refund.idempotency_key).is_not(None))
+        .order_by(col(Refund.id))
+        .execution_options(populate_existing=True)
+    ).all()
+    resolved = _resolved_keys(session, [r.idempotency_key for r in rows if r.idempotency_key])
+    return [r for r in rows if r.idempotency_key not in resolved]
+
+
+# --- planning ------------------------------------------------------------------------------
+
+
+def _recorded(session: Session, order: Order) -> list[Refund]:
+    return list(
+        session.exec(
+            select(Refund).where(col(Refund.order_id) == order.id).order_by(col(Refund.id))
+        ).all()
+    )
+
+
+def _parties(movement: ledger.RefundMovement, currency: str) -> list[PartyMovement]:
+    r, x, y = (
+        movement.amount_minor,
+        movement.transfer_reversed_minor,
+        movement.application_fee_refunded_minor,
+    )
+
+    def money(amount: int) -> str:
+        return format_money(amount, currency)
+
+    platform = f"pays the {money(r)} refund"
+    platform += f", gets {money(x)} back from the creator" if x else ", recovers nothing"
+    platform += f", returns {money(y)} of its fee" if y else ", keeps its fee"
+    creator = f"returns {money(x)} of the transfer" if x else "keeps the transfer"
+    creator += f", gets {money(y)} of the fee back" if y else ""
+    return [
+        PartyMovement("buyer", r, f"gets {money(r)} back on the card"),
+        PartyMovement("platform", x - y - r, platform),
+        PartyMovement("creator", y - x, creator),
+    ]
+
+
+def _check_refundable(order: Order) -> None:
+    if order.dispute_status in orders_state.OPEN_DISPUTE_STATUSES:
+        raise ConflictError(
+            f"Order {order.order_number} has an open dispute ({order.dispute_status}): "
+            "Stripe does not refund a disputed payment.",
+            code="dispute_open",
+            hint="Answer the dispute in the Stripe Dashboard; if it is won, refund afterwards.",
+        )
+    if order.dispute_status in orders_state.LOST_DISPUTE_STATUSES:
+        raise ConflictError(
+            f"Order {order.order_number} lost a dispute: the buyer already got the money back "
+            "through the chargeback.",
+            code="dispute_lost",
+            hint="A refund now would pay the buyer twice.",
+        )
+    if order.paid_at is None or order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
+        raise ConflictError(
+            f"Order {order.order_number} is {order.status}: it was never paid, so there is "
+            "nothing to refund.",
+            code="not_refundable",
+        )
+    if order.refunded_minor >= order.amount_minor:
+        raise ConflictError(
+            f"Order {order.order_number} is already fully refunded "
+            f"({format_money(order.refunded_minor, order.currency)}).",
+            code="already_refunded",
+            hint=f"`shub-pay orders show {order.order_number}` shows its refunds.",
+        )
+
+
+def _plan(
+    session: Session,
+    *,
+    order: Order,
+    amount_minor: int,
+    reason: str | None,
+    refund_application_fee: bool,
+    reverse_transfer: bool,
+    pending: Refund | None = None,
+) -> RefundPlan:
+    recorded = _recorded(session, order)
+    moved = [r for r in recorded if r.status in ("succeeded", "pending")]
+    gross, fee = order.amount_minor, order.application_fee_minor
+    refunded_before = min(order.refunded_minor, gross)
+    refundable = ledger.refundable_minor(gross_minor=gross, refunded_minor=refunded_before)
+    if pending is None and amount_minor > refundable:
+        raise ConflictError(
+            f"A refund of {format_money(amount_minor, order.currency)} is more than the "
+            f"{format_money(refundable, order.currency)} still refundable on order "
+            f"{order.order_number}.",
+            code="refund_exceeds_refundable",
+            hint=f"Refund at most {format_money(refundable, order.currency)}, "
+            "or leave out --amount to refund all of it.",
+        )
+    if pending is None:
+        movement = ledger.preview_refund(
+            gross_minor=gross,
+            application_fee_minor=fee,
+            already_refunded_minor=refunded_before,
+            already_fee_refunded_minor=min(
+                fee, sum(r.application_fee_refunded_minor for r in moved)
+            ),
+            already_reversed_minor=min(gross, sum(r.transfer_reversed_minor for r in moved)),
+            amount_minor=amount_minor,
+            refund_application_fee=refund_application_fee,
+            reverse_transfer=reverse_transfer,
+        )
+    else:
+        # Finishing a request: Stripe may already have made it (and a webhook applied it), so
+        # the order's current totals would double-count it; predict from its own terms.
+        movement = ledger.RefundMovement(
+            amount_minor=amount_minor,
+            transfer_reversed_minor=amount_minor if reverse_transfer else 0,
+            application_fee_refunded_minor=(
+                ledger.proportional_share(amount_minor, gross, fee)
+                if refund_application_fee and gross
+                else 0
+            ),
+        )
+    before = order_ledger(order, recorded)
+    after = LedgerView(
+        gross_minor=gross,
+        buyer_refunded_minor=before.buyer_refunded_minor + movement.amount_minor,
+        platform_net_minor=before.platform_net_minor
+        + movement.transfer_reversed_minor
+        - movement.application_fee_refunded_minor
+        - movement.amount_minor,
+        creator_net_minor=before.creator_net_minor
+        - movement.transfer_reversed_minor
+        + movement.application_fee_refunded_minor,
+    )
+    return RefundPlan(
+        order_number=order.order_number,
+        currency=order.currency,
+        amount_minor=amount_minor,
+        reason=reason,
+        refund_application_fee=refund_application_fee,
+        reverse_transfer=reverse_transfer,
+        gross_minor=gross,
+        application_fee_minor=fee,
+        refunded_before_minor=refunded_before,
+        refundable_before_minor=refundable,
+        transfer_reversed_minor=movement.transfer_reversed_minor,
+        application_fee_refunded_minor=movement.application_fee_refunded_minor,
+        parties=_parties(movement, order.currency),
+        ledger_before=before,
+        ledger_after=after,
+        full_refund=refunded_before + amount_minor >= gross,
+        resumes_request=pending.idempotency_key if pending is not None else None,
+        requested_by=pending.issued_by if pending is not None else None,
+        requested_at=pending.created_at if pending is not None else None,
+    )
+
+
+def _pending_conflict(order: Order, pending: Refund) -> ConflictError:
+    flags = "".join(
+        flag
+        for flag, on in (
+            (" --refund-application-fee", pending.refund_application_fee),
+            (" --reverse-transfer", pending.reverse_transfer),
+        )
+        if on
+    )
+    amount = to_major_str(pending.amount_minor, pending.currency)
+    return ConflictError(
+        f"Order {order.order_number} has an unresolved refund request of "
+        f"{format_money(pending.amount_minor, pending.currency)} "
+        f"(asked by {pending.issued_by or 'unknown'} at {pending.created_at:%Y-%m-%d %H:%M} UTC); "
+        "it may already have been made at Stripe.",
+        code="refund_request_pending",
+        hint=(
+            f"Resolve it first: `shub-pay refunds issue {order.order_number} --amount {amount}"
+            f"{flags}` finishes it without refunding twice; "
+            f"`shub-pay refunds list --order {order.order_number}` shows it."
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class _Terms:
+    """What support asked for; ``amount_minor`` None means "all that is refundable"."""
+
+    amount_minor: int | None
+    reason: str | None
+    refund_application_fee: bool
+    reverse_transfer: bool
+
+    def matches(self, pending: Refund) -> bool:
+        return (
+            (self.amount_minor is None or self.amount_minor == pending.amount_minor)
+            and (self.reason is None or self.reason == pending.reason)
+            and self.refund_application_fee == pending.refund_application_fee
+            and self.reverse_transfer == pending.reverse_transfer
+        )
+
+
+@dataclass(frozen=True)
+class _Decision:
+    plan: RefundPlan
+    pending: Refund | None
+
+
+def _decide(session: Session, *, order: Order, terms: _Terms) -> _Decision:
+    """Finish the unresolved request, or plan a new one; refuse what conflicts."""
+    assert order.id is not None
+    pending_rows = unresolved_requests(session, order_id=order.id)
+    if pending_rows:
+        pending = pending_rows[0]
+        if len(pending_rows) > 1 or not terms.matches(pending):
+            raise _pending_conflict(order, pending)
+        plan = _plan(
+            session,
+            order=order,
+            amount_minor=pending.amount_minor,
+            reason=pending.reason,
+            refund_application_fee=pending.refund_application_fee,
+            reverse_transfer=pending.reverse_transfer,
+            pending=pending,
+        )
+        return _Decision(plan, pending)
+    _check_refundable(order)
+    refundable = ledger.refundable_minor(
+        gross_minor=order.amount_minor, refunded_minor=order.refunded_minor
+    )
+    plan = _plan(
+        session,
+        order=order,
+        amount_minor=refundable if terms.amount_minor is None else terms.amount_minor,
+        reason=terms.reason,
+        refund_application_fee=terms.refund_application_fee,
+        reverse_transfer=terms.reverse_transfer,
+    )
+    return _Decision(plan, None)
+
+
+# --- talking to Stripe ---------------------------------------------------------------------
+
+
+def _lock_order(session: Session, order: Order) -> Order:
+    """Serialise with other refunds of this order and with the event pipeline (PostgreSQL).
+
+    The advisory lock is the dispatcher's (`hashtextextended(payment_intent, 0)`), taken before
+    the row lock as it does, so a webhook of this payment and this command never interleave.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": order.stripe_payment_intent_id},
+        )
+    locked = session.exec(
+        select(Order)
+        .where(col(Order.id) == order.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    return locked
+
+
+def _stripe_params(order: Order, row: Refund) -> dict[str, Any]:
+    """The refund request, entirely from the stored row: a repeat is the identical request."""
+    assert row.idempotency_key is not None
+    params: dict[str, Any] = {
+        "payment_intent": order.stripe_payment_intent_id,
+        "amount": row.amount_minor,
+        "metadata": {METADATA_KEY: row.idempotency_key, "order_number": order.order_number},
+    }
+    if row.reason:
+        params["reason"] = row.reason
+    if row.refund_application_fee:
+        params["refund_application_fee"] = True
+    if row.reverse_transfer:
+        params["reverse_transfer"] = True
+    return params
+
+
+def _find_at_stripe(gateway: Gateway, order: Order, key: str) -> str | None:
+    for refund in gateway.iter_refunds({"payment_intent": order.stripe_payment_intent_id}):
+        metadata = refund.get("metadata") or {}
+        if isinstance(metadata, Mapping) and metadata.get(METADATA_KEY) == key:
+            return str(refund["id"])
+    return None
+
+
+def _fee_refund_amount(
+    refund: Mapping[str, Any], *, expected_minor: int, wanted: bool
+) -> int | None:
+    """The fee refund Stripe made with ``refund``; 0 when none was asked; None if not found.
+
+    Stripe does not link a fee refund to its refund. It creates both in the same call, so the
+    candidates are the fee's refunds created within ``FEE_REFUND_WINDOW_S`` of the refund; one
+    candidate, or candidates that all agree, or the one of the predicted amount, is the answer.
+    A share that rounds to 0 makes no fee refund at all.
+    """
+    if not wanted:
+        return 0
+    charge = refund.get("charge")
+    fee = charge.get("application_fee") if isinstance(charge, Mapping) else None
+    listed = fee.get("refunds") if isinstance(fee, Mapping) else None
+    data = listed.get("data") if isinstance(listed, Mapping) else None
+    created = refund.get("created")
+    if not isinstance(data, list) or not isinstance(created, int):
+        return 0 if expected_minor == 0 else None
+    near = [
+        fr
+        for fr in data
+        if isinstance(fr, Mapping)
+        and isinstance(fr.get("created"), int)
+        and isinstance(fr.get("amount"), int)
+        and abs(int(fr["created"]) - created) <= FEE_REFUND_WINDOW_S
+    ]
+    exact = [fr for fr in near if fr["created"] == created]
+    for candidates in (exact, near):
+        amounts = {int(fr["amount"]) for fr in candidates}
+        if len(amounts) == 1:
+            return amounts.pop()
+        if expected_minor in amounts:
+            return expected_minor
+    return 0 if expected_minor == 0 else None
+
+
+def _retrieve(gateway: Gateway, refund_id: str) -> dict[str, Any]:
+    return gateway.retrieve_refund(refund_id, expand=list(EXPAND))
+
+
+def _details(row: Refund, *, note: str | None, **extra: Any) -> dict[str, Any]:
+    return {
+        "idempotency_key": row.idempotency_key,
+        "amount_minor": row.amount_minor,
+        "currency": row.currency,
+        "reason": row.reason,
+        "note": note,
+        "refund_application_fee": row.refund_application_fee,
+        "reverse_transfer": row.reverse_transfer,
+        **extra,
+    }
+
+
+def _close_refused(
+    session: Session, *, order: Order, row: Refund, error: StripeError, actor: str, note: str | None
+) -> None:
+    """Stripe refused (4xx): nothing was executed, the request is closed as failed."""
+    row.status = "failed"
+    row.failure_reason = (error.stripe_code or error.code)[:200]
+    row.updated_at = utcnow()
+    session.add(row)
+    audit.record(
+        session,
+        actor=actor,
+        action=FAILED_ACTION,
+        entity_type=REQUEST_ENTITY,
+        entity_id=row.idempotency_key,
+        order_id=order.id,
+        details=_details(row, note=note, stripe_code=error.stripe_code, message=error.message),
+    )
+    session.commit()
+
+
+def _send(
+    session: Session,
+    *,
+    gateway: Gateway,
+    order: Order,
+    row: Refund,
+    resumed: bool,
+    actor: str,
+    note: str | None,
+) -> str:
+    """Stripe's id of the refund for ``row``: known, found at Stripe, or created now."""
+    assert row.idempotency_key is not None
+    if row.stripe_refund_id:
+        return row.stripe_refund_id
+    if resumed:
+        found = _find_at_stripe(gateway, order, row.idempotency_key)
+        if found is not None:
+            return found
+    try:
+        created = gateway.create_refund(
+            _stripe_params(order, row), idempotency_key=row.idempotency_key
+        )
+    except StripeRefusedError as exc:
+        if exc.stripe_code == "idempotency_error":
+            raise  # a changed request under the same key: never close what may exist
+        _close_refused(session, order=order, row=row, error=exc, actor=actor, note=note)
+        raise
+    except StripeRetryableError as exc:
+        exc.hint = (
+            f"the refund request is kept: run the same command again to finish it "
+            f"(`shub-pay refunds issue {order.order_number} ...`); it cannot refund twice"
+        )
+        raise
+    refund_id = str(created["id"])
+    row.stripe_refund_id = refund_id
+    row.updated_at = utcnow()
+    session.add(row)
+    session.commit()
+    return refund_id
+
+
+def _resolve(
+    session: Session,
+    *,
+    gateway: Gateway,
+    order: Order,
+    row: Refund,
+    plan: RefundPlan,
+    refund_id: str,
+    actor: str,
+    note: str | None,
+) -> tuple[Refund, list[str]]:
+    """Read what Stripe moved and apply it as the webhook would; close the request."""
+    refund = _retrieve(gateway, refund_id)
+    warnings: list[str] = []
+    fee_refunded = _fee_refund_amount(
+        refund,
+        expected_minor=plan.application_fee_refunded_minor,
+        wanted=row.refund_application_fee,
+    )
+    if fee_refunded is None:
+        warnings.append(
+            "Stripe's application-fee refund for this refund could not be told apart from "
+            "others on the fee; recorded as 0 for `shub-pay reconcile` to fill."
+        )
+    charge = refund.get("charge")
+    order = _lock_order(session, order)
+    row = session.exec(
+        select(Refund)
+        .where(col(Refund.id) == row.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    row = orders_state.apply_stripe_refund(
+        session,
+        order=order,
+        refund=refund,
+        charge=charge if isinstance(charge, Mapping) else None,
+        source=RefundSource.CLI,
+        issued_by=row.issued_by,
+        request=row,
+        application_fee_refunded_minor=fee_refunded or 0,
+        actor=actor,
+    )
+    audit.record(
+        session,
+        actor=actor,
+        action=FAILED_ACTION if row.status in FAILED_STATUSES else ISSUED_ACTION,
+        entity_type=REQUEST_ENTITY,
+        entity_id=row.idempotency_key,
+        order_id=order.id,
+        details=_details(
+            row,
+            note=note,
+            stripe_refund_id=row.stripe_refund_id,
+            status=row.status,
+            transfer_reversed_minor=row.transfer_reversed_minor,
+            application_fee_refunded_minor=row.application_fee_refunded_minor,
+            failure_reason=row.failure_reason,
+        ),
+    )
+    session.commit()
+    if row.status in FAILED_STATUSES:
+        warnings.append(f"Stripe reports the refund {row.status}: {row.failure_reason or ''}")
+    return row, warnings
+
+
+# --- the use case ---------------------------------------------------------------------------
+
+
+def issue_refund(
+    *,
+    session: Session,
+    gateway: Gateway | None,
+    order_ref: str,
+    amount: str | None = None,
+    reason: RefundReason | str | None = None,
+    refund_application_fee: bool = False,
+    reverse_transfer: bool = False,
+    dry_run: bool = False,
+    actor: str,
+    note: str | None = None,
+    confirm: Callable[[RefundPlan], None] | None = None,
+) -> RefundOutcome:
+    """Refund (part of) an order at Stripe exactly once; see the module docstring.
+
+    ``amount`` is in major units of the order's currency (``"12.50"``); ``None`` refunds all
+    that is still refundable. ``confirm`` is called with the plan after every check and before
+    anything is written; it raises to refuse. ``gateway`` may be ``None`` for a dry run.
+    """
+    if refund_application_fee and not reverse_transfer:
+        raise UsageError(
+            "--refund-application-fee needs --reverse-transfer: on a destination charge Stripe "
+            "refunds the platform's application fee only together with the transfer reversal.",
+            code="fee_refund_needs_reversal",
+            hint="Add --reverse-transfer, or leave the fee with the platform.",
+        )
+    reason_value = RefundReason(reason).value if reason else None
+    order = find_order(session, order_ref)
+    terms = _Terms(
+        amount_minor=parse_amount(amount, order.currency) if amount is not None else None,
+        reason=reason_value,
+        refund_application_fee=refund_application_fee,
+        reverse_transfer=reverse_transfer,
+    )
+    decision = _decide(session, order=order, terms=terms)
+    if dry_run:
+        session.rollback()
+        return RefundOutcome(dry_run=True, plan=decision.plan, resumed=decision.pending is not None)
+    if gateway is None:
+        raise ValueError("a gateway is needed unless dry_run")
+    session.commit()  # end the read-only transaction: a prompt must not hold the database
+    if confirm is not None:
+        confirm(decision.plan)
+
+    # Request: re-check under the lock (the order may have moved while we asked), then store.
+    order = _lock_order(session, order)
+    again = _decide(session, order=order, terms=terms)
+    if again.plan.amount_minor != decision.plan.amount_minor or (
+        (again.pending is None) != (decision.pending is None)
+    ):
+        raise ConflictError(
+            f"Order {order.order_number} changed while the refund was being confirmed.",
+            code="order_changed",
+            hint="Run the command again to see the new refundable amount.",
+        )
+    plan = again.plan
+    row = again.pending
+    resumed = row is not None
+    if row is None:
+        assert order.id is not None
+        row = Refund(
+            order_id=order.id,
+            amount_minor=plan.amount_minor,
+            currency=order.currency,
+            status=REQUESTED,
+            reason=reason_value,
+            refund_application_fee=refund_application_fee,
+            reverse_transfer=reverse_transfer,
+            source=RefundSource.CLI,
+            issued_by=actor,
+            idempotency_key=f"{KEY_PREFIX}{uuid.uuid4()}",
+        )
+        session.add(row)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action=REQUESTED_ACTION,
+            entity_type=REQUEST_ENTITY,
+            entity_id=row.idempotency_key,
+            order_id=order.id,
+            details=_details(
+                row,
+                note=note,
+                predicted_transfer_reversed_minor=plan.transfer_reversed_minor,
+                predicted_application_fee_refunded_minor=plan.application_fee_refunded_minor,
+            ),
+        )
+    session.commit()
+
+    refund_id = _send(
+        session, gateway=gateway, order=order, row=row, resumed=resumed, actor=actor, note=note
+    )
+    row, warnings = _resolve(
+        session,
+        gateway=gateway,
+        order=order,
+        row=row,
+        plan=plan,
+        refund_id=refund_id,
+        actor=actor,
+        note=note,
+    )
+    order = session.exec(select(Order).where(col(Order.id) == order.id)).one()
+    active, _ = orders_state.access_for(order)
+    outcome = RefundOutcome(
+        dry_run=False,
+        plan=plan,
+        resumed=resumed,
+        request_id=row.id,
+        idempotency_key=row.idempotency_key,
+        refund=refund_view(row),
+        order_status=order.status,
+        refunded_minor=order.refunded_minor,
+        refundable_minor=ledger.refundable_minor(
+            gross_minor=order.amount_minor, refunded_minor=order.refunded_minor
+        ),
+        ledger=order_ledger(order, _recorded(session, order)),
+        access_active=active,
+        movements=_parties(
+            ledger.RefundMovement(
+                amount_minor=row.amount_minor,
+                transfer_reversed_minor=row.transfer_reversed_minor,
+                application_fee_refunded_minor=row.application_fee_refunded_minor,
+            ),
+            row.currency,
+        ),
+        warnings=warnings,
+    )
+    session.rollback()
+    return outcome
+
+
+# --- listing -------------------------------------------------------------------------------
+
+
+def list_refunds(
+    *,
+    session: Session,
+    order_ref: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    status: str | None = None,
+    limit: int = 200,
+) -> list[RefundRow]:
+    """Refunds newest first (by Stripe's time, else the request's), with their requests."""
+    when = col(Refund.stripe_created_at)
+    query = select(Refund, Order.order_number).join(Order, col(Order.id) == col(Refund.order_id))
+    if order_ref:
+        query = query.where(col(Refund.order_id) == find_order(session, order_ref).id)
+    if status:
+        wanted = status.strip().lower()
+        if wanted not in REFUND_STATUSES:
+            raise UsageError(
+                f"Unknown refund status {status!r}.",
+                code="invalid_status",
+                hint="Use one of: " + ", ".join(REFUND_STATUSES) + ".",
+            )
+        query = query.where(col(Refund.status) == wanted)
+    moment = func.coalesce(when, col(Refund.created_at))
+    if since is not None:
+        query = query.where(moment >= since)
+    if until is not None:
+        query = query.where(moment < until)
+    query = query.order_by(moment.desc(), col(Refund.id).desc()).limit(limit)
+    rows = session.exec(query).all()
+    keys = [r.idempotency_key for r, _ in rows if r.idempotency_key and r.source == "cli"]
+    resolved = _resolved_keys(session, keys)
+    result: list[RefundRow] = []
+    for row, number in rows:
+        view = refund_view(row)
+        result.append(
+            RefundRow(
+                id=view.id,
+                order_number=number,
+                stripe_refund_id=view.stripe_refund_id,
+                amount_minor=view.amount_minor,
+                currency=view.currency,
+                status=view.status,
+                reason=view.reason,
+                application_fee_refunded_minor=view.application_fee_refunded_minor,
+                transfer_reversed_minor=view.transfer_reversed_minor,
+                refund_application_fee=view.refund_application_fee,
+                reverse_transfer=view.reverse_transfer,
+                source=view.source,
+                issued_by=view.issued_by,
+                failure_reason=view.failure_reason,
+                idempotency_key=view.idempotency_key,
+                awaiting_resolution=row.idempotency_key in keys
+                and row.idempotency_key not in resolved,
+                created_at=view.created_at,
+            )
+        )
+    return result
