@@ -97,6 +97,7 @@ class Demo:
             self.start_webhooks,
             self.sell,
             self.outage_and_replay,
+            self.refunds_and_dispute,
         ]
 
     def session(self) -> Session:
@@ -275,6 +276,90 @@ class Demo:
         step.check("replay applied the missed events without failures", summary.failed == 0)
         step.check(
             f"all {missed} missed payments are orders now", self._orders() == before + missed
+        )
+        return step
+
+    # -- 5. support refunds; a buyer disputes and wins ---------------------------------------------
+
+    def _refund(self, order_number: str, amount: str | None, *, both_flags: bool) -> Any:
+        from shub_pay.services.refunds import issue_refund
+
+        with self.session() as s:
+            return issue_refund(
+                session=s,
+                gateway=self.world.gateway,
+                order_ref=order_number,
+                amount=amount,
+                reason="requested_by_customer",
+                refund_application_fee=both_flags,
+                reverse_transfer=both_flags,
+                actor="support:demo",
+                note="demo refund",
+            )
+
+    def refunds_and_dispute(self) -> StepResult:
+        from shub_pay.domain.money import format_money
+
+        step = StepResult("Support refunds: partial, full with both Connect flags; a lost dispute")
+        partial_order = self.order_for_session(self.paid_sessions[0])
+        full_order = self.order_for_session(self.paid_sessions[1])
+        disputed_order = self.order_for_session(self.paid_sessions[2])
+        partial = self._refund(partial_order.order_number, "5.00", both_flags=False)
+        full = self._refund(full_order.order_number, None, both_flags=True)
+        for label, order, outcome in (
+            ("partial", partial_order, partial),
+            ("full, both flags", full_order, full),
+        ):
+            refund = outcome.refund
+            step.rows.append(
+                {
+                    "refund": label,
+                    "order": order.order_number,
+                    "amount": format_money(refund.amount_minor, order.currency),
+                    "fee refunded": format_money(
+                        refund.application_fee_refunded_minor, order.currency
+                    ),
+                    "transfer reversed": format_money(
+                        refund.transfer_reversed_minor, order.currency
+                    ),
+                    "order status": outcome.order_status,
+                    "access": outcome.access_active,
+                }
+            )
+        step.check(
+            "a partial refund keeps access",
+            partial.order_status == "PARTIALLY_REFUNDED" and partial.access_active is True,
+        )
+        step.check(
+            "a full refund with both flags returns the whole fee and transfer, and revokes access",
+            full.order_status == "REFUNDED"
+            and full.access_active is False
+            and full.refund.application_fee_refunded_minor == full_order.application_fee_minor
+            and full.refund.transfer_reversed_minor == full_order.amount_minor,
+        )
+        base = self.world.sandbox.url
+        charge = disputed_order.stripe_charge_id
+        for status in ("needs_response", "lost"):
+            answer = httpx.post(
+                f"{base}/_sandbox/charges/{charge}/dispute", data={"status": status}
+            )
+            step.check(f"Stripe records the dispute as {status}", answer.status_code == 200)
+            self.world.sandbox.wait_for_deliveries(15)
+        with self.session() as s:
+            after = s.get(Order, disputed_order.id)
+            assert after is not None
+        active = self.entitlement_active(int(disputed_order.id or 0))
+        step.rows.append(
+            {
+                "refund": "dispute",
+                "order": disputed_order.order_number,
+                "order status": after.status,
+                "access": active,
+            }
+        )
+        step.check(
+            "a lost dispute revokes access",
+            after.dispute_status == "lost" and not active,
         )
         return step
 
