@@ -39,28 +39,38 @@ def _stdin_is_terminal() -> bool:
         return False
 
 
-def confirm_stripe_change(settings: Settings, *, action: str, yes: bool) -> None:
+def confirm_stripe_change(
+    settings: Settings,
+    *,
+    action: str,
+    yes: bool,
+    always: bool = False,
+    question: str = "Continue?",
+    hint: str = "stdin is not a terminal: pass --yes to confirm non-interactively",
+) -> None:
     """Ask before `action` (e.g. "create a checkout session") when the key is live.
 
-    Returns when the command may go ahead; raises `UsageError` (exit 2) when it may not.
+    `always` asks in test mode too (support's refunds: the money is real to the buyer even when
+    the key is not). Returns when the command may go ahead; raises `UsageError` (exit 2) when it
+    may not.
     """
-    if not settings.is_live:
-        return
-    from shub_pay.settings import redact
+    if settings.is_live:
+        from shub_pay.settings import redact
 
-    note(
-        f"[bold yellow]LIVE mode[/bold yellow] ({redact(settings.stripe_secret_key)}): "
-        f"this will {action} with real money."
-    )
+        note(
+            f"[bold yellow]LIVE mode[/bold yellow] ({redact(settings.stripe_secret_key)}): "
+            f"this will {action} with real money."
+        )
+    elif not always:
+        return
     if yes:
         return
+    mode = "in live mode " if settings.is_live else ""
     if not _stdin_is_terminal():
         raise UsageError(
-            f"refusing to {action} in live mode without confirmation",
-            code="not_confirmed",
-            hint="stdin is not a terminal: pass --yes to confirm non-interactively",
+            f"refusing to {action} {mode}without confirmation", code="not_confirmed", hint=hint
         )
-    if not typer.confirm("Continue?", default=False, err=True):
+    if not typer.confirm(question, default=False, err=True):
         raise UsageError(
             f"not confirmed: did not {action}",
             code="not_confirmed",

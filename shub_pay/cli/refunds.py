@@ -9,7 +9,6 @@ The request/resolve protocol that makes a re-run safe is described in
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from enum import StrEnum
@@ -52,13 +51,6 @@ def _money(amount_minor: int, currency: str, *, signed: bool = False) -> str:
     return f"+{text}" if signed and amount_minor > 0 else text
 
 
-def _stdin_is_terminal() -> bool:
-    try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 def _party_lines(parties: list[PartyMovement], currency: str) -> list[str]:
     return [
         f"  {p.party:<9}{_money(p.change_minor, currency, signed=True):>14}  {p.explanation}"
@@ -96,29 +88,19 @@ def _plan_text(plan: RefundPlan) -> str:
 
 
 def _confirmer(settings: Settings, *, yes: bool) -> Callable[[RefundPlan], None]:
-    from shub_pay.errors import UsageError
 
     def confirm(plan: RefundPlan) -> None:
         action = f"refund {_money(plan.amount_minor, plan.currency)} on order {plan.order_number}"
         if not yes:
             note(_plan_text(plan))
-        if settings.is_live:
-            confirm_stripe_change(settings, action=action, yes=yes)
-            return
-        if yes:
-            return
-        if not _stdin_is_terminal():
-            raise UsageError(
-                f"refusing to {action} without confirmation",
-                code="not_confirmed",
-                hint="stdin is not a terminal: check with --dry-run, then pass --yes",
-            )
-        if not typer.confirm("Issue this refund?", default=False, err=True):
-            raise UsageError(
-                f"not confirmed: did not {action}",
-                code="not_confirmed",
-                hint="nothing was sent to Stripe",
-            )
+        confirm_stripe_change(
+            settings,
+            action=action,
+            yes=yes,
+            always=True,
+            question="Issue this refund?",
+            hint="stdin is not a terminal: check with --dry-run, then pass --yes",
+        )
 
     return confirm
 

@@ -186,7 +186,7 @@ def test_a_refund_stripe_refuses_closes_the_request_as_failed(
 def test_on_a_terminal_it_asks_first_and_a_no_sends_nothing(
     support: Cli, market: Market, requests_to: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("shub_pay.cli.refunds._stdin_is_terminal", lambda: True)
+    monkeypatch.setattr("shub_pay.cli.confirm._stdin_is_terminal", lambda: True)
     number = market.buy("p_aurora")
     declined = support("refunds", "issue", number, "--amount", "1.00", input="n\n")
     assert declined.exit_code == 2
