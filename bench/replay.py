@@ -71,15 +71,15 @@ def seed(sandbox: Sandbox, engine, target: int) -> dict[str, int]:
             product_id, price_id, amount, currency = rng.choice(prices)
             created = start + (4 * 86400 * payments) // max(estimated, 1)
             fee = (amount * 1000 + 5000) // 10_000
-            session_obj = _paid_session(state, accounts[0], amount, fee, currency, created)
             metadata = {
                 "product_id": product_id,
                 "user_id": rng.choice(buyers),
                 "price_id": price_id,
                 "order_ref": f"bench-{payments}",
             }
-            session_obj["metadata"] = metadata
-            state.store.extra[str(session_obj["id"])]["pi_data"]["metadata"] = metadata
+            session_obj = _paid_session(
+                state, accounts[0], amount, fee, currency, created, metadata
+            )
             result = pay(state, session_obj, created=created, bulk=True)
             payments += 1
             if payments % 10 == 0:

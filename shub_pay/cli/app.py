@@ -22,6 +22,7 @@ from shub_pay.cli import (
     demo,
     events,
     orders,
+    reconcile,
     refunds,
     report,
     sandbox,
@@ -86,6 +87,7 @@ app.command("audit")(audit.audit)
 app.add_typer(sandbox.app, name="sandbox")
 app.add_typer(webhooks.app, name="webhooks")
 app.add_typer(events.app, name="events")
+app.command("reconcile")(reconcile.reconcile)
 app.command("demo")(demo.demo)
 app.add_typer(report.app, name="report")
 

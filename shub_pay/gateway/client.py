@@ -154,6 +154,7 @@ class Gateway:
         "application_fees": "/v1/application_fees",
         "charges": "/v1/charges",
         "checkout_sessions": "/v1/checkout/sessions",
+        "disputes": "/v1/disputes",
         "events": "/v1/events",
         "payment_intents": "/v1/payment_intents",
         "refunds": "/v1/refunds",

@@ -72,12 +72,15 @@ def seed_charges(
     refund_every: int = 10,
     events: bool = False,
     seed: int = 0,
+    metadata: dict[str, str] | None = None,
 ) -> SeedSummary:
     """`count` paid destination charges across accounts, every `refund_every`-th one refunded.
 
     Creation times are spread evenly over [start, end] (default: the last 20 days). Odd refunded
     charges are fully refunded, even ones half refunded; both with `reverse_transfer` and
-    `refund_application_fee`. With `events=True` every object emits its events.
+    `refund_application_fee`. With `events=True` every object emits its events. `metadata`
+    goes on every session and, as `payment_intent_data.metadata`, on every payment intent and
+    charge (what shub-pay's checkout writes); without it they carry none.
     """
     rng = random.Random(seed)
     now = state.clock.now()
@@ -97,7 +100,13 @@ def seed_charges(
             amount = rng.randrange(min_amount, max_amount + 1)
             fee = (amount * fee_bps + 5000) // 10_000
             session = _paid_session(
-                state, account_ids[number % len(account_ids)], amount, fee, currency, created
+                state,
+                account_ids[number % len(account_ids)],
+                amount,
+                fee,
+                currency,
+                created,
+                metadata or {},
             )
             result = pay(state, session, created=created, bulk=True)
             summary.charges += 1
@@ -158,7 +167,13 @@ def seed_events(
 
 
 def _paid_session(
-    state: SandboxState, account_id: str, amount: int, fee: int, currency: str, created: int
+    state: SandboxState,
+    account_id: str,
+    amount: int,
+    fee: int,
+    currency: str,
+    created: int,
+    metadata: dict[str, str],
 ) -> dict[str, object]:
     session_id = state.ids.new("cs_test")
     session = tck.checkout_session(
@@ -169,7 +184,7 @@ def _paid_session(
         amount_total=amount,
         customer_email="buyer@example.com",
         client_reference_id=None,
-        metadata={},
+        metadata=dict(metadata),
         success_url="https://example.com/success",
         cancel_url="https://example.com/cancel",
         payment_method_types=["card"],
@@ -182,7 +197,7 @@ def _paid_session(
             "application_fee_amount": fee,
             "destination": account_id,
             "transfer_amount": None,
-            "metadata": {},
+            "metadata": dict(metadata),
             "description": None,
             "transfer_group": None,
             "receipt_email": None,

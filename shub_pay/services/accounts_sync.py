@@ -28,7 +28,7 @@ from sqlmodel import Session, select
 
 from shub_pay.domain.models import CreatorAccount, OnboardingStatus
 from shub_pay.domain.types import utcnow
-from shub_pay.services import audit
+from shub_pay.services.events import unit
 
 
 def _strings(value: Any) -> list[str]:
@@ -125,7 +125,7 @@ def apply_account(
         "details_submitted": row.details_submitted,
     }
     if after != before:
-        audit.record(
+        unit.record(
             session,
             actor=actor,
             action="CREATOR_ACCOUNT_UPDATED",

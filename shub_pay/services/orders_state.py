@@ -30,9 +30,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import (
@@ -46,7 +46,7 @@ from shub_pay.domain.models import (
     RefundSource,
 )
 from shub_pay.domain.types import utcnow
-from shub_pay.services import audit
+from shub_pay.services.events import unit
 
 OPEN_DISPUTE_STATUSES = frozenset(
     {"warning_needs_response", "warning_under_review", "needs_response", "under_review"}
@@ -68,6 +68,47 @@ _REFUND_RANK = {"requested": -1, "pending": 0, "requires_action": 0, "succeeded"
 _REFUND_FINAL_RANK = 2
 
 ACTIVE_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED})
+
+# Hot statements, built once (building a statement costs more than running it on SQLite).
+_ENTITLEMENTS_OF = select(Entitlement).where(Entitlement.order_id == bindparam("b_order_id"))
+_PRODUCT_OF_ORDER = select(OrderItem.product_id).where(
+    OrderItem.order_id == bindparam("b_order_id")
+)
+_PRODUCTS: Table = Product.__table__  # type: ignore[attr-defined]
+_CREATORS: Table = CreatorAccount.__table__  # type: ignore[attr-defined]
+# SQL increments, not read-modify-write: two orders of one product may commit together.
+_COUNT_PRODUCT_SALE = (
+    update(_PRODUCTS)
+    .where(_PRODUCTS.c.id == bindparam("b_product_id"))
+    .values(sale_count=_PRODUCTS.c.sale_count + 1)
+)
+_COUNT_CREATOR_SALE = (
+    update(_CREATORS)
+    .where(_CREATORS.c.user_id == bindparam("b_creator_id"))
+    .values(sales_count=_CREATORS.c.sales_count + 1)
+)
+_ORDER_BY_PAYMENT = select(Order).where(
+    Order.stripe_payment_intent_id == bindparam("b_payment_intent_id")
+)
+_ORDER_BY_CHARGE = select(Order).where(Order.stripe_charge_id == bindparam("b_charge_id"))
+_REFUND_BY_STRIPE_ID = select(Refund).where(Refund.stripe_refund_id == bindparam("b_refund_id"))
+_SUCCEEDED_REFUNDS = (
+    select(Refund.amount_minor)
+    .where(Refund.order_id == bindparam("b_order_id"))
+    .where(Refund.status == "succeeded")
+)
+
+
+def remember_order(session: Session, order: Order) -> None:
+    """Keep `order` findable by its payment intent for the rest of this unit of work.
+
+    Only inside a dispatcher unit (see `shub_pay.services.events.unit`): the order is in the
+    session's identity map, so a later query would return this very object anyway; the memo
+    skips the query. Forgotten when a savepoint rolls back.
+    """
+    memo = session.info.get(unit.ORDERS_SEEN)
+    if memo is not None:
+        memo[order.stripe_payment_intent_id] = order
 
 
 def _id_of(value: Any) -> str | None:
@@ -129,11 +170,22 @@ def access_for(order: Order) -> tuple[bool, str | None]:
     return False, reasons.get(status, status.lower())
 
 
+def entitlements_of(session: Session, order: Order) -> list[Entitlement]:
+    """The order's entitlements; memoised for a dispatcher unit (the checkout handler puts a
+    new order's there when it inserts them)."""
+    memo = session.info.get(unit.ENTITLEMENTS_SEEN)
+    if memo is not None and order.id in memo:
+        return cast(list[Entitlement], memo[order.id])
+    found = list(session.exec(_ENTITLEMENTS_OF, params={"b_order_id": order.id}).all())
+    if memo is not None:
+        memo[order.id] = found
+    return found
+
+
 def sync_entitlements(session: Session, order: Order, *, actor: str = "system") -> None:
     """Make every entitlement of `order` active or revoked as its state says; audit changes."""
     active, reason = access_for(order)
-    entitlements = session.exec(select(Entitlement).where(Entitlement.order_id == order.id)).all()
-    for ent in entitlements:
+    for ent in entitlements_of(session, order):
         if ent.is_active == active and (active or ent.revoked_reason == reason):
             continue
         was_active, ever_revoked = ent.is_active, ent.revoked_at is not None
@@ -148,7 +200,7 @@ def sync_entitlements(session: Session, order: Order, *, actor: str = "system") 
         else:
             continue
         session.add(ent)
-        audit.record(
+        unit.record(
             session,
             actor=actor,
             action=action,
@@ -163,7 +215,7 @@ def refresh_order(session: Session, order: Order, *, actor: str = "system") -> O
     """Recompute the status from the facts, audit a change, then sync access."""
     new = derive_status(order)
     if order.status != new:
-        audit.record(
+        unit.record(
             session,
             actor=actor,
             action="ORDER_STATUS_CHANGED",
@@ -190,24 +242,9 @@ def mark_paid(session: Session, order: Order, *, paid_at: datetime, actor: str) 
     order.paid_at = paid_at
     order.updated_at = utcnow()
     session.add(order)
-    product_id = session.exec(
-        select(OrderItem.product_id).where(OrderItem.order_id == order.id)
-    ).first()
-    if product_id is not None:
-        # SQL increments, not read-modify-write: two orders of one product may commit together.
-        session.execute(
-            update(Product)
-            .where(col(Product.id) == product_id)
-            .values(sale_count=col(Product.sale_count) + 1)
-            .execution_options(synchronize_session=False)
-        )
-    session.execute(
-        update(CreatorAccount)
-        .where(col(CreatorAccount.user_id) == order.creator_id)
-        .values(sales_count=col(CreatorAccount.sales_count) + 1)
-        .execution_options(synchronize_session=False)
-    )
-    audit.record(
+    product_id = session.exec(_PRODUCT_OF_ORDER, params={"b_order_id": order.id}).first()
+    count_sale(session, product_id=product_id, creator_id=order.creator_id)
+    unit.record(
         session,
         actor=actor,
         action="PAYMENT_RECEIVED",
@@ -224,6 +261,14 @@ def mark_paid(session: Session, order: Order, *, paid_at: datetime, actor: str) 
     return True
 
 
+def count_sale(session: Session, *, product_id: str | None, creator_id: str) -> None:
+    """One more sale for the product and its creator (SQL increments)."""
+    connection = session.connection()
+    if product_id is not None:
+        connection.execute(_COUNT_PRODUCT_SALE, {"b_product_id": product_id})
+    connection.execute(_COUNT_CREATOR_SALE, {"b_creator_id": creator_id})
+
+
 def mark_payment_failed(session: Session, order: Order, *, actor: str) -> None:
     """An async payment failed; a payment that already succeeded is never un-paid."""
     if order.paid_at is not None or order.status == OrderStatus.FAILED:
@@ -231,7 +276,7 @@ def mark_payment_failed(session: Session, order: Order, *, actor: str) -> None:
     order.status = OrderStatus.FAILED
     order.updated_at = utcnow()
     session.add(order)
-    audit.record(
+    unit.record(
         session,
         actor=actor,
         action="PAYMENT_FAILED",
@@ -266,7 +311,7 @@ def apply_payment_facts(
         order.paid_at = charge_created
     if changed:
         order.updated_at = utcnow()
-        audit.record(
+        unit.record(
             session,
             actor=actor,
             action="PAYMENT_FACTS_RECORDED",
@@ -296,7 +341,7 @@ def _find_refund_row(
     session: Session, *, order: Order, refund: Mapping[str, Any], request: Refund | None
 ) -> Refund | None:
     refund_id = str(refund["id"])
-    row = session.exec(select(Refund).where(Refund.stripe_refund_id == refund_id)).first()
+    row = session.exec(_REFUND_BY_STRIPE_ID, params={"b_refund_id": refund_id}).first()
     if row is not None:
         return row
     if request is not None:
@@ -406,7 +451,7 @@ def apply_stripe_refund(
     session.add(row)
     session.flush()
     if created or before != (row.status, row.amount_minor):
-        audit.record(
+        unit.record(
             session,
             actor=actor,
             action="REFUND_RECORDED" if created else "REFUND_UPDATED",
@@ -428,11 +473,7 @@ def update_refunded_total(
     session: Session, *, order: Order, charge: Mapping[str, Any] | None, actor: str = "system"
 ) -> OrderStatus:
     """`refunded_minor` = the most Stripe ever said was refunded; it only grows. Then refresh."""
-    succeeded = session.exec(
-        select(Refund.amount_minor)
-        .where(Refund.order_id == order.id)
-        .where(Refund.status == "succeeded")
-    ).all()
+    succeeded = session.exec(_SUCCEEDED_REFUNDS, params={"b_order_id": order.id}).all()
     total = max(order.refunded_minor, sum(succeeded))
     if charge is not None and isinstance(charge.get("amount_refunded"), int):
         total = max(total, int(charge["amount_refunded"]))
@@ -458,7 +499,7 @@ def apply_stripe_dispute(
     if old != status:
         order.dispute_status = status
         order.updated_at = utcnow()
-        audit.record(
+        unit.record(
             session,
             actor=actor,
             action="DISPUTE_CLOSED" if _DISPUTE_RANK.get(status, 2) == 2 else "DISPUTE_OPENED",
@@ -483,11 +524,15 @@ def find_order_for_payment(
 ) -> Order | None:
     """The local order of a payment intent, or else of a charge; None if not known (yet)."""
     if payment_intent_id:
-        order = session.exec(
-            select(Order).where(Order.stripe_payment_intent_id == payment_intent_id)
-        ).first()
+        memo = session.info.get(unit.ORDERS_SEEN)
+        order = memo.get(payment_intent_id) if memo is not None else None
+        if order is None:
+            order = session.exec(
+                _ORDER_BY_PAYMENT, params={"b_payment_intent_id": payment_intent_id}
+            ).first()
         if order is not None:
+            remember_order(session, order)
             return order
     if charge_id:
-        return session.exec(select(Order).where(Order.stripe_charge_id == charge_id)).first()
+        return session.exec(_ORDER_BY_CHARGE, params={"b_charge_id": charge_id}).first()
     return None

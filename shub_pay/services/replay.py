@@ -7,7 +7,8 @@ Decides (DESIGN.md §7, replay paragraph; STRIPE-FACTS.md §2):
   the raw events are on disk before anything is applied, and a listing costs exactly
   ⌈events / 100⌉ requests. Then the stored events of the window that are not final yet
   (RECEIVED or FAILED) are applied oldest first through the same pipeline as webhooks
-  (`dispatcher.process_stored`), so replay and live delivery can never disagree.
+  (`dispatcher.process_many`: the same handlers, 100 events per transaction with a savepoint
+  each), so replay and live delivery can never disagree.
 - Resume. A cursor per (scope, filters, window) remembers the last page stored; a run that was
   killed midway and is started again with the same arguments continues the listing from there,
   and phase two picks up whatever was stored but not applied. Relative windows (`--since 7d`)
@@ -29,7 +30,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine, or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -41,10 +42,15 @@ from shub_pay.domain.models import EventStatus, ReceivedVia, ReplayCursor, Strip
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import ConflictError, UsageError
 
+if TYPE_CHECKING:
+    from shub_pay.services.events.dispatcher import Outcome
+
 RETENTION = timedelta(days=30)
 LEASE = timedelta(minutes=10)
 LOCK_NAME = "lock:events-replay"
 MAX_TYPES = 20
+FINAL = (EventStatus.PROCESSED, EventStatus.IGNORED)
+APPLY_CHUNK = 500  # events per progress update; process_many commits every 100
 
 
 class EventSource(Protocol):
@@ -221,28 +227,26 @@ def _store_page(session: Session, events: Sequence[dict[str, Any]]) -> tuple[int
     from shub_pay.services.events.store import event_row_values
 
     ids = [str(e["id"]) for e in events]
-    final = {
-        event_id
-        for event_id, status in session.execute(
+    stored = dict(
+        session.execute(
             select(StripeEvent.stripe_event_id, StripeEvent.status).where(
                 col(StripeEvent.stripe_event_id).in_(ids)
             )
         ).all()
-        if status in (EventStatus.PROCESSED, EventStatus.IGNORED)
-    }
-    known = set(
-        session.execute(
-            select(StripeEvent.stripe_event_id).where(col(StripeEvent.stripe_event_id).in_(ids))
-        ).scalars()
     )
+    final = {i for i, status in stored.items() if status in FINAL}
     rows = [
-        event_row_values(e, received_via=ReceivedVia.REPLAY) for e in events if e["id"] not in known
+        event_row_values(e, received_via=ReceivedVia.REPLAY)
+        for e in events
+        if e["id"] not in stored
     ]
     if rows:
+        # executemany of one cached statement: a 100-row VALUES clause would be compiled anew
+        # for every page, which cost more than the database work.
         table = StripeEvent.__table__  # type: ignore[attr-defined]
         insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
         session.execute(
-            insert(table).values(rows).on_conflict_do_nothing(index_elements=["stripe_event_id"])
+            insert(table).on_conflict_do_nothing(index_elements=["stripe_event_id"]), rows
         )
     return len(rows), final
 
@@ -365,6 +369,19 @@ def _pending_ids(engine: Engine, options: ReplayOptions, scopes: Sequence[str | 
         return list(session.execute(query).scalars())
 
 
+def _count_outcome(summary: ReplaySummary, outcome: Outcome) -> None:
+    if outcome.status is EventStatus.FAILED:
+        summary.failed += 1
+        if len(summary.failures) < 50:
+            summary.failures.append({"id": outcome.event_id, "error": outcome.error})
+    elif outcome.status is EventStatus.DEFERRED:
+        summary.deferred += 1
+    elif outcome.duplicate:
+        summary.skipped += 1
+    else:
+        summary.processed += 1
+
+
 def replay_events(
     *,
     engine: Engine,
@@ -374,7 +391,7 @@ def replay_events(
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> ReplaySummary:
-    from shub_pay.services.events.dispatcher import process_stored
+    from shub_pay.services.events.dispatcher import process_many
 
     _validate(options)
     now = now or utcnow()
@@ -405,20 +422,11 @@ def replay_events(
             )
         if not options.dry_run:
             pending = _pending_ids(engine, options, scopes)
-            for done, event_id in enumerate(pending, start=1):
-                outcome = process_stored(engine, event_id)
-                if outcome.status is EventStatus.FAILED:
-                    summary.failed += 1
-                    if len(summary.failures) < 50:
-                        summary.failures.append({"id": event_id, "error": outcome.error})
-                elif outcome.status is EventStatus.DEFERRED:
-                    summary.deferred += 1
-                elif outcome.duplicate:
-                    summary.skipped += 1
-                else:
-                    summary.processed += 1
+            for start in range(0, len(pending), APPLY_CHUNK):
+                for outcome in process_many(engine, pending[start : start + APPLY_CHUNK]):
+                    _count_outcome(summary, outcome)
                 if progress:
-                    progress("processed", done, len(pending))
+                    progress("processed", min(start + APPLY_CHUNK, len(pending)), len(pending))
     finally:
         if not options.dry_run:
             release_lease(engine, owner=owner)

@@ -17,24 +17,70 @@ Decides (DESIGN.md §7.2–§7.4):
   always, so applying DEFERRED rows from inside another event cannot deadlock. Should two events
   still race to create the same natural key, the IntegrityError rolls back and the event is
   tried once more: the handler then sees the existing row and is idempotent.
+- A NEW event is stored and processed in ONE transaction (`ingest`): the raw row's insert, the
+  handler's writes and the status commit together. If the handler fails, that transaction rolls
+  back and a second short one stores the raw event FAILED with the error: a rejected event is
+  still stored before anyone trusts it. (What a hard crash mid-handler leaves is nothing, and
+  no 2xx answer: Stripe redelivers; replay stores its pages before applying them.) An event no
+  handler knows costs one insert, already IGNORED.
+- Batches (`process_many`, `ingest_many`, for replay): up to `BATCH_SIZE` events, in the given
+  order, in one transaction, each in its own SAVEPOINT: a failing event rolls back to it and is
+  marked FAILED while the others commit. Final statuses are written with one `executemany` at
+  the end (DEFERRED at once, so the checkout handler of a later event in the batch finds it).
+  On PostgreSQL every advisory lock of the batch is taken up front, sorted by lock id, in one
+  statement, before any row is written or locked: a batch then waits only while it holds
+  nothing but advisory locks, so it cannot deadlock with a webhook worker (which takes one
+  advisory lock, then rows) nor with another batch (same order). Holding ~40 payment locks for
+  the batch's few tens of milliseconds only delays a live delivery of one of those payments.
+  Should the batch transaction itself fail (a database error outside any savepoint), every
+  event of it is applied again one at a time through the single-event path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import select as sa_select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from shub_pay.db import session_scope
 from shub_pay.domain.models import EventStatus, ReceivedVia, StripeEvent
-from shub_pay.domain.types import utcnow
 from shub_pay.errors import NotFoundError
-from shub_pay.services.events.registry import describe_error, run_handler
-from shub_pay.services.events.store import FINAL_STATUSES, store_event
+from shub_pay.services.events import unit
+from shub_pay.services.events.registry import (
+    EventRecord,
+    describe_error,
+    handler_for,
+    record_of,
+    run_handler,
+)
+from shub_pay.services.events.store import FINAL_STATUSES, event_row_values, peek_status
+
+BATCH_SIZE = 100
+
+_FINAL = frozenset(str(s) for s in FINAL_STATUSES)
+_SELECT_ROW = sa_select(*unit.ROW_COLUMNS).where(
+    unit.EVENTS.c.stripe_event_id == bindparam("b_event_id")
+)
+_SELECT_ROWS = sa_select(*unit.ROW_COLUMNS).where(
+    unit.EVENTS.c.stripe_event_id.in_(bindparam("b_ids", expanding=True))
+)
+_INSERT_NEW = {
+    "sqlite": sqlite_insert(unit.EVENTS).on_conflict_do_nothing(index_elements=["stripe_event_id"]),
+    "postgresql": pg_insert(unit.EVENTS).on_conflict_do_nothing(index_elements=["stripe_event_id"]),
+}
+# Every lock of a batch in one statement, in ascending lock-id order (see the module docstring).
+_LOCK_MANY = text(
+    "SELECT count(pg_advisory_xact_lock(k)) FROM ("
+    " SELECT DISTINCT hashtextextended(key, 0) AS k FROM unnest(CAST(:keys AS text[])) AS key"
+    " ORDER BY k) AS sorted_keys"
+)
 
 
 @dataclass(frozen=True)
@@ -61,14 +107,27 @@ class Outcome:
         }
 
 
-def ingest(
-    engine: Engine, event: dict[str, Any], *, received_via: ReceivedVia = ReceivedVia.WEBHOOK
-) -> Outcome:
-    """Store a verified event and process it (the entry point of every delivery)."""
-    stored = store_event(engine, event, received_via=received_via)
-    if stored.status in FINAL_STATUSES:
-        return Outcome(stored.event_id, stored.type, stored.status, duplicate=True)
-    return process_stored(engine, stored.event_id)
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+_INSERT_ONE = {
+    name: statement.returning(unit.EVENTS.c.stripe_event_id)
+    for name, statement in _INSERT_NEW.items()
+}
+
+
+def _insert_statement(dialect: str) -> Any:
+    return _INSERT_NEW["sqlite" if dialect == "sqlite" else "postgresql"]
+
+
+def _insert_one(connection: Connection, values: dict[str, Any]) -> bool:
+    """Insert-or-ignore one `stripe_events` row; True if this call inserted it.
+
+    (`rowcount` is not reliable here: SQLAlchemy may fetch the key with RETURNING.)
+    """
+    name = "sqlite" if connection.dialect.name == "sqlite" else "postgresql"
+    return connection.execute(_INSERT_ONE[name], values).first() is not None
 
 
 def _lock_payment(session: Session, lock_key: str | None) -> None:
@@ -77,6 +136,17 @@ def _lock_payment(session: Session, lock_key: str | None) -> None:
         session.execute(
             text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": lock_key}
         )
+
+
+def _lock_payments(connection: Connection, keys: Iterable[str]) -> None:
+    """PostgreSQL only: the advisory locks of several payments, in one consistent order."""
+    unique = sorted(set(keys))
+    if unique:
+        connection.execute(_LOCK_MANY, {"keys": unique})
+
+
+def _key_of(payment_intent_id: str | None, object_id: str | None, event_id: str) -> str:
+    return payment_intent_id or object_id or event_id
 
 
 def _lock_key(session: Session, event_id: str) -> str | None:
@@ -89,44 +159,143 @@ def _lock_key(session: Session, event_id: str) -> str | None:
     if found is None:
         return None
     payment_intent_id, object_id = found
-    return payment_intent_id or object_id or event_id
+    return _key_of(payment_intent_id, object_id, event_id)
+
+
+def _record_from_values(values: dict[str, Any]) -> EventRecord:
+    return EventRecord(
+        stripe_event_id=values["stripe_event_id"],
+        type=values["type"],
+        created=values["created"],
+        received_via=values["received_via"],
+        payment_intent_id=values["payment_intent_id"],
+        object_id=values["object_id"],
+        account=values["account"],
+        payload=values["payload"],
+        status=values["status"],
+        attempts=values["attempts"],
+    )
+
+
+def _apply_one(session: Session, connection: Connection, record: EventRecord) -> Outcome:
+    """Run the handler of a non-final event and write its new status (single-event units)."""
+    status = run_handler(session, record)
+    unit.flush(session)
+    unit.set_status(
+        connection,
+        session,
+        record.stripe_event_id,
+        status,
+        processed=status is not EventStatus.DEFERRED,
+    )
+    return Outcome(record.stripe_event_id, record.type, status)
+
+
+# --- one event ------------------------------------------------------------------------------
+
+
+def ingest(
+    engine: Engine, event: dict[str, Any], *, received_via: ReceivedVia = ReceivedVia.WEBHOOK
+) -> Outcome:
+    """Store a verified event and process it (the entry point of every delivery)."""
+    event_id, event_type = str(event["id"]), str(event["type"])
+    known = peek_status(engine, event_id)
+    if known is not None and known in FINAL_STATUSES:
+        return Outcome(event_id, event_type, known, duplicate=True)
+    values = event_row_values(event, received_via=received_via)
+    error: str
+    for attempt in (1, 2):
+        try:
+            return _ingest_once(engine, values)
+        except IntegrityError as exc:
+            error = describe_error(exc.orig if exc.orig is not None else exc)
+            if attempt == 1:
+                continue
+        except Exception as exc:
+            error = describe_error(exc)
+        break
+    return _store_failed(engine, values, error)
+
+
+def _ingest_once(engine: Engine, values: dict[str, Any]) -> Outcome:
+    event_id, event_type = values["stripe_event_id"], values["type"]
+    ignored = handler_for(event_type) is None
+    with session_scope(engine) as session:
+        unit.start(session)
+        connection = session.connection()
+        if ignored:
+            # Nothing to apply: one insert, already final. An existing row is handled below.
+            done = {**values, "status": str(EventStatus.IGNORED), "attempts": 1}
+            done["processed_at"] = done["received_at"]
+            if _insert_one(connection, done):
+                return Outcome(event_id, event_type, EventStatus.IGNORED)
+        if connection.dialect.name == "postgresql":
+            _lock_payment(
+                session, _key_of(values["payment_intent_id"], values["object_id"], event_id)
+            )
+        if not ignored and _insert_one(connection, values):
+            record = _record_from_values(values)
+        else:
+            row = (
+                connection.execute(_SELECT_ROW.with_for_update(), {"b_event_id": event_id})
+                .mappings()
+                .first()
+            )
+            if row is None:  # pragma: no cover - the insert said it exists
+                raise NotFoundError(f"no stored event {event_id!r}")
+            if row["status"] in _FINAL:
+                return Outcome(event_id, event_type, EventStatus(row["status"]), duplicate=True)
+            record = record_of(row)
+        return _apply_one(session, connection, record)
+
+
+def _store_failed(engine: Engine, values: dict[str, Any], error: str) -> Outcome:
+    """Second transaction of a failed new event: the raw event, stored FAILED with the error."""
+    event_id, event_type = values["stripe_event_id"], values["type"]
+    with session_scope(engine) as session:
+        connection = session.connection()
+        failed = {**values, "status": str(EventStatus.FAILED), "attempts": 1, "last_error": error}
+        if not _insert_one(connection, failed):
+            _mark_failed_in(session, event_id, error)
+    return Outcome(event_id, event_type, EventStatus.FAILED, error=error)
+
+
+def _mark_failed_in(session: Session, event_id: str, error: str) -> str:
+    """Mark a stored event FAILED (attempts + 1, the error); return its type."""
+    row = session.exec(
+        select(StripeEvent).where(StripeEvent.stripe_event_id == event_id).with_for_update()
+    ).one()
+    row.status = EventStatus.FAILED
+    row.attempts += 1
+    row.last_error = error
+    return row.type
 
 
 def _process_once(engine: Engine, event_id: str) -> Outcome:
     with session_scope(engine) as session:
-        if session.get_bind().dialect.name == "postgresql":
+        unit.start(session)
+        if _is_postgresql(session):
             key = _lock_key(session, event_id)
             if key is None:
                 raise NotFoundError(f"no stored event {event_id!r}")
             _lock_payment(session, key)
-        row = session.exec(
-            select(StripeEvent)
-            .where(StripeEvent.stripe_event_id == event_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).first()
+        connection = session.connection()
+        row = (
+            connection.execute(_SELECT_ROW.with_for_update(), {"b_event_id": event_id})
+            .mappings()
+            .first()
+        )
         if row is None:
             raise NotFoundError(f"no stored event {event_id!r}")
-        if row.status in FINAL_STATUSES:
-            return Outcome(row.stripe_event_id, row.type, EventStatus(row.status), duplicate=True)
-        status = run_handler(session, row)
-        row.status = status
-        row.attempts += 1
-        row.last_error = None
-        if status is not EventStatus.DEFERRED:
-            row.processed_at = utcnow()
-        return Outcome(row.stripe_event_id, row.type, status)
+        if row["status"] in _FINAL:
+            return Outcome(event_id, row["type"], EventStatus(row["status"]), duplicate=True)
+        return _apply_one(session, connection, record_of(row))
 
 
 def _mark_failed(engine: Engine, event_id: str, error: str) -> Outcome:
     with session_scope(engine) as session:
-        row = session.exec(
-            select(StripeEvent).where(StripeEvent.stripe_event_id == event_id).with_for_update()
-        ).one()
-        row.status = EventStatus.FAILED
-        row.attempts += 1
-        row.last_error = error
-        return Outcome(row.stripe_event_id, row.type, EventStatus.FAILED, error=error)
+        event_type = _mark_failed_in(session, event_id, error)
+        return Outcome(event_id, event_type, EventStatus.FAILED, error=error)
 
 
 def process_stored(engine: Engine, event_id: str) -> Outcome:
@@ -145,6 +314,164 @@ def process_stored(engine: Engine, event_id: str) -> Outcome:
             error = describe_error(exc)
         break
     return _mark_failed(engine, event_id, error)
+
+
+# --- batches --------------------------------------------------------------------------------
+
+
+def process_many(engine: Engine, event_ids: Sequence[str]) -> list[Outcome]:
+    """Apply stored events in the given order, `BATCH_SIZE` per transaction (replay).
+
+    Same outcome per event as `process_stored` (a final event is a duplicate, a failing one is
+    FAILED), one transaction and one savepoint per event instead of two transactions each.
+    Raises NotFoundError, before applying anything of its batch, for an id not stored.
+    """
+    outcomes: list[Outcome] = []
+    for start in range(0, len(event_ids), BATCH_SIZE):
+        chunk = list(event_ids[start : start + BATCH_SIZE])
+        try:
+            outcomes += _apply_batch(engine, chunk, new_rows=())
+        except NotFoundError:
+            raise
+        except Exception:
+            outcomes += [process_stored(engine, event_id) for event_id in chunk]
+    return outcomes
+
+
+def ingest_many(
+    engine: Engine,
+    events: Sequence[dict[str, Any]],
+    *,
+    received_via: ReceivedVia = ReceivedVia.REPLAY,
+) -> list[Outcome]:
+    """`ingest` for a sequence of verified events, `BATCH_SIZE` per transaction, in order.
+
+    Events already PROCESSED or IGNORED are answered as duplicates from one plain read; the
+    others are stored (insert-or-ignore) and applied in the batch's transaction, the raw rows
+    first, so a failing event is stored FAILED with its error while the others commit.
+    """
+    outcomes: list[Outcome] = []
+    for start in range(0, len(events), BATCH_SIZE):
+        chunk = list(events[start : start + BATCH_SIZE])
+        known = _peek_statuses(engine, [str(e["id"]) for e in chunk])
+        todo = [e for e in chunk if known.get(str(e["id"])) not in _FINAL]
+        new_rows: dict[str, dict[str, Any]] = {}
+        for evt in todo:
+            if str(evt["id"]) not in new_rows:
+                new_rows[str(evt["id"])] = event_row_values(evt, received_via=received_via)
+        try:
+            applied = _apply_batch(engine, [str(e["id"]) for e in todo], new_rows=new_rows.values())
+        except NotFoundError:
+            raise
+        except Exception:
+            outcomes += [ingest(engine, evt, received_via=received_via) for evt in chunk]
+            continue
+        in_batch = iter(applied)
+        for evt in chunk:
+            status = known.get(str(evt["id"]))
+            if status in _FINAL:
+                outcomes.append(
+                    Outcome(str(evt["id"]), str(evt["type"]), EventStatus(status), duplicate=True)
+                )
+            else:
+                outcomes.append(next(in_batch))
+    return outcomes
+
+
+def _peek_statuses(engine: Engine, event_ids: list[str]) -> dict[str, str]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa_select(unit.EVENTS.c.stripe_event_id, unit.EVENTS.c.status).where(
+                unit.EVENTS.c.stripe_event_id.in_(event_ids)
+            )
+        ).all()
+        connection.rollback()
+    return {str(event_id): str(status) for event_id, status in rows}
+
+
+def _apply_batch(
+    engine: Engine, event_ids: list[str], *, new_rows: Iterable[dict[str, Any]]
+) -> list[Outcome]:
+    """One transaction: lock, store `new_rows`, then each event of `event_ids` in a savepoint."""
+    rows_to_store = list(new_rows)
+    if not event_ids:
+        return []
+    outcomes: list[Outcome] = []
+    pending: list[dict[str, Any]] = []
+    with session_scope(engine) as session:
+        unit.start(session)
+        connection = session.connection()
+        postgresql = connection.dialect.name == "postgresql"
+        unique_ids = list(dict.fromkeys(event_ids))
+        if postgresql:
+            if rows_to_store:
+                keys = [
+                    _key_of(v["payment_intent_id"], v["object_id"], v["stripe_event_id"])
+                    for v in rows_to_store
+                ]
+            else:
+                keys = [
+                    _key_of(pi, obj, eid)
+                    for eid, pi, obj in connection.execute(unit.LOCK_KEYS, {"b_ids": unique_ids})
+                ]
+            _lock_payments(connection, keys)
+        if rows_to_store:
+            connection.execute(_insert_statement(connection.dialect.name), rows_to_store)
+        select_rows = _SELECT_ROWS.with_for_update() if postgresql else _SELECT_ROWS
+        rows = {
+            r["stripe_event_id"]: record_of(r)
+            for r in connection.execute(select_rows, {"b_ids": unique_ids}).mappings()
+        }
+        missing = [i for i in unique_ids if i not in rows]
+        if missing:
+            raise NotFoundError(f"no stored event {', '.join(missing)}")
+        statuses = unit.overlay(session)
+        for event_id in event_ids:
+            record = rows[event_id]
+            status = statuses.get(event_id, record.status)
+            if status in _FINAL:
+                outcomes.append(Outcome(event_id, record.type, EventStatus(status), duplicate=True))
+                continue
+            outcome = _apply_in_savepoint(session, connection, record)
+            outcomes.append(outcome)
+            if outcome.status is not EventStatus.DEFERRED:
+                statuses[event_id] = outcome.status
+                pending.append(
+                    unit.status_params(
+                        event_id,
+                        outcome.status,
+                        error=outcome.error,
+                        processed=outcome.status is not EventStatus.FAILED,
+                    )
+                )
+        unit.flush(session)
+        if pending:
+            connection.execute(unit.SET_STATUS, pending)
+    return outcomes
+
+
+def _apply_in_savepoint(session: Session, connection: Connection, record: EventRecord) -> Outcome:
+    """One event of a batch: its handler in a savepoint, tried twice on an IntegrityError."""
+    if handler_for(record.type) is None:
+        return Outcome(record.stripe_event_id, record.type, EventStatus.IGNORED)
+    error: str
+    for attempt in (1, 2):
+        try:
+            with unit.savepoint(session):
+                status = run_handler(session, record)
+                session.flush()
+        except IntegrityError as exc:
+            error = describe_error(exc.orig if exc.orig is not None else exc)
+            if attempt == 1:
+                continue
+        except Exception as exc:
+            error = describe_error(exc)
+        else:
+            if status is EventStatus.DEFERRED:
+                unit.set_status(connection, session, record.stripe_event_id, status)
+            return Outcome(record.stripe_event_id, record.type, status)
+        break
+    return Outcome(record.stripe_event_id, record.type, EventStatus.FAILED, error=error)
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,38 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
+from sqlmodel import Session
 
 from shub_pay.domain.models import EventStatus, StripeEvent
-from shub_pay.domain.types import utcnow
+from shub_pay.services.events import unit
 from shub_pay.settings import redact_text
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """The stored event a handler works on, without an ORM object (cheap to build).
+
+    Carries the same attributes as a `StripeEvent` row that handlers read.
+    """
+
+    stripe_event_id: str
+    type: str
+    created: datetime
+    received_via: str
+    payment_intent_id: str | None
+    object_id: str | None
+    account: str | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
 
 
 @dataclass
 class EventContext:
     session: Session
-    row: StripeEvent
+    row: EventRecord | StripeEvent
     event: dict[str, Any]
 
     @property
@@ -86,12 +107,28 @@ def _load_handlers() -> None:
     import shub_pay.services.events.handlers  # noqa: F401  (registers on import)
 
 
-def run_handler(session: Session, row: StripeEvent) -> EventStatus:
+def run_handler(session: Session, row: EventRecord | StripeEvent) -> EventStatus:
     """Apply one stored event in the caller's transaction; IGNORED when no handler knows it."""
     handler = handler_for(row.type)
     if handler is None:
         return EventStatus.IGNORED
     return handler(EventContext(session=session, row=row, event=row.payload))
+
+
+def record_of(mapping: Any) -> EventRecord:
+    """An `EventRecord` from a row (or a `RowMapping`) with the `unit.ROW_COLUMNS`."""
+    return EventRecord(
+        stripe_event_id=mapping["stripe_event_id"],
+        type=mapping["type"],
+        created=mapping["created"],
+        received_via=mapping["received_via"],
+        payment_intent_id=mapping["payment_intent_id"],
+        object_id=mapping["object_id"],
+        account=mapping["account"],
+        payload=mapping["payload"],
+        status=mapping["status"],
+        attempts=mapping["attempts"],
+    )
 
 
 def describe_error(exc: BaseException) -> str:
@@ -107,29 +144,51 @@ def _project_errors() -> type[BaseException]:
     return ShubPayError
 
 
+_DEFERRED_OF = (
+    sa_select(*unit.ROW_COLUMNS)
+    .where(unit.EVENTS.c.payment_intent_id == bindparam("b_payment_intent_id"))
+    .where(unit.EVENTS.c.status == str(EventStatus.DEFERRED))
+    .where(unit.EVENTS.c.stripe_event_id != bindparam("b_exclude"))
+    .order_by(unit.EVENTS.c.created, unit.EVENTS.c.stripe_event_id)
+)
+
+
 def apply_deferred_events(session: Session, *, payment_intent_id: str, exclude: str) -> int:
     """Apply every DEFERRED event of `payment_intent_id`, oldest first; return how many."""
-    rows = session.exec(
-        select(StripeEvent)
-        .where(StripeEvent.payment_intent_id == payment_intent_id)
-        .where(StripeEvent.status == EventStatus.DEFERRED)
-        .where(StripeEvent.stripe_event_id != exclude)
-        .order_by(col(StripeEvent.created), col(StripeEvent.stripe_event_id))
-    ).all()
+    session.flush()
+    rows = session.connection().execute(
+        _DEFERRED_OF, {"b_payment_intent_id": payment_intent_id, "b_exclude": exclude}
+    )
+    return apply_deferred_records(session, [record_of(row) for row in rows.mappings()])
+
+
+def apply_deferred_records(session: Session, records: list[EventRecord]) -> int:
+    """`apply_deferred_events` for DEFERRED rows the caller already read (oldest first)."""
+    if not records:
+        return 0
+    session.flush()
+    connection = session.connection()
     applied = 0
-    for row in rows:
+    for record in records:
         try:
-            with session.begin_nested():
-                status = run_handler(session, row)
+            with unit.savepoint(session):
+                status = run_handler(session, record)
         except Exception as exc:
-            row.status = EventStatus.FAILED
-            row.last_error = describe_error(exc)
-            row.attempts += 1
+            unit.set_status(
+                connection,
+                session,
+                record.stripe_event_id,
+                EventStatus.FAILED,
+                error=describe_error(exc),
+            )
             continue
-        row.status = status
-        row.attempts += 1
-        row.last_error = None
+        unit.set_status(
+            connection,
+            session,
+            record.stripe_event_id,
+            status,
+            processed=status is not EventStatus.DEFERRED,
+        )
         if status is not EventStatus.DEFERRED:
-            row.processed_at = utcnow()
             applied += 1
     return applied

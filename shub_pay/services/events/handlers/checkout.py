@@ -25,10 +25,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from sqlalchemy import Table, and_, bindparam, insert, or_
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import (
@@ -46,11 +49,50 @@ from shub_pay.domain.models import (
     StripeEvent,
     User,
 )
+from shub_pay.domain.types import utcnow
 from shub_pay.errors import EventProcessingError
-from shub_pay.services import audit, orders_state
-from shub_pay.services.events.registry import EventContext, apply_deferred_events, handles
+from shub_pay.services import orders_state
+from shub_pay.services.events import unit
+from shub_pay.services.events.registry import (
+    EventContext,
+    EventRecord,
+    apply_deferred_records,
+    handles,
+    record_of,
+)
 
 PAYMENT_FACT_EVENTS = ("charge.succeeded", "payment_intent.succeeded")
+_PAYMENT_FACTS = (
+    select(StripeEvent.payload)
+    .where(StripeEvent.payment_intent_id == bindparam("b_payment_intent_id"))
+    .where(col(StripeEvent.type).in_(PAYMENT_FACT_EVENTS))
+    .order_by(col(StripeEvent.created), col(StripeEvent.stripe_event_id))
+)
+_DEFERRED = str(EventStatus.DEFERRED)
+_PAYMENT_ROWS = (
+    sa_select(*unit.ROW_COLUMNS)
+    .where(unit.EVENTS.c.payment_intent_id == bindparam("b_payment_intent_id"))
+    .where(
+        or_(
+            unit.EVENTS.c.type.in_(PAYMENT_FACT_EVENTS),
+            unit.EVENTS.c.status == _DEFERRED,
+        )
+    )
+    .order_by(unit.EVENTS.c.created, unit.EVENTS.c.stripe_event_id)
+)
+_ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
+_ENTITLEMENTS = cast(Table, Entitlement.__table__)  # type: ignore[attr-defined]
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_INSERT_ITEM = insert(cast(Table, OrderItem.__table__))  # type: ignore[attr-defined]
+_INSERT_ENTITLEMENT = insert(_ENTITLEMENTS).returning(_ENTITLEMENTS.c.id)
+_DESTINATION_OF = select(CreatorAccount.stripe_account_id).where(
+    CreatorAccount.user_id == bindparam("b_creator_id")
+)
+_LATEST_VERSION_OF = (
+    select(ProductVersion.id)
+    .where(ProductVersion.product_id == bindparam("b_product_id"))
+    .where(col(ProductVersion.is_latest))
+)
 
 
 def order_number_for(payment_intent_id: str) -> str:
@@ -65,46 +107,84 @@ def _id_of(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+_LOCAL_SESSION = select(CheckoutSession).where(
+    or_(
+        col(CheckoutSession.stripe_session_id) == bindparam("b_session_id"),
+        and_(
+            col(CheckoutSession.stripe_session_id).is_(None),
+            or_(
+                col(CheckoutSession.idempotency_key) == bindparam("b_order_ref"),
+                col(CheckoutSession.id) == bindparam("b_order_ref_id"),
+            ),
+        ),
+    )
+)
+
+
 def find_local_session(
     session: Session, *, stripe_session_id: str, order_ref: str | None
 ) -> CheckoutSession | None:
-    row = session.exec(
-        select(CheckoutSession).where(CheckoutSession.stripe_session_id == stripe_session_id)
-    ).first()
-    if row is None and order_ref:
-        row = session.exec(
-            select(CheckoutSession)
-            .where(CheckoutSession.idempotency_key == order_ref)
-            .where(col(CheckoutSession.stripe_session_id).is_(None))
-        ).first()
-        if row is None and order_ref.isdigit():
-            row = session.exec(
-                select(CheckoutSession)
-                .where(CheckoutSession.id == int(order_ref))
-                .where(col(CheckoutSession.stripe_session_id).is_(None))
-            ).first()
-    return row
+    """The local checkout attempt: by Stripe's session id, else by `order_ref` (its
+    idempotency key, else its id) among attempts not linked to a Stripe session yet.
+    One query; the precedence is applied here."""
+    ref_id = int(order_ref) if order_ref and order_ref.isdigit() else None
+    rows = session.exec(
+        _LOCAL_SESSION,
+        params={
+            "b_session_id": stripe_session_id,
+            "b_order_ref": order_ref or None,
+            "b_order_ref_id": ref_id,
+        },
+    ).all()
+    unlinked = [r for r in rows if r.stripe_session_id is None]
+    for found in (
+        [r for r in rows if r.stripe_session_id == stripe_session_id],
+        [r for r in unlinked if order_ref and r.idempotency_key == order_ref],
+        [r for r in unlinked if ref_id is not None and r.id == ref_id],
+    ):
+        if found:
+            return found[0]
+    return None
 
 
 def stored_payment_facts(
     session: Session, payment_intent_id: str
 ) -> tuple[int | None, str | None, datetime | None]:
     """Stripe's fee, charge id and charge time for a payment, from events already stored."""
-    rows = session.exec(
-        select(StripeEvent.payload)
-        .where(StripeEvent.payment_intent_id == payment_intent_id)
-        .where(col(StripeEvent.type).in_(PAYMENT_FACT_EVENTS))
-        .order_by(col(StripeEvent.created), col(StripeEvent.stripe_event_id))
-    ).all()
+    rows = session.exec(_PAYMENT_FACTS, params={"b_payment_intent_id": payment_intent_id}).all()
+    return _facts_of(rows)
+
+
+def _facts_of(
+    payloads: Iterable[Mapping[str, Any]],
+) -> tuple[int | None, str | None, datetime | None]:
+    """`stored_payment_facts` from the payloads of the payment's fact events, oldest first."""
     fee: int | None = None
     charge_id: str | None = None
     charge_created: datetime | None = None
-    for payload in rows:
+    for payload in payloads:
         f, c, t = orders_state.payment_facts_of(payload["data"]["object"])
         fee = f if f is not None else fee
         charge_id = charge_id or c
         charge_created = t or charge_created
     return fee, charge_id, charge_created
+
+
+def _stored_rows(
+    session: Session, payment_intent_id: str, exclude: str
+) -> tuple[tuple[int | None, str | None, datetime | None], list[EventRecord]]:
+    """One query for what the handler needs of the payment's other stored events: the payment
+    facts (as `stored_payment_facts`) and its DEFERRED events, oldest first (as
+    `apply_deferred_events` reads them; nothing changes an event's status in between)."""
+    rows = [
+        record_of(row)
+        for row in session.connection()
+        .execute(_PAYMENT_ROWS, {"b_payment_intent_id": payment_intent_id})
+        .mappings()
+    ]
+    facts = _facts_of(r.payload for r in rows if r.type in PAYMENT_FACT_EVENTS)
+    deferred = [r for r in rows if r.status == _DEFERRED and r.stripe_event_id != exclude]
+    return facts, deferred
 
 
 def _require(metadata: Mapping[str, Any], key: str, session_id: str) -> str:
@@ -118,6 +198,45 @@ def _require(metadata: Mapping[str, Any], key: str, session_id: str) -> str:
     return value.strip()
 
 
+def _creator_destination(session: Session, creator_id: str) -> str | None:
+    """The creator's connected account (memoised for a dispatcher unit once known)."""
+    memo = session.info.get(unit.CATALOG_SEEN)
+    key = ("destination", creator_id)
+    if memo is not None and key in memo:
+        return cast(str, memo[key])
+    found = session.exec(_DESTINATION_OF, params={"b_creator_id": creator_id}).first()
+    if memo is not None and found is not None:
+        memo[key] = found
+    return found
+
+
+def _latest_version(session: Session, product_id: str) -> str | None:
+    """The product's latest version (memoised for a dispatcher unit)."""
+    memo = session.info.get(unit.CATALOG_SEEN)
+    key = ("version", product_id)
+    if memo is not None and key in memo:
+        return cast(str | None, memo[key])
+    found = session.exec(_LATEST_VERSION_OF, params={"b_product_id": product_id}).first()
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+_Row = TypeVar("_Row", Product, User, Price)
+
+
+def _catalog_row(session: Session, model: type[_Row], key: str) -> _Row | None:
+    """`session.get`, memoised for a dispatcher unit: the memo holds the row strongly, so the
+    (weak-referencing) identity map keeps it for the next event of the batch."""
+    memo = session.info.get(unit.CATALOG_SEEN)
+    if memo is not None and (model, key) in memo:
+        return cast(_Row, memo[(model, key)])
+    found = session.get(model, key)
+    if memo is not None and found is not None:
+        memo[(model, key)] = found
+    return found
+
+
 def _create_order(
     ctx: EventContext,
     cs: Mapping[str, Any],
@@ -125,11 +244,16 @@ def _create_order(
     local: CheckoutSession | None,
     facts: tuple[int | None, str | None, datetime | None],
 ) -> Order:
+    """The new order, item and entitlement, written complete: paid (counters moved) or FAILED
+    as the event says, status derived, access granted or not. The audit trail is the one the
+    order would get created PENDING and then moved forward (`mark_paid` / `mark_payment_failed`,
+    `refresh_order`): ORDER_CREATED, PAYMENT_RECEIVED or PAYMENT_FAILED, ORDER_STATUS_CHANGED,
+    ENTITLEMENT_GRANTED. In a dispatcher unit the three rows are Core inserts (no ORM flush)."""
     session, session_id = ctx.session, str(cs["id"])
     metadata = cs.get("metadata") or {}
     product_id = _require(metadata, "product_id", session_id)
     buyer_id = _require(metadata, "user_id", session_id)
-    product = session.get(Product, product_id)
+    product = _catalog_row(session, Product, product_id)
     if product is None:
         raise EventProcessingError(
             f"checkout session {session_id} names product {product_id!r}, which is not in the "
@@ -137,14 +261,14 @@ def _create_order(
             code="checkout_unknown_product",
             hint="import the catalog that holds it, then `shub-pay events retry`",
         )
-    if session.get(User, buyer_id) is None:
+    if _catalog_row(session, User, buyer_id) is None:
         raise EventProcessingError(
             f"checkout session {session_id} names buyer {buyer_id!r}, who is not a local user",
             code="checkout_unknown_buyer",
             hint="import the user, then `shub-pay events retry`",
         )
     price_id = metadata.get("price_id") or (local.price_id if local else None)
-    if price_id is not None and session.get(Price, price_id) is None:
+    if price_id is not None and _catalog_row(session, Price, price_id) is None:
         raise EventProcessingError(
             f"checkout session {session_id} names price {price_id!r}, which does not exist",
             code="checkout_unknown_price",
@@ -155,81 +279,157 @@ def _create_order(
             f"checkout session {session_id} has no amount_total/currency",
             code="checkout_amount_missing",
         )
-    fee, charge_id, _ = facts
+    currency = currency.lower()
+    fee, charge_id, charge_created = facts
     fee_source = "stripe"
     if fee is None:
         fee, fee_source = (local.application_fee_minor, "checkout") if local else (0, "unknown")
     destination = local.destination_account if local else None
     if destination is None:
-        destination = session.exec(
-            select(CreatorAccount.stripe_account_id).where(
-                CreatorAccount.user_id == product.creator_id
-            )
-        ).first()
-    version_id = session.exec(
-        select(ProductVersion.id)
-        .where(ProductVersion.product_id == product.id)
-        .where(col(ProductVersion.is_latest))
-    ).first()
-    order = Order(
-        order_number=order_number_for(payment_intent_id),
-        buyer_id=buyer_id,
-        creator_id=product.creator_id,
-        stripe_payment_intent_id=payment_intent_id,
-        stripe_charge_id=charge_id,
-        checkout_session_id=session_id,
-        destination_account=destination,
-        amount_minor=amount,
-        currency=currency.lower(),
-        application_fee_minor=fee,
-        fee_bps=local.fee_bps if local else None,
-        status=OrderStatus.PENDING,
-    )
-    session.add(order)
-    session.flush()
-    assert order.id is not None
-    session.add(
-        OrderItem(
-            order_id=order.id,
-            product_id=product.id,
-            version_id=version_id,
-            price_id=price_id,
-            price_at_purchase_minor=amount,
-            currency=currency.lower(),
-        )
-    )
-    session.add(
-        Entitlement(
-            buyer_id=buyer_id,
-            order_id=order.id,
-            product_id=product.id,
-            version_id=version_id,
-            license_type=product.license_type,
-            is_active=False,
-            revoked_reason="payment_pending",
-        )
-    )
-    session.flush()
-    audit.record(
+        destination = _creator_destination(session, product.creator_id)
+    version_id = _latest_version(session, product.id)
+    paid = cs.get("payment_status") == "paid"
+    failed = not paid and ctx.type == "checkout.session.async_payment_failed"
+    now = utcnow()
+    values: dict[str, Any] = {
+        "order_number": order_number_for(payment_intent_id),
+        "buyer_id": buyer_id,
+        "creator_id": product.creator_id,
+        "stripe_payment_intent_id": payment_intent_id,
+        "stripe_charge_id": charge_id,
+        "checkout_session_id": session_id,
+        "destination_account": destination,
+        "amount_minor": amount,
+        "currency": currency,
+        "application_fee_minor": fee,
+        "fee_bps": local.fee_bps if local else None,
+        "status": OrderStatus.FAILED if failed else OrderStatus.PENDING,
+        "refunded_minor": 0,
+        "dispute_status": None,
+        "paid_at": (charge_created or ctx.created_at) if paid else None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    born_as = values["status"]
+    probe = unit.build(Order, values)
+    values["status"] = status = orders_state.derive_status(probe)
+    probe.status = status
+    active, reason = orders_state.access_for(probe)
+    item_values: dict[str, Any] = {
+        "product_id": product.id,
+        "version_id": version_id,
+        "price_id": price_id,
+        "price_at_purchase_minor": amount,
+        "currency": currency,
+    }
+    entitlement_values: dict[str, Any] = {
+        "buyer_id": buyer_id,
+        "product_id": product.id,
+        "version_id": version_id,
+        "license_type": product.license_type,
+        "is_active": active,
+        "revoked_reason": reason,
+        "granted_at": now,
+        "revoked_at": None,
+    }
+    order, entitlement = _insert_order(session, values, item_values, entitlement_values)
+    order_id = order.id
+    unit.record(
         session,
         actor=ctx.actor,
         action="ORDER_CREATED",
         entity_type="order",
         entity_id=order.order_number,
-        order_id=order.id,
+        order_id=order_id,
         details={
             "event_id": ctx.event_id,
             "product_id": product.id,
             "buyer_id": buyer_id,
             "amount_minor": amount,
-            "currency": currency.lower(),
+            "currency": currency,
             "application_fee_minor": fee,
             "fee_source": fee_source,
             "payment_intent_id": payment_intent_id,
             "order_ref": metadata.get("order_ref"),
         },
     )
+    if paid:
+        orders_state.count_sale(session, product_id=product.id, creator_id=product.creator_id)
+        unit.record(
+            session,
+            actor=ctx.actor,
+            action="PAYMENT_RECEIVED",
+            entity_type="order",
+            entity_id=order.order_number,
+            order_id=order_id,
+            details={
+                "amount_minor": amount,
+                "currency": currency,
+                "application_fee_minor": fee,
+                "payment_intent_id": payment_intent_id,
+            },
+        )
+    elif failed:
+        unit.record(
+            session,
+            actor=ctx.actor,
+            action="PAYMENT_FAILED",
+            entity_type="order",
+            entity_id=order.order_number,
+            order_id=order_id,
+            details={"payment_intent_id": payment_intent_id},
+        )
+    if status != born_as:
+        unit.record(
+            session,
+            actor=ctx.actor,
+            action="ORDER_STATUS_CHANGED",
+            entity_type="order",
+            entity_id=order.order_number,
+            order_id=order_id,
+            details={"from": born_as, "to": str(status)},
+        )
+    if active:
+        unit.record(
+            session,
+            actor=ctx.actor,
+            action="ENTITLEMENT_GRANTED",
+            entity_type="entitlement",
+            entity_id=str(entitlement.id),
+            order_id=order_id,
+            details={"product_id": product.id, "reason": None},
+        )
     return order
+
+
+def _insert_order(
+    session: Session,
+    values: dict[str, Any],
+    item_values: dict[str, Any],
+    entitlement_values: dict[str, Any],
+) -> tuple[Order, Entitlement]:
+    """Insert the order, its item and its entitlement: Core statements in a dispatcher unit
+    (the order and entitlement then attached as persistent objects, the entitlement memoised
+    for `sync_entitlements`), the ORM elsewhere (reconciliation's savepoints know only it)."""
+    if not unit.active(session):
+        order = Order(**values)
+        session.add(order)
+        session.flush()
+        assert order.id is not None
+        entitlement = Entitlement(order_id=order.id, **entitlement_values)
+        session.add(OrderItem(order_id=order.id, **item_values))
+        session.add(entitlement)
+        session.flush()
+        return order, entitlement
+    connection = session.connection()
+    order_id = connection.execute(_INSERT_ORDER, values).scalar_one()
+    connection.execute(_INSERT_ITEM, {"order_id": order_id, **item_values})
+    entitlement_values = {"order_id": order_id, **entitlement_values}
+    entitlement_id = connection.execute(_INSERT_ENTITLEMENT, entitlement_values).scalar_one()
+    order = unit.attach(session, Order, {"id": order_id, **values})
+    entitlement = unit.attach(session, Entitlement, {"id": entitlement_id, **entitlement_values})
+    session.info[unit.ENTITLEMENTS_SEEN][order_id] = [entitlement]
+    return order, entitlement
 
 
 @handles(
@@ -258,13 +458,15 @@ def on_checkout_session(ctx: EventContext) -> EventStatus:
         raise EventProcessingError(
             f"checkout session {session_id} has no payment intent", code="checkout_no_payment"
         )
-    order = session.exec(
-        select(Order).where(Order.stripe_payment_intent_id == payment_intent_id)
-    ).first()
-    created = order is None
-    facts = stored_payment_facts(session, payment_intent_id)
+    order = orders_state.find_order_for_payment(
+        session, payment_intent_id=payment_intent_id, charge_id=None
+    )
+    facts, deferred = _stored_rows(session, payment_intent_id, ctx.event_id)
     if order is None:
         order = _create_order(ctx, cs, payment_intent_id, local, facts)
+        orders_state.remember_order(session, order)
+        apply_deferred_records(session, deferred)
+        return EventStatus.PROCESSED
     if cs.get("payment_status") == "paid":
         charge_created = facts[2]
         orders_state.mark_paid(
@@ -273,8 +475,6 @@ def on_checkout_session(ctx: EventContext) -> EventStatus:
     elif ctx.type == "checkout.session.async_payment_failed":
         orders_state.mark_payment_failed(session, order, actor=ctx.actor)
     orders_state.refresh_order(session, order, actor=ctx.actor)
-    if created:
-        apply_deferred_events(session, payment_intent_id=payment_intent_id, exclude=ctx.event_id)
     return EventStatus.PROCESSED
 
 
@@ -289,7 +489,7 @@ def on_checkout_session_expired(ctx: EventContext) -> EventStatus:
         local.status = CheckoutStatus.EXPIRED
         local.stripe_session_id = local.stripe_session_id or str(cs["id"])
         ctx.session.add(local)
-        audit.record(
+        unit.record(
             ctx.session,
             actor=ctx.actor,
             action="CHECKOUT_EXPIRED",
@@ -298,3 +498,72 @@ def on_checkout_session_expired(ctx: EventContext) -> EventStatus:
             details={"event_id": ctx.event_id},
         )
     return EventStatus.PROCESSED
+
+
+@dataclass
+class _DirectContext(EventContext):
+    """A context for running the handler on a session fetched from Stripe, not on a stored event."""
+
+    acting: str = "system"
+
+    @property
+    def actor(self) -> str:
+        return self.acting
+
+
+def create_order_from_session(
+    session: Session,
+    *,
+    checkout_session: Mapping[str, Any],
+    charge: Mapping[str, Any] | None,
+    actor: str,
+) -> Order:
+    """The order of a paid Checkout Session whose events never arrived (reconciliation).
+
+    Runs `on_checkout_session` itself, in the caller's transaction, on a context built from the
+    session as `checkout.session.completed` would carry it (nothing is stored as an event), so
+    the order, item, entitlement, counters, audit and DEFERRED events come out exactly as from
+    the webhook; then Stripe's fee, charge id and charge time from `charge` are recorded as
+    `charge.succeeded` would record them. Raises `EventProcessingError` when the handler would
+    fail the event (metadata naming nothing local, no payment intent).
+    """
+    payment_intent_id = _id_of(checkout_session.get("payment_intent"))
+    _, _, charge_created = orders_state.payment_facts_of(charge) if charge else (None, None, None)
+    event_id = f"reconcile:{checkout_session['id']}"
+    event: dict[str, Any] = {
+        "id": event_id,
+        "object": "event",
+        "type": "checkout.session.completed",
+        "data": {"object": dict(checkout_session)},
+    }
+    row = StripeEvent(
+        stripe_event_id=event_id,
+        type="checkout.session.completed",
+        created=charge_created or utcnow(),
+        payment_intent_id=payment_intent_id,
+        object_id=str(checkout_session["id"]),
+        payload=event,
+        received_via="reconcile",
+    )
+    on_checkout_session(_DirectContext(session=session, row=row, event=event, acting=actor))
+    order = session.exec(
+        select(Order).where(Order.stripe_payment_intent_id == payment_intent_id)
+    ).first()
+    if order is None:
+        raise EventProcessingError(
+            f"checkout session {checkout_session['id']} did not create an order "
+            f"(mode {checkout_session.get('mode')!r})",
+            code="checkout_not_an_order",
+        )
+    if charge is not None:
+        fee, charge_id, created = orders_state.payment_facts_of(charge)
+        orders_state.apply_payment_facts(
+            session,
+            order=order,
+            application_fee_minor=fee,
+            charge_id=charge_id,
+            charge_created=created,
+            actor=actor,
+        )
+        orders_state.refresh_order(session, order, actor=actor)
+    return order

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from shub_pay.domain.models import EventStatus
-from shub_pay.services import audit, orders_state
+from shub_pay.services import orders_state
+from shub_pay.services.events import unit
 from shub_pay.services.events.registry import EventContext, handles
 
 
@@ -63,7 +64,7 @@ def on_payment_intent(ctx: EventContext) -> EventStatus:
     }
     if isinstance(error, Mapping):
         details["error"] = {k: error.get(k) for k in ("code", "decline_code", "message", "type")}
-    audit.record(
+    unit.record(
         ctx.session,
         actor=ctx.actor,
         action="PAYMENT_INTENT_SUCCEEDED"

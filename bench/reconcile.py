@@ -1,0 +1,416 @@
+"""`reconcile` over 100,000 charges against a sandbox with Stripe's latency and rate limit.
+
+    .venv/bin/python bench/reconcile.py [--charges 100000] [--latency-ms 200] [--rate 100]
+        [--segments N] [--plain-json] [--list-only] [--fix] [--database-url URL]
+
+Three processes, so client and server never share one GIL on 2 cores:
+
+1. the sandbox (`Sandbox`, served over HTTP) seeds `--charges` paid destination charges with
+   shub-pay's checkout metadata over 20 days, every 10th refunded (half fully, half by half),
+   measures how long it takes to render one page of 100 charges with expanded refunds, then
+   turns on `--latency-ms` per request and a `--rate` requests/s limit (429 above it);
+2. this process builds the local SQLite database quickly (bulk inserts, not the event
+   pipeline): an order, item-less entitlement and refund rows for every charge, then a few
+   differences of every kind (orders removed, amounts and fees edited, refunds left out,
+   access removed, orders Stripe never saw);
+3. a fresh process runs the reconcile service with the gateway's limiter at `--rate`, and
+   reports its wall time, CPU time, peak RSS and the summary.
+
+Target (DESIGN.md §14): ≥ 8,000 charges/s (80% of the 10,000 the limit allows), no failed
+request, 1,000 list calls plus one partial page at most per segment. `--plain-json` patches the
+SDK's response parsing to plain dicts (what a gateway change would give, see bench/README.md);
+`--list-only` pages the charges without checking them (the listing's own ceiling).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import tempfile
+import time
+from collections import OrderedDict
+from typing import Any
+
+KEY = "sk_test_bench_reconcile_000001"
+METADATA = {"product_id": "p_bench", "user_id": "b_bench", "price_id": "price_bench"}
+PER_KIND = 25
+
+
+# -- process 1: the sandbox ------------------------------------------------------------------
+
+
+def serve_sandbox(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
+    from shub_pay.sandbox import Sandbox
+    from shub_pay.sandbox.pipeline import handle
+
+    sandbox = Sandbox(seed=7)
+    sandbox.start()
+    started = time.perf_counter()
+    seeded = sandbox.seed_charges(charges, account_count=20, metadata=METADATA)
+    seed_s = time.perf_counter() - started
+    store = sandbox.state.store
+    facts = []
+    for object_id, obj in store.objects.items():
+        if obj.get("object") != "charge":
+            continue
+        refunds = [
+            (r, store.objects[r]["amount"]) for r in store.by_field("refund", "charge", object_id)
+        ]
+        facts.append(
+            (
+                object_id,
+                obj["payment_intent"],
+                obj["amount"],
+                obj["currency"],
+                obj["application_fee_amount"],
+                obj["amount_refunded"],
+                obj["created"],
+                refunds,
+            )
+        )
+    headers = {"authorization": f"Bearer {KEY}"}
+    path = "/v1/charges?limit=100&expand[0]=data.refunds"
+    handle(sandbox.state, "GET", path, headers, b"")
+    started = time.perf_counter()
+    for _ in range(20):
+        answer = handle(sandbox.state, "GET", path, headers, b"")
+    render_ms = (time.perf_counter() - started) / 20 * 1000
+    sample = answer.body
+    sandbox.state.faults.reset()
+    sandbox.set_faults(latency_ms=latency_ms, rate_limit_per_s=rate)
+    conn.send(
+        {
+            "url": sandbox.url,
+            "first": seeded.first_created,
+            "last": seeded.last_created,
+            "seed_s": seed_s,
+            "render_ms": render_ms,
+            "sample": sample,
+            "facts": facts,
+        }
+    )
+    conn.recv()  # until the benchmark is done
+    conn.send(sandbox.stats())
+    sandbox.stop()
+
+
+# -- process 2: the local books --------------------------------------------------------------
+
+
+def build_database(url: str, facts: list[Any], first: int, last: int) -> dict[str, int]:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert, select
+
+    from shub_pay.db import make_engine, upgrade
+    from shub_pay.domain.models import (
+        CreatorAccount,
+        Entitlement,
+        Order,
+        Product,
+        Refund,
+        User,
+    )
+    from shub_pay.services.events.handlers.checkout import order_number_for
+
+    def ts(unix: int) -> datetime:
+        return datetime.fromtimestamp(unix, UTC)
+
+    engine = make_engine(url)
+    upgrade(engine)
+    tables: dict[str, Any] = {
+        name: model.__table__  # type: ignore[attr-defined]
+        for name, model in (
+            ("users", User),
+            ("creators", CreatorAccount),
+            ("products", Product),
+            ("orders", Order),
+            ("entitlements", Entitlement),
+            ("refunds", Refund),
+        )
+    }
+    refunded = [f for f in facts if f[5]]
+    plain = [f for f in facts if not f[5]]
+    missing = {f[0] for f in plain[1000 : 1000 + PER_KIND]}
+    amount = {f[0] for f in plain[2000 : 2000 + PER_KIND]}
+    fee = {f[0] for f in plain[3000 : 3000 + PER_KIND]}
+    access = {f[0] for f in plain[4000 : 4000 + PER_KIND]}
+    unrefunded = {f[0] for f in refunded[500 : 500 + PER_KIND]}
+    with engine.begin() as conn:
+        conn.execute(
+            insert(tables["users"]),
+            [
+                {"id": "b_bench", "email": "buyer@bench.example", "role": "buyer"},
+                {"id": "c_bench", "email": "creator@bench.example", "role": "creator"},
+            ],
+        )
+        conn.execute(insert(tables["creators"]), [{"user_id": "c_bench"}])
+        conn.execute(
+            insert(tables["products"]),
+            [{"id": "p_bench", "slug": "bench", "title": "Bench", "creator_id": "c_bench"}],
+        )
+        rows = []
+        for charge_id, intent, gross, currency, app_fee, amount_refunded, created, _ in facts:
+            if charge_id in missing:
+                continue
+            refunded_minor = 0 if charge_id in unrefunded else amount_refunded
+            status = "COMPLETED"
+            if refunded_minor:
+                status = "REFUNDED" if refunded_minor >= gross else "PARTIALLY_REFUNDED"
+            rows.append(
+                {
+                    "order_number": order_number_for(intent),
+                    "buyer_id": "b_bench",
+                    "creator_id": "c_bench",
+                    "stripe_payment_intent_id": intent,
+                    "stripe_charge_id": charge_id,
+                    "amount_minor": gross + (1 if charge_id in amount else 0),
+                    "currency": currency,
+                    "application_fee_minor": app_fee + (7 if charge_id in fee else 0),
+                    "status": status,
+                    "refunded_minor": refunded_minor,
+                    "paid_at": ts(created),
+                    "created_at": ts(created),
+                    "updated_at": ts(created),
+                }
+            )
+        middle = (first + last) // 2
+        for number in range(PER_KIND):
+            rows.append(
+                {
+                    "order_number": f"SH-ORPHAN{number:04d}",
+                    "buyer_id": "b_bench",
+                    "creator_id": "c_bench",
+                    "stripe_payment_intent_id": f"pi_bench_orphan_{number}",
+                    "stripe_charge_id": None,
+                    "amount_minor": 1000,
+                    "currency": "usd",
+                    "application_fee_minor": 100,
+                    "status": "COMPLETED",
+                    "refunded_minor": 0,
+                    "paid_at": ts(middle + number),
+                    "created_at": ts(middle + number),
+                    "updated_at": ts(middle + number),
+                }
+            )
+        conn.execute(insert(tables["orders"]), rows)
+        orders = tables["orders"]
+        ids = dict(conn.execute(select(orders.c.stripe_charge_id, orders.c.id)).all())
+        statuses = dict(conn.execute(select(orders.c.id, orders.c.status)).all())
+        entitlements = []
+        for order_id, status in statuses.items():
+            active = status in ("COMPLETED", "PARTIALLY_REFUNDED")
+            entitlements.append(
+                {
+                    "buyer_id": "b_bench",
+                    "order_id": order_id,
+                    "product_id": "p_bench",
+                    "is_active": active,
+                    "revoked_reason": None if active else "refunded",
+                }
+            )
+        access_ids = {ids[c] for c in access}
+        for ent in entitlements:
+            if ent["order_id"] in access_ids:
+                ent["is_active"], ent["revoked_reason"] = False, "tampered"
+        conn.execute(insert(tables["entitlements"]), entitlements)
+        refund_rows = [
+            {
+                "stripe_refund_id": refund_id,
+                "order_id": ids[f[0]],
+                "amount_minor": refund_amount,
+                "currency": f[3],
+                "status": "succeeded",
+                "stripe_created_at": ts(f[6]),
+            }
+            for f in refunded
+            if f[0] not in unrefunded and f[0] in ids
+            for refund_id, refund_amount in f[7]
+        ]
+        if refund_rows:
+            conn.execute(insert(tables["refunds"]), refund_rows)
+    engine.dispose()
+    return {
+        "orders": len(rows),
+        "entitlements": len(entitlements),
+        "refunds": len(refund_rows),
+        "missing": len(missing),
+        "amount": len(amount),
+        "fee": len(fee),
+        "access": len(access),
+        "unrefunded": len(unrefunded),
+        "orphans": PER_KIND,
+    }
+
+
+# -- process 3: the reconcile run ------------------------------------------------------------
+
+
+def _plain_json() -> None:
+    """What a gateway that parsed list pages into plain dicts would cost (see README)."""
+    from stripe import _stripe_response
+
+    def init(self: Any, body: str, code: int, headers: Any) -> None:
+        _stripe_response.StripeResponseBase.__init__(self, code, headers)
+        self.body = body
+        self.data = json.loads(body)
+
+    _stripe_response.StripeResponse.__init__ = init  # type: ignore[method-assign]
+
+
+def _rss_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (peak) of this process: unlike `ru_maxrss`, reset by exec, so a
+    spawned child does not inherit its parent's peak."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_reconcile(conn: Any, options: dict[str, Any]) -> None:
+    from datetime import UTC, datetime
+
+    from shub_pay.db import make_engine
+    from shub_pay.gateway import Gateway
+    from shub_pay.services.reconcile import ReconcileOptions, charge_pages, reconcile
+
+    if options["plain_json"]:
+        _plain_json()
+    engine = make_engine(options["database_url"])
+    gateway = Gateway(KEY, api_base=options["url"], rate_limit_per_s=options["rate"])
+    since = datetime.fromtimestamp(options["first"], UTC)
+    until = datetime.fromtimestamp(options["last"] + 1, UTC)
+    found: Any = OrderedDict()
+    baseline_mb = _rss_mb("VmRSS")
+    cpu = time.process_time()
+    started = time.perf_counter()
+    if options["list_only"]:
+        checked = 0
+        for page in charge_pages(
+            gateway,
+            since=options["first"],
+            until=options["last"] + 1,
+            segments=options["segments"] or 32,
+        ):
+            checked += len(page)
+        result: dict[str, Any] = {"charges_checked": checked, "api_requests": gateway.api_requests}
+    else:
+
+        def keep(difference: Any) -> None:
+            found[str(difference.kind)] = found.get(str(difference.kind), 0) + 1
+
+        summary = reconcile(
+            engine=engine,
+            gateway=gateway,
+            options=ReconcileOptions(
+                since=since, until=until, fix=options["fix"], segments=options["segments"]
+            ),
+            actor="bench",
+            on_difference=keep,
+        )
+        result = summary.to_dict()
+        result["waiting_for_stripe_s"] = summary.waiting_for_stripe_s
+        result["local_work_s"] = summary.local_work_s
+    result["wall_s"] = time.perf_counter() - started
+    result["cpu_s"] = time.process_time() - cpu
+    result["rate_limit_retries"] = gateway.rate_limit_retries
+    result["baseline_rss_mb"] = baseline_mb
+    result["peak_rss_mb"] = _rss_mb("VmHWM")
+    result["kinds"] = dict(found)
+    conn.send(json.loads(json.dumps(result, default=str)))
+
+
+# -- the benchmark ---------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--charges", type=int, default=100_000)
+    parser.add_argument("--latency-ms", type=int, default=200)
+    parser.add_argument("--rate", type=int, default=100)
+    parser.add_argument("--segments", type=int, default=None)
+    parser.add_argument("--plain-json", action="store_true")
+    parser.add_argument("--list-only", action="store_true")
+    parser.add_argument("--fix", action="store_true")
+    parser.add_argument("--database-url", default=None)
+    args = parser.parse_args()
+    spawn = mp.get_context("spawn")
+    print(f"machine: {os.cpu_count()} cores")
+
+    to_sandbox, sandbox_end = spawn.Pipe()
+    sandbox = spawn.Process(
+        target=serve_sandbox,
+        args=(sandbox_end, args.charges, args.latency_ms, args.rate),
+        daemon=True,  # dies with the benchmark, whatever happens to it
+    )
+    sandbox.start()
+    sandbox_end.close()  # so a dead sandbox is an EOFError here, not a hang
+    ready = to_sandbox.recv()
+    facts = ready.pop("facts")
+    print(
+        f"sandbox: {len(facts):,} charges seeded in {ready['seed_s']:.1f} s; one page of 100 "
+        f"with refunds renders in {ready['render_ms']:.1f} ms (server CPU, no HTTP)"
+    )
+    sample = ready["sample"]
+    if isinstance(sample, bytes | str) and sample:
+        started = time.perf_counter()
+        for _ in range(20):
+            json.loads(sample, object_pairs_hook=OrderedDict)
+        ordered_ms = (time.perf_counter() - started) / 20 * 1000
+        started = time.perf_counter()
+        for _ in range(20):
+            json.loads(sample)
+        plain_ms = (time.perf_counter() - started) / 20 * 1000
+        print(
+            f"client JSON parse of that page ({len(sample):,} bytes): {ordered_ms:.1f} ms as the "
+            f"SDK does it (OrderedDict), {plain_ms:.1f} ms into plain dicts"
+        )
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        started = time.perf_counter()
+        built = build_database(url, facts, ready["first"], ready["last"])
+        del facts
+        print(f"local books built in {time.perf_counter() - started:.1f} s: {built}")
+
+        to_run, run_end = spawn.Pipe()
+        options = {
+            "url": ready["url"],
+            "database_url": url,
+            "rate": args.rate,
+            "first": ready["first"],
+            "last": ready["last"],
+            "segments": args.segments,
+            "plain_json": args.plain_json,
+            "list_only": args.list_only,
+            "fix": args.fix,
+        }
+        runner = spawn.Process(target=run_reconcile, args=(run_end, options), daemon=True)
+        runner.start()
+        run_end.close()
+        result = to_run.recv()
+        runner.join()
+    to_sandbox.send("stop")
+    stats = to_sandbox.recv()
+    sandbox.join()
+
+    charges = result["charges_checked"]
+    print(json.dumps(result, indent=2))
+    print(f"sandbox stats: {json.dumps(stats)}")
+    print(
+        f"\n{charges:,} charges in {result['wall_s']:.2f} s = "
+        f"{charges / result['wall_s']:,.0f} charges/s (target ≥ 8,000); "
+        f"list calls {stats['requests'].get('GET /v1/charges', 0):,}, all requests "
+        f"{stats['total']:,}, 429s {stats['rate_limited']}, faults {stats['faults_injected']}; "
+        f"client CPU {result['cpu_s']:.1f} s; peak RSS {result['peak_rss_mb']:.0f} MB "
+        f"(before the run, imports done: {result['baseline_rss_mb']:.0f} MB)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,197 @@
+"""`shub-pay reconcile`: Stripe against the local books, one row per difference (DESIGN.md §8).
+
+Differences are spooled to a temporary file as the service finds them (in memory up to 1 MiB,
+then on disk), so the command stays flat in memory however many there are; they are printed
+when the run ends: one JSON document (`summary`, `differences`), CSV (a header, then one row
+per difference), or for people a summary and a table of the first rows. Exit 0 when clean or
+every difference was fixed, 1 when some remain, 2–5 for errors (DESIGN.md §11).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO, Annotated, Any
+
+import typer
+
+from shub_pay.cli.context import app_context
+from shub_pay.cli.output import (
+    Column,
+    Format,
+    FormatOption,
+    note,
+    render_mapping,
+    render_rows,
+    to_jsonable,
+    write_csv,
+)
+
+COLUMNS = (
+    "kind",
+    "order_number",
+    "payment_intent_id",
+    "charge_id",
+    "local",
+    "stripe",
+    "fixed",
+    "error",
+)
+TABLE_ROWS = 200
+
+
+def _detail(row: dict[str, Any]) -> str:
+    """One line for people saying what differs (JSON and CSV carry the full `local`/`stripe`)."""
+    local, stripe, kind = row.get("local") or {}, row.get("stripe") or {}, row["kind"]
+    if kind == "missing_order":
+        return f"Stripe charged {stripe.get('amount')} {stripe.get('currency')}; no order"
+    if kind == "orphan_order":
+        return "no succeeded charge at Stripe"
+    if kind == "amount_mismatch":
+        return (
+            f"{local.get('amount_minor')} {local.get('currency')} here, "
+            f"{stripe.get('amount')} {stripe.get('currency')} at Stripe"
+        )
+    if kind == "fee_mismatch":
+        return (
+            f"fee {local.get('application_fee_minor')} here, "
+            f"{stripe.get('application_fee_amount')} at Stripe"
+        )
+    if kind in ("refund_missing", "refund_excess"):
+        return (
+            f"refunded {local.get('refunded_minor')} here, "
+            f"{stripe.get('amount_refunded')} at Stripe"
+        )
+    if kind == "dispute_open":
+        return "disputed at Stripe, no dispute here"
+    return (
+        f"order {local.get('status')}, "
+        f"{local.get('entitlements_active')}/{local.get('entitlements')} entitlements active"
+    )
+
+
+def _rows(spool: IO[str]) -> Iterator[dict[str, Any]]:
+    spool.seek(0)
+    for line in spool:
+        yield json.loads(line)
+
+
+def _print_json(summary: dict[str, Any], spool: IO[str]) -> None:
+    out = sys.stdout
+    head = json.dumps(to_jsonable(summary), indent=2, ensure_ascii=False).replace("\n", "\n  ")
+    out.write('{\n  "summary": ' + head + ',\n  "differences": [')
+    spool.seek(0)
+    for number, line in enumerate(spool):
+        out.write(("," if number else "") + "\n    " + line.rstrip("\n"))
+    out.write("\n  ]\n}\n" if spool.tell() else "]\n}\n")
+    out.flush()
+
+
+def _render(fmt: Format, summary: dict[str, Any], spool: IO[str]) -> None:
+    if fmt is Format.JSON:
+        _print_json(summary, spool)
+        return
+    headline = (
+        f"{summary['charges_checked']} charges, {summary['orders_checked']} orders checked: "
+        f"{summary['differences']} differences, {summary['fixed']} fixed, "
+        f"{summary['api_requests']} Stripe requests"
+    )
+    if fmt is Format.CSV:
+        write_csv(_rows(spool), COLUMNS)
+        note(headline)
+        return
+    render_mapping(
+        {k: v for k, v in summary.items() if not isinstance(v, dict)}, fmt=fmt, title="reconcile"
+    )
+    shown = []
+    for number, row in enumerate(_rows(spool)):
+        if number == TABLE_ROWS:
+            note(f"[dim]first {TABLE_ROWS} shown; --format json or csv lists them all[/dim]")
+            break
+        shown.append({**row, "detail": _detail(row)})
+    render_rows(
+        shown,
+        fmt=fmt,
+        title="Differences",
+        empty="no differences: Stripe and the local books agree",
+        columns=[
+            Column("kind"),
+            Column("order_number", "order"),
+            Column("payment_intent_id", "payment intent"),
+            Column("detail"),
+            Column("fixed"),
+            Column("error"),
+        ],
+    )
+
+
+def reconcile(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Oldest charge to check: 2026-11-01, an ISO datetime, or 7d / 24h ago. "
+            "Default: 30 days before --until.",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Check charges created before this. Default: now.", show_default=False),
+    ] = None,
+    fix: Annotated[
+        bool,
+        typer.Option(
+            "--fix",
+            help="Correct local records to Stripe's where that is safe (missing orders, fees, "
+            "refunds, disputes, access), through the webhook code, audited.",
+        ),
+    ] = False,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Compare Stripe's charges with local orders, refunds and access; one row per difference.
+
+    Kinds: missing_order, orphan_order, amount_mismatch, fee_mismatch, refund_missing,
+    refund_excess, access_not_revoked, access_missing, dispute_open.
+
+    Stripe is read in pages of 100 charges with their refunds, a large window in concurrent
+    segments within the rate limit. --fix changes local records only, never Stripe.
+
+    Exit 0 when clean or every difference was fixed, 1 when differences remain.
+
+    Example: shub-pay reconcile --since 7d --fix --format json
+    """
+    import tempfile
+
+    from shub_pay.cli.progress import progress_reporter
+    from shub_pay.domain.periods import parse_moment
+    from shub_pay.services.audit import default_actor
+    from shub_pay.services.reconcile import Difference, ReconcileOptions
+    from shub_pay.services.reconcile import reconcile as run_reconcile
+
+    options = ReconcileOptions(
+        since=parse_moment(since) if since else None,
+        until=parse_moment(until) if until else None,
+        fix=fix,
+    )
+    context = app_context(ctx)
+    engine = context.engine()
+    gateway = context.gateway()
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20, mode="w+", encoding="utf-8") as spool:
+
+        def keep(difference: Difference) -> None:
+            spool.write(json.dumps(to_jsonable(difference.to_dict()), ensure_ascii=False) + "\n")
+
+        with progress_reporter("Reconciling") as progress:
+            summary = run_reconcile(
+                engine=engine,
+                gateway=gateway,
+                options=options,
+                actor=default_actor(),
+                progress=progress,
+                on_difference=keep,
+            )
+        _render(fmt, summary.to_dict(), spool)
+    if not summary.clean:
+        raise typer.Exit(1)

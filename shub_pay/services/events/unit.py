@@ -1,0 +1,229 @@
+"""The unit of work the dispatcher runs events in: its Core statements, audit buffer, savepoints.
+
+Decides how the pipeline stays cheap without changing what it writes:
+
+- Statements on `stripe_events` are SQLAlchemy Core, built once at import with bind parameters
+  (the ORM's unit of work costs ~0.3–0.5 ms a statement on the reference machine, Core with a
+  prebuilt statement ~0.1 ms).
+- Audit entries written while an event is applied are buffered on the session
+  (`session.info`) and inserted with one `executemany` when the dispatcher finishes the unit,
+  in the same transaction; outside the dispatcher (`session.info` has no buffer) `record` is
+  exactly `audit.record`. The rows are the same either way (`audit.scrub`, `at` = now).
+- A savepoint (`savepoint`) drops the audit entries buffered inside it when it rolls back, so a
+  failed event leaves no trace but its FAILED status.
+- Lookups a unit repeats are memoised on the session for that unit only: the order of a
+  payment intent (the object the identity map would return anyway; forgotten when a savepoint
+  rolls back) and a product's destination account and latest version.
+- Rows a handler inserted with Core (the new order, its entitlement) are attached to the
+  session as persistent ORM objects built from the inserted values (`attach`, no SQL), so later
+  events of the unit update them through the ORM as if they had been loaded; a savepoint that
+  rolls back expunges them (their rows are gone). The order's entitlements are memoised too.
+- Statuses the dispatcher has changed in this transaction are kept in an overlay
+  (`status_overlay`) so a batch that meets an event twice, or an event applied from inside
+  another one (a DEFERRED refund applied by its checkout), sees its current status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.instrumentation import manager_of_class
+from sqlmodel import Session, SQLModel
+
+from shub_pay.domain.models import AuditLog, StripeEvent
+from shub_pay.domain.types import UTCDateTime, utcnow
+from shub_pay.services import audit
+
+AUDIT_BUFFER = "shub_pay.audit_buffer"
+STATUS_OVERLAY = "shub_pay.event_status"
+ORDERS_SEEN = "shub_pay.orders_by_payment"  # payment intent -> Order (orders_state)
+CATALOG_SEEN = "shub_pay.catalog"  # product id -> (destination, latest version) (checkout)
+ENTITLEMENTS_SEEN = "shub_pay.entitlements_by_order"  # order id -> [Entitlement] (orders_state)
+ATTACHED = "shub_pay.attached"  # ORM objects whose rows were inserted with Core (`attach`)
+
+_Model = TypeVar("_Model", bound=SQLModel)
+
+EVENTS = cast(Table, StripeEvent.__table__)  # type: ignore[attr-defined]
+AUDIT = cast(Table, AuditLog.__table__)  # type: ignore[attr-defined]
+
+ROW_COLUMNS = (
+    EVENTS.c.stripe_event_id,
+    EVENTS.c.type,
+    EVENTS.c.created,
+    EVENTS.c.received_via,
+    EVENTS.c.payment_intent_id,
+    EVENTS.c.object_id,
+    EVENTS.c.account,
+    EVENTS.c.payload,
+    EVENTS.c.status,
+    EVENTS.c.attempts,
+)
+
+# New status, attempts + 1, last error; `processed_at` only when given (PROCESSED / IGNORED).
+SET_STATUS = (
+    update(EVENTS)
+    .where(EVENTS.c.stripe_event_id == bindparam("b_event_id"))
+    .values(
+        status=bindparam("b_status"),
+        attempts=EVENTS.c.attempts + 1,
+        last_error=bindparam("b_error"),
+        processed_at=func.coalesce(
+            bindparam("b_processed_at", type_=UTCDateTime()), EVENTS.c.processed_at
+        ),
+    )
+)
+
+LOCK_KEYS = select(EVENTS.c.stripe_event_id, EVENTS.c.payment_intent_id, EVENTS.c.object_id).where(
+    EVENTS.c.stripe_event_id.in_(bindparam("b_ids", expanding=True))
+)
+
+_INSERT_AUDIT = insert(AUDIT)
+
+
+def status_params(
+    event_id: str, status: str, *, error: str | None = None, processed: bool = False
+) -> dict[str, Any]:
+    return {
+        "b_event_id": event_id,
+        "b_status": status,
+        "b_error": error,
+        "b_processed_at": utcnow() if processed else None,
+    }
+
+
+def set_status(
+    connection: Connection,
+    session: Session,
+    event_id: str,
+    status: str,
+    *,
+    error: str | None = None,
+    processed: bool = False,
+) -> None:
+    """Write an event's new status now (attempts + 1) and remember it for this transaction."""
+    connection.execute(
+        SET_STATUS, status_params(event_id, status, error=error, processed=processed)
+    )
+    overlay(session)[event_id] = status
+
+
+def overlay(session: Session) -> dict[str, str]:
+    found = session.info.get(STATUS_OVERLAY)
+    if found is None:
+        found = session.info[STATUS_OVERLAY] = {}
+    return cast(dict[str, str], found)
+
+
+def start(session: Session) -> None:
+    """Make `session` a dispatcher unit: buffered audit entries, a status overlay."""
+    session.info[AUDIT_BUFFER] = []
+    session.info[STATUS_OVERLAY] = {}
+    session.info[ORDERS_SEEN] = {}
+    session.info[CATALOG_SEEN] = {}
+    session.info[ENTITLEMENTS_SEEN] = {}
+    session.info[ATTACHED] = []
+
+
+def active(session: Session) -> bool:
+    """True when `session` is a dispatcher unit (see `start`)."""
+    return ATTACHED in session.info
+
+
+def build(model: type[_Model], values: Mapping[str, Any]) -> _Model:
+    """A transient `model` object holding `values`, built as a load builds one (no validation):
+    cheap, for values already checked."""
+    obj: _Model = manager_of_class(model).new_instance()
+    obj.__dict__.update(values)
+    return obj
+
+
+def attach(session: Session, model: type[_Model], values: Mapping[str, Any]) -> _Model:
+    """The persistent ORM object of a row just inserted with Core, primary key included.
+
+    Built as a load would build it (no validation, no SQL) and added to the session as clean,
+    so later changes are flushed as UPDATEs. Only in a dispatcher unit: `savepoint` expunges it
+    again if it rolls back.
+    """
+    obj = build(model, values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    session.info[ATTACHED].append(obj)
+    return obj
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str | None = None,
+    order_id: int | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> None:
+    """`audit.record`, buffered when `session` is a dispatcher unit."""
+    buffer = session.info.get(AUDIT_BUFFER)
+    if buffer is None:
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            order_id=order_id,
+            details=details,
+        )
+        return
+    buffer.append(
+        {
+            "at": utcnow(),
+            "actor": audit.scrub(actor),
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "order_id": order_id,
+            "metadata": audit.scrub(dict(details or {})),
+        }
+    )
+
+
+def flush(session: Session) -> None:
+    """Flush the ORM's pending changes, then insert the buffered audit entries (one statement).
+
+    Only outside every `savepoint`: a savepoint remembers where the buffer stood.
+    """
+    session.flush()
+    buffer = session.info.get(AUDIT_BUFFER)
+    if buffer:
+        session.connection().execute(_INSERT_AUDIT, list(buffer))
+        buffer.clear()
+
+
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """`session.begin_nested()` that also forgets the audit entries buffered inside it."""
+    buffer = session.info.get(AUDIT_BUFFER)
+    mark = len(buffer) if buffer is not None else 0
+    attached: list[Any] | None = session.info.get(ATTACHED)
+    attached_mark = len(attached) if attached is not None else 0
+    saved = dict(overlay(session))
+    try:
+        with session.begin_nested():
+            yield
+    except BaseException:
+        if buffer is not None:
+            del buffer[mark:]
+        if attached is not None:
+            for obj in attached[attached_mark:]:
+                if obj in session:
+                    session.expunge(obj)
+            del attached[attached_mark:]
+        session.info[STATUS_OVERLAY] = saved
+        for memo in (ORDERS_SEEN, ENTITLEMENTS_SEEN):
+            if memo in session.info:
+                session.info[memo] = {}
+        raise

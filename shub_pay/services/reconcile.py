@@ -1,0 +1,392 @@
+"""`reconcile`: compare Stripe's charges with local orders, refunds and access (DESIGN.md §8).
+
+Decides:
+
+- **Window.** `[since, until)` on the charge's `created` and the order's `paid_at`. Default: the
+  last 30 days up to now — what a daily cron job needs, and the span `events replay` can
+  still recover from; older history is reconciled by asking for it (`--since 2026-01-01`).
+- **What is read from Stripe.** Charges only, `limit=100` with `expand[]=data.refunds`: one
+  request per 100 charges carries amount, currency, application fee, refunds and the dispute
+  flag. Checkout sessions, full charges and disputes are fetched only to fix a difference (once
+  per fixed charge, `reconcile_fixes`) and to confirm an orphan candidate near a window edge.
+- **Segments.** A window expected to hold more than ~10 pages is split into time segments,
+  one per ~10 pages and at most 32, paged concurrently by the gateway's threads within its rate
+  limit (`iter_pages_segmented`); each segment costs at most one partial page more. The
+  expectation is the number of local orders paid in the window (one COUNT): the point of the
+  run is that they match Stripe's charges. A guess from Stripe's own first page would be worse:
+  charges cluster in time (a sale, a launch), and a page's density says nothing about the rest
+  of a 30-day window. When the local books are far behind Stripe (a lost database) the run is
+  slower — fewer segments — never wrong.
+- **Memory stays flat.** Pages are checked as they arrive and dropped; the payment intents seen
+  go to a temporary table (`reconcile_local`); differences are handed to `on_difference` as
+  found, never collected here. Only counters grow.
+- **Orphans** (`orphan_order`): the window's paid orders whose payment intent no listed page
+  showed with a succeeded charge — one anti-join after the listing. The set difference can only
+  be wrong at the window's edges (an order paid a moment after its charge was created), so a
+  candidate paid within an hour of an edge is confirmed with one `charges?payment_intent=` call
+  and dropped if Stripe has a succeeded charge for it; the others are reported as they are.
+- **Five pages, one transaction**: pages are checked in batches of up to 500 charges (one
+  lookup query, one insert into the seen table, one commit per batch; with `--fix` the
+  batch's fixes, each in its own savepoint, commit with it). Fewer round trips matter more
+  than their size here: each one hands the GIL to the threads parsing pages.
+- A `ReconcileRun` row is written when the run starts and completed when it ends (`clean`,
+  `differences`, `fixed` or `failed`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from shub_pay.db import session_scope
+from shub_pay.domain.models import ReconcileRun
+from shub_pay.domain.types import utcnow
+from shub_pay.errors import UsageError
+from shub_pay.services import reconcile_local as local
+from shub_pay.services.reconcile_checks import (
+    REPORT_ONLY,
+    Difference,
+    compare,
+    orphan,
+    payment_intent_of,
+    refund_ids,
+)
+from shub_pay.services.reconcile_fixes import apply_fixes
+
+DEFAULT_WINDOW = timedelta(days=30)
+EDGE_SLACK = timedelta(hours=1)
+PAGE = 100
+BATCH_PAGES = 5
+LIST_PARAMS: dict[str, Any] = {"expand": ["data.refunds"]}
+
+Progress = Callable[[str, int, int | None], None]
+OnDifference = Callable[[Difference], None]
+
+
+class ChargeSource(Protocol):
+    """What reconciliation needs from the gateway (`shub_pay.gateway.Gateway`)."""
+
+    @property
+    def api_requests(self) -> int: ...
+
+    def list_pages(self, resource: str, params: Any = None) -> Iterator[list[dict[str, Any]]]: ...
+
+    def retrieve_charge(self, charge_id: str, *, expand: Any = ...) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class ReconcileOptions:
+    since: datetime | None = None
+    until: datetime | None = None
+    fix: bool = False
+    max_segments: int = 32
+    pages_per_segment: int = 10
+    segments: int | None = None  # fixed number of segments instead of the estimate
+
+
+@dataclass
+class ReconcileSummary:
+    since: datetime
+    until: datetime
+    run_id: int | None = None
+    charges_checked: int = 0
+    orders_checked: int = 0
+    differences: int = 0
+    fixed: int = 0
+    api_requests: int = 0
+    segments: int = 1
+    by_kind: Counter[str] = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+    waiting_for_stripe_s: float = 0.0
+    local_work_s: float = 0.0
+
+    @property
+    def clean(self) -> bool:
+        """Nothing left to act on: no difference, or every one fixed."""
+        return self.fixed == self.differences
+
+    def record(self, difference: Difference) -> None:
+        self.differences += 1
+        self.fixed += difference.fixed
+        self.by_kind[str(difference.kind)] += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "charges_checked": self.charges_checked,
+            "orders_checked": self.orders_checked,
+            "differences": self.differences,
+            "fixed": self.fixed,
+            "api_requests": self.api_requests,
+            "run_id": self.run_id,
+            "since": self.since,
+            "until": self.until,
+            "segments": self.segments,
+            "by_kind": dict(sorted(self.by_kind.items())),
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+def resolve_window(options: ReconcileOptions, now: datetime) -> tuple[datetime, datetime]:
+    until = options.until or now
+    since = options.since or until - DEFAULT_WINDOW
+    if since >= until:
+        raise UsageError("--since must be before --until")
+    return since, until
+
+
+# -- Stripe side: segments -------------------------------------------------------------------
+
+
+def plan_segments(options: ReconcileOptions, *, expected_charges: int) -> int:
+    """How many time segments to page concurrently: one per `pages_per_segment` expected pages."""
+    if options.segments is not None:
+        return max(1, options.segments)
+    pages = math.ceil(expected_charges / PAGE)
+    return max(1, min(options.max_segments, pages // options.pages_per_segment))
+
+
+def charge_pages(
+    gateway: ChargeSource, *, since: int, until: int, segments: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of the charges created in `[since, until)`, in one cursor or in time segments."""
+    if segments <= 1:
+        yield from gateway.list_pages(
+            "charges", {**LIST_PARAMS, "created": {"gte": since, "lt": until}}
+        )
+        return
+    from shub_pay.gateway.segments import iter_pages_segmented
+
+    yield from iter_pages_segmented(
+        gateway,  # type: ignore[arg-type]
+        "charges",
+        since=since,
+        until=until,
+        segments=segments,
+        workers=segments,
+        params=LIST_PARAMS,
+        prefetch_pages=min(16, 2 * segments),
+    )
+
+
+# -- local side: one batch of pages ------------------------------------------------------------
+
+
+def _next_batch(pages: Iterator[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Up to `BATCH_PAGES` pages as one list of charges (empty when the listing is done).
+
+    Checked together: every database round trip releases the GIL, and the threads fetching
+    pages take it to parse JSON for milliseconds at a time, so fewer, larger statements keep
+    the checking thread from queueing behind them (bench/README.md).
+    """
+    batch: list[dict[str, Any]] = []
+    for _ in range(BATCH_PAGES):
+        page = next(pages, None)
+        if page is None:
+            break
+        batch.extend(page)
+    return batch
+
+
+def _check_batch(
+    session: Session,
+    gateway: ChargeSource,
+    charges: list[dict[str, Any]],
+    *,
+    options: ReconcileOptions,
+    summary: ReconcileSummary,
+    actor: str,
+    on_difference: OnDifference | None,
+) -> None:
+    """Check a batch of listed charges against the local books: three statements in all."""
+    succeeded = [c for c in charges if c.get("status") == "succeeded"]
+    intents = [i for c in succeeded if (i := payment_intent_of(c)) is not None]
+    orders = local.orders_for(session, intents)
+    refunded = [r for c in succeeded if c.get("amount_refunded") for r in refund_ids(c)]
+    known = local.known_refunds(session, refunded)
+    local.mark_seen(session, intents)
+    summary.charges_checked += len(charges)
+    for charge in succeeded:
+        intent = payment_intent_of(charge)
+        order = orders.get(intent) if intent else None
+        summary.orders_checked += order is not None
+        differences = compare(charge, order, known_refund_ids=known)
+        if not differences:
+            continue
+        if options.fix:
+            apply_fixes(
+                session,
+                gateway,
+                charge=charge,
+                differences=differences,
+                actor=actor,
+                run_id=summary.run_id,
+            )
+        for difference in differences:
+            summary.record(difference)
+            if on_difference:
+                on_difference(difference)
+
+
+def _confirm_orphan(gateway: ChargeSource, payment_intent_id: str) -> dict[str, Any] | None:
+    """Stripe's charges of an orphan candidate; None when one of them succeeded after all."""
+    charges = [
+        {"id": c.get("id"), "status": c.get("status"), "created": c.get("created")}
+        for page in gateway.list_pages("charges", {"payment_intent": payment_intent_id})
+        for c in page
+    ]
+    if any(c["status"] == "succeeded" for c in charges):
+        return None
+    return {"charges": charges}
+
+
+def _orphans(
+    session: Session,
+    gateway: ChargeSource,
+    *,
+    since: datetime,
+    until: datetime,
+    summary: ReconcileSummary,
+    on_difference: OnDifference | None,
+) -> None:
+    after = 0
+    while True:
+        chunk = local.unseen_orders(session, since=since, until=until, after_id=after)
+        if not chunk:
+            return
+        after = chunk[-1].id
+        for order in chunk:
+            summary.orders_checked += 1
+            stripe: Mapping[str, Any] | None = None
+            paid_at = order.paid_at
+            if paid_at is None or paid_at - since < EDGE_SLACK or until - paid_at < EDGE_SLACK:
+                stripe = _confirm_orphan(gateway, order.payment_intent_id)
+                if stripe is None:
+                    continue
+            difference = orphan(order, dict(stripe) if stripe is not None else None)
+            summary.record(difference)
+            if on_difference:
+                on_difference(difference)
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+
+def _start_run(engine: Engine, since: datetime, until: datetime) -> int | None:
+    with session_scope(engine) as session:
+        run = ReconcileRun(since=since, until=until, status="running")
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def _finish_run(engine: Engine, summary: ReconcileSummary, status: str) -> None:
+    with session_scope(engine) as session:
+        run = session.get(ReconcileRun, summary.run_id)
+        if run is None:
+            return
+        run.finished_at = utcnow()
+        run.charges_checked = summary.charges_checked
+        run.orders_checked = summary.orders_checked
+        run.differences = summary.differences
+        run.fixed = summary.fixed
+        run.api_requests = summary.api_requests
+        run.status = status
+        session.add(run)
+
+
+def _status(summary: ReconcileSummary) -> str:
+    if summary.differences == 0:
+        return "clean"
+    return "fixed" if summary.clean else "differences"
+
+
+def reconcile(
+    *,
+    engine: Engine,
+    gateway: ChargeSource,
+    options: ReconcileOptions,
+    actor: str,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+    on_difference: OnDifference | None = None,
+) -> ReconcileSummary:
+    """Compare the window's charges with the local records; with `options.fix`, fix what can be.
+
+    Differences go to `on_difference` as they are found (the summary counts them); the caller
+    decides the exit code from `summary.clean`.
+    """
+    since, until = resolve_window(options, now or utcnow())
+    started = time.perf_counter()
+    requests_before = gateway.api_requests
+    summary = ReconcileSummary(since=since, until=until)
+    summary.run_id = _start_run(engine, since, until)
+    try:
+        with engine.connect() as connection:
+            local.create_seen(connection)
+            with Session(bind=connection, expire_on_commit=False) as session:
+                expected = local.count_orders(session, since=since, until=until)
+                session.commit()
+                summary.segments = plan_segments(options, expected_charges=expected)
+                pages = charge_pages(
+                    gateway,
+                    since=math.ceil(since.timestamp()),
+                    until=math.ceil(until.timestamp()),
+                    segments=summary.segments,
+                )
+                while True:
+                    waited = time.perf_counter()
+                    batch = _next_batch(pages)
+                    summary.waiting_for_stripe_s += time.perf_counter() - waited
+                    if not batch:
+                        break
+                    worked = time.perf_counter()
+                    _check_batch(
+                        session,
+                        gateway,
+                        batch,
+                        options=options,
+                        summary=summary,
+                        actor=actor,
+                        on_difference=on_difference,
+                    )
+                    session.commit()
+                    session.expunge_all()
+                    summary.local_work_s += time.perf_counter() - worked
+                    if progress:
+                        progress("charges", summary.charges_checked, expected or None)
+                _orphans(
+                    session,
+                    gateway,
+                    since=since,
+                    until=until,
+                    summary=summary,
+                    on_difference=on_difference,
+                )
+                session.commit()
+            local.drop_seen(connection)
+    except BaseException:
+        summary.api_requests = gateway.api_requests - requests_before
+        _finish_run(engine, summary, "failed")
+        raise
+    summary.api_requests = gateway.api_requests - requests_before
+    summary.elapsed_s = time.perf_counter() - started
+    _finish_run(engine, summary, _status(summary))
+    return summary
+
+
+__all__ = [
+    "REPORT_ONLY",
+    "Difference",
+    "ReconcileOptions",
+    "ReconcileSummary",
+    "reconcile",
+    "resolve_window",
+]

@@ -1,0 +1,171 @@
+"""Reconciliation's side of the database: batched lookups per page, and the payment intents seen.
+
+Decides (DESIGN.md §8, "local lookups are batched per page, memory stays flat"):
+
+- One query per page of 100 charges finds the orders of the page's payment intents together
+  with their entitlement counts (LEFT JOIN … GROUP BY), read as plain rows: never one query per
+  charge, never ORM objects on the hot path (an ORM instance costs ~0.1 ms; a page has 100). A
+  second query, only for pages that carry refunds, says which Stripe refund ids exist locally.
+- Orphan detection holds no Stripe ids in memory: each page's succeeded payment intents go into
+  a temporary table, `reconcile_seen`, and one anti-join at the end finds the window's completed
+  orders Stripe never showed. A temporary table lives on one connection, so a run uses one
+  connection throughout (the table disappears with it, even after a crash).
+- The orders "of the window" are the paid ones (COMPLETED, PARTIALLY_REFUNDED, REFUNDED,
+  DISPUTED) whose `paid_at` lies in `[since, until)`: `paid_at` is the charge's `created` once
+  Stripe's payment facts arrived, so it falls in the window the charge was listed from.
+- Unseen orders are read in keyset chunks by id, so even a run where every order is an orphan
+  (the wrong Stripe account) keeps memory flat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    bindparam,
+    case,
+    exists,
+    func,
+    null,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from shub_pay.domain.models import Entitlement, Order, OrderStatus, Refund
+from shub_pay.services.reconcile_checks import LocalOrder
+
+PAID_STATUSES = (
+    OrderStatus.COMPLETED,
+    OrderStatus.PARTIALLY_REFUNDED,
+    OrderStatus.REFUNDED,
+    OrderStatus.DISPUTED,
+)
+
+SEEN = Table(
+    "reconcile_seen",
+    MetaData(),
+    Column("payment_intent_id", String(255), primary_key=True),
+    prefixes=["TEMPORARY"],
+)
+
+_ORDERS: Any = Order.__table__  # type: ignore[attr-defined]
+_ENTITLEMENTS: Any = Entitlement.__table__  # type: ignore[attr-defined]
+_REFUNDS: Any = Refund.__table__  # type: ignore[attr-defined]
+
+
+def _order_rows(*, with_paid_at: bool) -> Any:
+    o, e = _ORDERS, _ENTITLEMENTS
+    active = func.coalesce(func.sum(case((e.c.is_active == true(), 1), else_=0)), 0)
+    # Parsing a timestamp costs more than the rest of the row: the hot query reads whether the
+    # order was paid, only the orphan query reads when.
+    paid_at = o.c.paid_at if with_paid_at else null()
+    return (
+        select(
+            o.c.id,
+            o.c.order_number,
+            o.c.stripe_payment_intent_id,
+            o.c.stripe_charge_id,
+            o.c.amount_minor,
+            o.c.currency,
+            o.c.application_fee_minor,
+            o.c.status,
+            o.c.refunded_minor,
+            o.c.dispute_status,
+            o.c.paid_at.is_not(None),
+            paid_at,
+            func.count(e.c.id),
+            active,
+        )
+        .select_from(o.outerjoin(e, e.c.order_id == o.c.id))
+        .group_by(o.c.id)
+    )
+
+
+# Built once: SQLAlchemy caches the compiled form, the expanding IN takes each page's ids.
+_ORDERS_BY_INTENT = _order_rows(with_paid_at=False).where(
+    _ORDERS.c.stripe_payment_intent_id.in_(bindparam("intents", expanding=True))
+)
+_KNOWN_REFUNDS = select(_REFUNDS.c.stripe_refund_id).where(
+    _REFUNDS.c.stripe_refund_id.in_(bindparam("refund_ids", expanding=True))
+)
+
+
+def orders_for(session: Session, intents: Sequence[str]) -> dict[str, LocalOrder]:
+    """The local orders of these payment intents, by payment intent id (one query)."""
+    if not intents:
+        return {}
+    # Core on the session's connection: the ORM's execute adds ~0.4 ms a statement.
+    rows = session.connection().execute(_ORDERS_BY_INTENT, {"intents": list(intents)}).all()
+    return {row[2]: LocalOrder._make(row) for row in rows}
+
+
+def order_by_intent(session: Session, payment_intent_id: str) -> LocalOrder | None:
+    return orders_for(session, [payment_intent_id]).get(payment_intent_id)
+
+
+def known_refunds(session: Session, refund_ids: Sequence[str]) -> set[str]:
+    """Which of these Stripe refund ids have a local row (one query)."""
+    if not refund_ids:
+        return set()
+    rows = session.connection().execute(_KNOWN_REFUNDS, {"refund_ids": list(refund_ids)}).scalars()
+    return {str(r) for r in rows}
+
+
+# -- the payment intents seen ---------------------------------------------------------------
+
+
+def create_seen(connection: Connection) -> None:
+    SEEN.drop(connection, checkfirst=True)
+    SEEN.create(connection)
+    connection.commit()
+
+
+def drop_seen(connection: Connection) -> None:
+    SEEN.drop(connection, checkfirst=True)
+    connection.commit()
+
+
+def mark_seen(session: Session, intents: Sequence[str]) -> None:
+    if not intents:
+        return
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    session.connection().execute(
+        insert(SEEN).on_conflict_do_nothing(),
+        [{"payment_intent_id": intent} for intent in intents],
+    )
+
+
+def count_orders(session: Session, *, since: datetime, until: datetime) -> int:
+    """Orders paid in `[since, until)`: how many charges the window should hold."""
+    o = _ORDERS
+    query = select(func.count()).where(o.c.paid_at >= since).where(o.c.paid_at < until)
+    return int(session.execute(query).scalar_one())
+
+
+def unseen_orders(
+    session: Session, *, since: datetime, until: datetime, after_id: int, limit: int = 500
+) -> list[LocalOrder]:
+    """Paid orders of the window whose payment intent no listed page showed, by id, in chunks."""
+    o = _ORDERS
+    seen = exists().where(SEEN.c.payment_intent_id == o.c.stripe_payment_intent_id)
+    query = (
+        _order_rows(with_paid_at=True)
+        .where(o.c.status.in_([str(s) for s in PAID_STATUSES]))
+        .where(o.c.paid_at >= since)
+        .where(o.c.paid_at < until)
+        .where(o.c.id > after_id)
+        .where(~seen)
+        .order_by(o.c.id)
+        .limit(limit)
+    )
+    return [LocalOrder._make(row) for row in session.connection().execute(query).all()]

@@ -1,0 +1,78 @@
+"""Reconciliation reads Stripe a page at a time: one list request per 100 charges, a large
+window in concurrent time segments, every charge checked exactly once."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from tests.reconcile.conftest import World
+
+SHUB_METADATA = {"product_id": "p_aurora", "user_id": "b_mia", "price_id": "p_aurora_usd"}
+
+
+def _at(unix: int) -> datetime:
+    return datetime.fromtimestamp(unix, UTC)
+
+
+def test_a_window_costs_one_request_per_100_charges_and_none_per_charge(world: World) -> None:
+    now = world.sandbox.now()
+    world.sandbox.seed_charges(250, start=now - 7200, end=now - 3600)
+    requests = world.charge_requests()
+    summary, found = world.run()
+    assert found == []  # no shub-pay metadata: other integrations' charges are not ours
+    assert summary.charges_checked == 250
+    assert summary.api_requests == world.charge_requests() - requests == math.ceil(250 / 100)
+    assert summary.segments == 1  # no local orders expected: one cursor, no partial pages
+
+
+def test_a_large_window_is_split_into_segments_and_each_charge_is_checked_once(
+    world: World,
+) -> None:
+    start = world.sandbox.now() - 600
+    # 1,200 charges in five seconds: pages and segments cut through seconds full of charges.
+    world.sandbox.seed_charges(1200, start=start, end=start + 4, metadata=SHUB_METADATA)
+    requests = world.charge_requests()
+    summary, found = world.run(since=_at(start), until=_at(start + 5), segments=4)
+    assert summary.segments == 4
+    assert summary.charges_checked == 1200
+    assert [d.kind for d in found] == ["missing_order"] * 1200
+    assert len({d.charge_id for d in found}) == 1200
+    sent = world.charge_requests() - requests
+    assert sent == summary.api_requests
+    assert 12 <= sent <= 12 + 4  # at most one partial page more per segment
+
+
+def test_a_fix_run_asks_stripe_once_per_fixed_charge_not_per_checked_charge(
+    world: World,
+) -> None:
+    world.buy()
+    world.buy("p_winter", "b_noah")
+    world.deliver()
+    lost = world.buy("p_spooky", "b_liam")
+    world.drop()
+    world.refund(lost.charge_id, 500)
+    world.drop()
+    before = world.sandbox.stats()["requests"]
+    summary, found = world.run(fix=True)
+    after = world.sandbox.stats()["requests"]
+    sent = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    assert [d.kind for d in found] == ["missing_order"] and summary.clean
+    assert sent == {
+        "GET /v1/charges": 1,  # the page of three charges
+        "GET /v1/checkout/sessions": 1,  # the missing order's session
+        "GET /v1/charges/{charge_id}": 1,  # its refunds with reversal and fee refund amounts
+    }
+    assert summary.api_requests == 3
+
+
+def test_the_local_orders_of_the_window_decide_how_many_segments() -> None:
+    from shub_pay.services.reconcile import ReconcileOptions, plan_segments
+
+    options = ReconcileOptions()
+    assert plan_segments(options, expected_charges=0) == 1
+    assert plan_segments(options, expected_charges=1_000) == 1
+    assert plan_segments(options, expected_charges=1_999) == 1 + 1  # 20 pages
+    assert plan_segments(options, expected_charges=5_000) == 5
+    assert plan_segments(options, expected_charges=100_000) == 32
+    assert plan_segments(ReconcileOptions(segments=3), expected_charges=100_000) == 3
