@@ -98,6 +98,8 @@ class Demo:
             self.sell,
             self.outage_and_replay,
             self.refunds_and_dispute,
+            self.tamper_and_reconcile,
+            self.revenue_report,
         ]
 
     def session(self) -> Session:
@@ -360,6 +362,112 @@ class Demo:
         step.check(
             "a lost dispute revokes access",
             after.dispute_status == "lost" and not active,
+        )
+        return step
+
+    # -- 6. reconciliation finds a tampered order and fixes it -----------------------------------
+
+    def _reconcile(self, *, fix: bool) -> tuple[Any, list[Any]]:
+        from shub_pay.services.reconcile import ReconcileOptions, reconcile
+
+        found: list[Any] = []
+        summary = reconcile(
+            engine=self.world.engine,
+            gateway=self.world.gateway,
+            options=ReconcileOptions(fix=fix),
+            actor=ACTOR,
+            on_difference=found.append,
+        )
+        return summary, found
+
+    def tamper_and_reconcile(self) -> StepResult:
+        step = StepResult("Someone edits an order's fee; reconcile finds it, --fix repairs it")
+        tampered = self.order_for_session(self.paid_sessions[4])
+        with self.session() as s:
+            row = s.get(Order, tampered.id)
+            assert row is not None
+            row.application_fee_minor += 100
+            s.add(row)
+            s.commit()
+        for label, fix in (("reconcile", False), ("reconcile --fix", True), ("reconcile", False)):
+            summary, found = self._reconcile(fix=fix)
+            step.rows.append(
+                {
+                    "run": label,
+                    "charges": summary.charges_checked,
+                    "differences": summary.differences,
+                    "fixed": summary.fixed,
+                    "kinds": ", ".join(sorted({str(d.kind) for d in found})) or "-",
+                    "exit code": 0 if summary.clean else 1,
+                }
+            )
+        first, fixed, last = step.rows
+        step.check(
+            "the first run finds exactly the tampered fee (exit 1)",
+            first["differences"] == 1 and first["kinds"] == "fee_mismatch",
+        )
+        step.check("--fix repairs it through the webhook code, audited", fixed["fixed"] == 1)
+        step.check("a second run is clean (exit 0)", last["differences"] == 0)
+        with self.session() as s:
+            repaired = s.get(Order, tampered.id)
+        step.check(
+            "the order's fee is Stripe's again",
+            repaired is not None
+            and repaired.application_fee_minor == tampered.application_fee_minor,
+        )
+        return step
+
+    # -- 7. finance: revenue per creator, CSV, and the ledger balances ------------------------
+
+    def revenue_report(self) -> StepResult:
+        from shub_pay.cli.output import csv_text
+        from shub_pay.cli.report import CSV_COLUMNS, csv_row
+        from shub_pay.domain.money import format_money
+        from shub_pay.services.reports import GroupBy
+        from shub_pay.services.reports import revenue_report as build_report
+
+        step = StepResult("Revenue by creator; CSV for finance; the ledger balances")
+        with self.session() as s:
+            report = build_report(session=s, group_by=GroupBy.CREATOR)
+            gross_by_currency = dict(
+                s.exec(
+                    select(Order.currency, func.sum(Order.amount_minor))
+                    .where(col(Order.paid_at).is_not(None))
+                    .group_by(Order.currency)
+                ).all()
+            )
+        for row in report.all_rows():
+            step.rows.append(
+                {
+                    "creator": "TOTAL" if row.is_total else row.key,
+                    "currency": row.currency,
+                    "orders": row.orders,
+                    "gross": format_money(row.gross_minor, row.currency),
+                    "refunds": format_money(row.refunds_minor, row.currency),
+                    "platform net": format_money(row.platform_net_minor, row.currency),
+                    "creator net": format_money(row.creator_net_minor, row.currency),
+                }
+            )
+        path = self.world.csv_path
+        path.write_text(
+            csv_text([csv_row(r) for r in report.all_rows()], CSV_COLUMNS), encoding="utf-8"
+        )
+        step.check("the CSV for finance is written", path.stat().st_size > 0, str(path.resolve()))
+        balanced = all(
+            r.refunds_minor + r.platform_net_minor + r.creator_net_minor == r.gross_minor
+            for r in report.all_rows()
+        )
+        step.check(
+            "buyer refunded + platform net + creator net = gross, in every row and total", balanced
+        )
+        step.check(
+            "report totals match the orders' gross per currency",
+            {t.currency: t.gross_minor for t in report.totals}
+            == {c: int(g) for c, g in gross_by_currency.items()},
+        )
+        step.check(
+            "three currencies, never added together",
+            {t.currency for t in report.totals} == {"usd", "eur", "jpy"},
         )
         return step
 

@@ -40,6 +40,11 @@ class DemoWorld:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def csv_path(self) -> Path:
+        """Where the demo writes finance's CSV: beside the demo database."""
+        return Path("shub_pay_demo_revenue.csv")
+
+    @property
     def webhook_url(self) -> str:
         return f"http://127.0.0.1:{self.webhook_port}{WEBHOOK_PATH}"
 
