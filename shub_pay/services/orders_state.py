@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import (
@@ -76,6 +77,7 @@ _PRODUCT_OF_ORDER = select(OrderItem.product_id).where(
 )
 _PRODUCTS: Table = Product.__table__  # type: ignore[attr-defined]
 _CREATORS: Table = CreatorAccount.__table__  # type: ignore[attr-defined]
+_ORDERS: Table = Order.__table__  # type: ignore[attr-defined]
 # SQL increments, not read-modify-write: two orders of one product may commit together.
 _COUNT_PRODUCT_SALE = (
     update(_PRODUCTS)
@@ -87,8 +89,8 @@ _COUNT_CREATOR_SALE = (
     .where(_CREATORS.c.user_id == bindparam("b_creator_id"))
     .values(sales_count=_CREATORS.c.sales_count + 1)
 )
-_ORDER_BY_PAYMENT = select(Order).where(
-    Order.stripe_payment_intent_id == bindparam("b_payment_intent_id")
+_ORDER_ID_BY_PAYMENT = sa_select(_ORDERS.c.id).where(
+    _ORDERS.c.stripe_payment_intent_id == bindparam("b_payment_intent_id")
 )
 _ORDER_BY_CHARGE = select(Order).where(Order.stripe_charge_id == bindparam("b_charge_id"))
 _REFUND_BY_STRIPE_ID = select(Refund).where(Refund.stripe_refund_id == bindparam("b_refund_id"))
@@ -527,9 +529,13 @@ def find_order_for_payment(
         memo = session.info.get(unit.ORDERS_SEEN)
         order = memo.get(payment_intent_id) if memo is not None else None
         if order is None:
-            order = session.exec(
-                _ORDER_BY_PAYMENT, params={"b_payment_intent_id": payment_intent_id}
-            ).first()
+            # A Core probe first: on a checkout the order usually does not exist yet.
+            order_id = (
+                session.connection()
+                .execute(_ORDER_ID_BY_PAYMENT, {"b_payment_intent_id": payment_intent_id})
+                .scalar()
+            )
+            order = session.get(Order, order_id) if order_id is not None else None
         if order is not None:
             remember_order(session, order)
             return order

@@ -107,7 +107,11 @@ def _id_of(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-_LOCAL_SESSION = select(CheckoutSession).where(
+_LOCAL_SESSION = sa_select(
+    CheckoutSession.id,  # type: ignore[call-overload]
+    CheckoutSession.stripe_session_id,
+    CheckoutSession.idempotency_key,
+).where(
     or_(
         col(CheckoutSession.stripe_session_id) == bindparam("b_session_id"),
         and_(
@@ -126,16 +130,25 @@ def find_local_session(
 ) -> CheckoutSession | None:
     """The local checkout attempt: by Stripe's session id, else by `order_ref` (its
     idempotency key, else its id) among attempts not linked to a Stripe session yet.
-    One query; the precedence is applied here."""
+    One Core query for the candidates (usually none); the precedence is applied here, then the
+    chosen row is loaded (`session.get`)."""
     ref_id = int(order_ref) if order_ref and order_ref.isdigit() else None
-    rows = session.exec(
-        _LOCAL_SESSION,
-        params={
-            "b_session_id": stripe_session_id,
-            "b_order_ref": order_ref or None,
-            "b_order_ref_id": ref_id,
-        },
-    ).all()
+    if session.autoflush:
+        session.flush()  # as the ORM query did: a linked session not flushed yet is found
+    rows = (
+        session.connection()
+        .execute(
+            _LOCAL_SESSION,
+            {
+                "b_session_id": stripe_session_id,
+                "b_order_ref": order_ref or None,
+                "b_order_ref_id": ref_id,
+            },
+        )
+        .all()
+    )
+    if not rows:
+        return None
     unlinked = [r for r in rows if r.stripe_session_id is None]
     for found in (
         [r for r in rows if r.stripe_session_id == stripe_session_id],
@@ -143,7 +156,7 @@ def find_local_session(
         [r for r in unlinked if ref_id is not None and r.id == ref_id],
     ):
         if found:
-            return found[0]
+            return session.get(CheckoutSession, found[0].id)
     return None
 
 
