@@ -14,27 +14,8 @@ Amounts are integers in the currency's minor unit everywhere. Two decisions live
 
 from __future__ import annotations
 
-ZERO_DECIMAL = frozenset(
-    [
-        "bif",
-        "clp",
-        "djf",
-        "gnf",
-        "jpy",
-        "kmf",
-        "krw",
-        "mga",
-        "pyg",
-        "rwf",
-        "ugx",
-        "vnd",
-        "vuv",
-        "xaf",
-        "xof",
-        "xpf",
-    ]
-)
-THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
+# Stripe's currency classes: one list for shub-pay and its sandbox.
+from shub_pay.domain.money import THREE_DECIMAL, ZERO_DECIMAL
 
 
 def exponent(currency: str) -> int:

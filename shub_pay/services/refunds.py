@@ -163,24 +163,11 @@ class RefundOutcome:
 
 
 @dataclass(frozen=True)
-class RefundRow:
-    id: int
+class RefundRow(RefundView):
+    """A refund as `refunds list` shows it: the order's view plus its order and request state."""
+
     order_number: str
-    stripe_refund_id: str | None
-    amount_minor: int
-    currency: str
-    status: str
-    reason: str | None
-    application_fee_refunded_minor: int
-    transfer_reversed_minor: int
-    refund_application_fee: bool
-    reverse_transfer: bool
-    source: str
-    issued_by: str | None
-    failure_reason: str | None
-    idempotency_key: str | None
     awaiting_resolution: bool
-    created_at: datetime
 
 
 # --- pending requests ----------------------------------------------------------------------
@@ -846,24 +833,10 @@ def list_refunds(
         view = refund_view(row)
         result.append(
             RefundRow(
-                id=view.id,
+                **vars(view),
                 order_number=number,
-                stripe_refund_id=view.stripe_refund_id,
-                amount_minor=view.amount_minor,
-                currency=view.currency,
-                status=view.status,
-                reason=view.reason,
-                application_fee_refunded_minor=view.application_fee_refunded_minor,
-                transfer_reversed_minor=view.transfer_reversed_minor,
-                refund_application_fee=view.refund_application_fee,
-                reverse_transfer=view.reverse_transfer,
-                source=view.source,
-                issued_by=view.issued_by,
-                failure_reason=view.failure_reason,
-                idempotency_key=view.idempotency_key,
                 awaiting_resolution=row.idempotency_key in keys
                 and row.idempotency_key not in resolved,
-                created_at=view.created_at,
             )
         )
     return result
