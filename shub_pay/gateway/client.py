@@ -50,7 +50,7 @@ class Gateway:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         limiter = RateLimiter(rate_limit_per_s) if rate_limit_per_s else None
-        self.http = CountingRateLimitedClient(limiter, timeout=timeout_s)
+        self.http = CountingRateLimitedClient(limiter, timeout_s=timeout_s)
         self.client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,

@@ -17,8 +17,8 @@ from shub_pay.gateway.limiter import RateLimiter
 
 
 class CountingRateLimitedClient(RequestsClient):
-    def __init__(self, limiter: RateLimiter | None, *, timeout: float = 30.0) -> None:
-        super().__init__(timeout=timeout)
+    def __init__(self, limiter: RateLimiter | None, *, timeout_s: float = 30.0) -> None:
+        super().__init__(timeout=timeout_s)
         self.limiter = limiter
         self._lock = threading.Lock()
         self.request_count: int = 0

@@ -18,23 +18,22 @@ class RateLimiter:
         self,
         rate_per_s: float,
         *,
-        burst: float | None = None,
+        burst: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rate_per_s <= 0:
             raise ValueError("rate_per_s must be positive")
         self.rate_per_s = rate_per_s
-        self.capacity = burst if burst is not None else max(1.0, rate_per_s)
+        self.capacity = float(burst) if burst is not None else max(1.0, rate_per_s)
         self._tokens = self.capacity
         self._clock = clock
         self._sleep = sleep
         self._updated = clock()
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Take one token, waiting as long as needed; returns the seconds waited."""
-        waited = 0.0
+    def acquire(self) -> None:
+        """Take one token, waiting as long as needed."""
         while True:
             with self._lock:
                 now = self._clock()
@@ -44,7 +43,6 @@ class RateLimiter:
                 self._updated = now
                 if self._tokens >= 1.0 - 1e-9:  # float refills can land a hair under 1
                     self._tokens = max(0.0, self._tokens - 1.0)
-                    return waited
+                    return
                 wait_s = (1.0 - self._tokens) / self.rate_per_s
             self._sleep(wait_s)
-            waited += wait_s

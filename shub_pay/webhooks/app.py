@@ -98,7 +98,7 @@ def create_app(
     async def receive(request: Request) -> JSONResponse:
         started = time.perf_counter()
 
-        def elapsed() -> float:
+        def elapsed_ms() -> float:  # milliseconds, for the log line
             return (time.perf_counter() - started) * 1000
 
         try:
@@ -108,13 +108,13 @@ def create_app(
             )
         except _TooLarge:
             log.warning(
-                "rejected delivery: body above %d bytes (413) %.1fms", MAX_BODY_BYTES, elapsed()
+                "rejected delivery: body above %d bytes (413) %.1fms", MAX_BODY_BYTES, elapsed_ms()
             )
             return JSONResponse(
                 {"error": {"code": "body_too_large", "message": "body above 1 MiB"}}, 413
             )
         except DeliveryRejected as exc:
-            log.warning("rejected delivery: %s (%s) %.1fms", exc.message, exc.code, elapsed())
+            log.warning("rejected delivery: %s (%s) %.1fms", exc.message, exc.code, elapsed_ms())
             return JSONResponse(
                 {"error": {"code": exc.code, "message": exc.message}}, exc.http_status
             )
@@ -127,7 +127,9 @@ def create_app(
                     _deliver, engine, event, gate, limiter=limiter
                 )
         except Exception as exc:  # the database is down, locked for too long: Stripe retries
-            log.error("%s %s error %s %.1fms", event_id, event_type, type(exc).__name__, elapsed())
+            log.error(
+                "%s %s error %s %.1fms", event_id, event_type, type(exc).__name__, elapsed_ms()
+            )
             return JSONResponse(
                 {"error": {"code": "unavailable", "message": "could not store the event"}}, 500
             )
@@ -136,10 +138,10 @@ def create_app(
         )
         if outcome.status is EventStatus.FAILED:
             log.warning(
-                "%s %s %s %.1fms: %s", event_id, event_type, label, elapsed(), outcome.error
+                "%s %s %s %.1fms: %s", event_id, event_type, label, elapsed_ms(), outcome.error
             )
         else:
-            log.info("%s %s %s %.1fms", event_id, event_type, label, elapsed())
+            log.info("%s %s %s %.1fms", event_id, event_type, label, elapsed_ms())
         return JSONResponse(
             {
                 "received": True,

@@ -89,7 +89,7 @@ def verify_signature(
     secrets: Sequence[str],
     *,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
-    now: float | None = None,
+    now_s: float | None = None,
 ) -> int:
     """Check `header` over the raw `payload`; return its timestamp or raise DeliveryRejected."""
     if not header:
@@ -97,7 +97,7 @@ def verify_signature(
     if not secrets:
         raise DeliveryRejected("no webhook secret is configured", code="signature_unverifiable")
     timestamp, signatures = parse_signature_header(header)
-    moment = time.time() if now is None else now
+    moment = time.time() if now_s is None else now_s
     if timestamp < moment - tolerance_s:
         raise DeliveryRejected(
             f"the signature timestamp is {int(moment - timestamp)} s old (tolerance "
@@ -175,10 +175,10 @@ def verify_and_parse(
     secrets: Sequence[str],
     *,
     tolerance_s: int = DEFAULT_TOLERANCE_S,
-    now: float | None = None,
+    now_s: float | None = None,
 ) -> dict[str, Any]:
     """Size first (cheap), then the signature over the raw bytes, then the JSON shape."""
     if len(payload) > MAX_BODY_BYTES:
         parse_event(payload)  # raises the 413
-    verify_signature(payload, header, secrets, tolerance_s=tolerance_s, now=now)
+    verify_signature(payload, header, secrets, tolerance_s=tolerance_s, now_s=now_s)
     return parse_event(payload)
