@@ -516,17 +516,35 @@ def _retrieve(gateway: Gateway, refund_id: str) -> dict[str, Any]:
     return gateway.retrieve_refund(refund_id, expand=list(EXPAND))
 
 
-def _details(row: Refund, *, note: str | None, **extra: Any) -> dict[str, Any]:
-    return {
-        "idempotency_key": row.idempotency_key,
-        "amount_minor": row.amount_minor,
-        "currency": row.currency,
-        "reason": row.reason,
-        "note": note,
-        "refund_application_fee": row.refund_application_fee,
-        "reverse_transfer": row.reverse_transfer,
-        **extra,
-    }
+def _audit_request(
+    session: Session,
+    *,
+    action: str,
+    order: Order,
+    row: Refund,
+    actor: str,
+    note: str | None,
+    **extra: Any,
+) -> None:
+    """One audit entry about a refund request, keyed by its idempotency key."""
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=REQUEST_ENTITY,
+        entity_id=row.idempotency_key,
+        order_id=order.id,
+        details={
+            "idempotency_key": row.idempotency_key,
+            "amount_minor": row.amount_minor,
+            "currency": row.currency,
+            "reason": row.reason,
+            "note": note,
+            "refund_application_fee": row.refund_application_fee,
+            "reverse_transfer": row.reverse_transfer,
+            **extra,
+        },
+    )
 
 
 def _close_refused(
@@ -537,14 +555,15 @@ def _close_refused(
     row.failure_reason = (error.stripe_code or error.code)[:200]
     row.updated_at = utcnow()
     session.add(row)
-    audit.record(
+    _audit_request(
         session,
-        actor=actor,
         action=FAILED_ACTION,
-        entity_type=REQUEST_ENTITY,
-        entity_id=row.idempotency_key,
-        order_id=order.id,
-        details=_details(row, note=note, stripe_code=error.stripe_code, message=error.message),
+        order=order,
+        row=row,
+        actor=actor,
+        note=note,
+        stripe_code=error.stripe_code,
+        message=error.message,
     )
     session.commit()
 
@@ -633,22 +652,18 @@ def _resolve(
         application_fee_refunded_minor=fee_refunded or 0,
         actor=actor,
     )
-    audit.record(
+    _audit_request(
         session,
-        actor=actor,
         action=FAILED_ACTION if row.status in FAILED_STATUSES else ISSUED_ACTION,
-        entity_type=REQUEST_ENTITY,
-        entity_id=row.idempotency_key,
-        order_id=order.id,
-        details=_details(
-            row,
-            note=note,
-            stripe_refund_id=row.stripe_refund_id,
-            status=row.status,
-            transfer_reversed_minor=row.transfer_reversed_minor,
-            application_fee_refunded_minor=row.application_fee_refunded_minor,
-            failure_reason=row.failure_reason,
-        ),
+        order=order,
+        row=row,
+        actor=actor,
+        note=note,
+        stripe_refund_id=row.stripe_refund_id,
+        status=row.status,
+        transfer_reversed_minor=row.transfer_reversed_minor,
+        application_fee_refunded_minor=row.application_fee_refunded_minor,
+        failure_reason=row.failure_reason,
     )
     session.commit()
     if row.status in FAILED_STATUSES:
@@ -734,19 +749,15 @@ def issue_refund(
         )
         session.add(row)
         session.flush()
-        audit.record(
+        _audit_request(
             session,
-            actor=actor,
             action=REQUESTED_ACTION,
-            entity_type=REQUEST_ENTITY,
-            entity_id=row.idempotency_key,
-            order_id=order.id,
-            details=_details(
-                row,
-                note=note,
-                predicted_transfer_reversed_minor=plan.transfer_reversed_minor,
-                predicted_application_fee_refunded_minor=plan.application_fee_refunded_minor,
-            ),
+            order=order,
+            row=row,
+            actor=actor,
+            note=note,
+            predicted_transfer_reversed_minor=plan.transfer_reversed_minor,
+            predicted_application_fee_refunded_minor=plan.application_fee_refunded_minor,
         )
     session.commit()
 
