@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
@@ -31,8 +32,12 @@ def display_url(url: str) -> str:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for `url` with the pragmas and pool settings shub-pay relies on."""
+    """An engine for `url` with the pragmas and pool settings shub-pay relies on.
+
+    JSON columns (stored events, audit details) are read with orjson: the same values as the
+    standard library's parser, several times faster on Stripe's large event payloads."""
     parsed = make_url(url)
+    kwargs.setdefault("json_deserializer", orjson.loads)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
         if database and database != ":memory:" and not database.startswith("file:"):

@@ -28,7 +28,7 @@ Decides:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -79,20 +79,26 @@ _PRODUCTS: Table = Product.__table__  # type: ignore[attr-defined]
 _CREATORS: Table = CreatorAccount.__table__  # type: ignore[attr-defined]
 _ORDERS: Table = Order.__table__  # type: ignore[attr-defined]
 # SQL increments, not read-modify-write: two orders of one product may commit together.
-_COUNT_PRODUCT_SALE = (
+# Registered with the unit in this order: every writer updates products before creators.
+_COUNT_PRODUCT_SALE = unit.counter(
     update(_PRODUCTS)
-    .where(_PRODUCTS.c.id == bindparam("b_product_id"))
-    .values(sale_count=_PRODUCTS.c.sale_count + 1)
+    .where(_PRODUCTS.c.id == bindparam("b_key"))
+    .values(sale_count=_PRODUCTS.c.sale_count + bindparam("b_n"))
 )
-_COUNT_CREATOR_SALE = (
+_COUNT_CREATOR_SALE = unit.counter(
     update(_CREATORS)
-    .where(_CREATORS.c.user_id == bindparam("b_creator_id"))
-    .values(sales_count=_CREATORS.c.sales_count + 1)
+    .where(_CREATORS.c.user_id == bindparam("b_key"))
+    .values(sales_count=_CREATORS.c.sales_count + bindparam("b_n"))
 )
 _ORDER_ID_BY_PAYMENT = sa_select(_ORDERS.c.id).where(
     _ORDERS.c.stripe_payment_intent_id == bindparam("b_payment_intent_id")
 )
-_ORDER_BY_CHARGE = select(Order).where(Order.stripe_charge_id == bindparam("b_charge_id"))
+_ORDER_ID_BY_CHARGE = sa_select(_ORDERS.c.id).where(
+    _ORDERS.c.stripe_charge_id == bindparam("b_charge_id")
+)
+_ORDERS_BY_PAYMENTS = select(Order).where(
+    col(Order.stripe_payment_intent_id).in_(bindparam("b_ids", expanding=True))
+)
 _REFUND_BY_STRIPE_ID = select(Refund).where(Refund.stripe_refund_id == bindparam("b_refund_id"))
 _SUCCEEDED_REFUNDS = (
     select(Refund.amount_minor)
@@ -111,6 +117,26 @@ def remember_order(session: Session, order: Order) -> None:
     memo = session.info.get(unit.ORDERS_SEEN)
     if memo is not None:
         memo[order.stripe_payment_intent_id] = order
+    absent = session.info.get(unit.ORDERS_ABSENT)
+    if absent is not None:
+        absent.discard(order.stripe_payment_intent_id)
+
+
+def preload_orders(session: Session, payment_intent_ids: Iterable[str]) -> None:
+    """Load the orders of several payment intents in one query (a dispatcher batch, before its
+    events run) and note the payment intents that have none, so `find_order_for_payment` asks
+    the database nothing for them. Only inside a dispatcher unit; the caller holds the
+    payments' locks (or SQLite's single writer), so no one else can create one meanwhile."""
+    memo = session.info.get(unit.ORDERS_SEEN)
+    absent = session.info.get(unit.ORDERS_ABSENT)
+    if memo is None or absent is None:
+        return
+    wanted = {p for p in payment_intent_ids if p and p not in memo}
+    if not wanted:
+        return
+    for order in session.exec(_ORDERS_BY_PAYMENTS, params={"b_ids": sorted(wanted)}).all():
+        memo[order.stripe_payment_intent_id] = order
+    absent.update(wanted - memo.keys())
 
 
 def _id_of(value: Any) -> str | None:
@@ -264,11 +290,11 @@ def mark_paid(session: Session, order: Order, *, paid_at: datetime, actor: str) 
 
 
 def count_sale(session: Session, *, product_id: str | None, creator_id: str) -> None:
-    """One more sale for the product and its creator (SQL increments)."""
-    connection = session.connection()
+    """One more sale for the product and its creator (SQL increments; in a dispatcher unit
+    summed and written when the unit flushes)."""
     if product_id is not None:
-        connection.execute(_COUNT_PRODUCT_SALE, {"b_product_id": product_id})
-    connection.execute(_COUNT_CREATOR_SALE, {"b_creator_id": creator_id})
+        unit.increment(session, _COUNT_PRODUCT_SALE, product_id)
+    unit.increment(session, _COUNT_CREATOR_SALE, creator_id)
 
 
 def mark_payment_failed(session: Session, order: Order, *, actor: str) -> None:
@@ -527,7 +553,12 @@ def find_order_for_payment(
     """The local order of a payment intent, or else of a charge; None if not known (yet)."""
     if payment_intent_id:
         memo = session.info.get(unit.ORDERS_SEEN)
-        order = memo.get(payment_intent_id) if memo is not None else None
+        order: Order | None = memo.get(payment_intent_id) if memo is not None else None
+        absent = session.info.get(unit.ORDERS_ABSENT)
+        if order is None and absent and payment_intent_id in absent:
+            # No order has this payment intent, so none has its charge (a charge belongs to
+            # one payment intent, and an order's charge id comes from its payment's events).
+            return None
         if order is None:
             # A Core probe first: on a checkout the order usually does not exist yet.
             order_id = (
@@ -540,5 +571,8 @@ def find_order_for_payment(
             remember_order(session, order)
             return order
     if charge_id:
-        return session.exec(_ORDER_BY_CHARGE, params={"b_charge_id": charge_id}).first()
+        order_id = (
+            session.connection().execute(_ORDER_ID_BY_CHARGE, {"b_charge_id": charge_id}).scalar()
+        )
+        return session.get(Order, order_id) if order_id is not None else None
     return None

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from shub_pay.domain.models import (
     AuditLog,
+    CreatorAccount,
     EventStatus,
     Order,
     Product,
@@ -190,3 +191,38 @@ def test_a_batch_racing_with_webhook_workers_gives_one_order_per_payment(
     assert all(o.refunded_minor == 300 and o.status == "PARTIALLY_REFUNDED" for o in orders)
     with Session(engine) as s:
         assert s.get(Product, "p_aurora").sale_count == len(purchases)  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("world")
+def test_sales_of_a_batch_are_counted_once_each_per_product_and_creator(engine: Engine) -> None:
+    """The counters are summed per batch and written once: every sale still counts exactly
+    once, across products and creators, batches, a failed event and a second replay."""
+    purchases = [
+        *(Purchase() for _ in range(3)),  # p_aurora, c_ada
+        Purchase(product_id="p_winter", price_id="p_winter_usd"),  # c_ada
+        *(
+            Purchase(product_id="p_sakura", price_id="p_sakura_usd", destination="acct_x")
+            for _ in range(2)
+        ),  # c_hiro
+    ]
+    unpaid = Purchase(product_id="p_winter", price_id="p_winter_usd")
+    broken = Purchase(product_id="p_missing")
+    events = [
+        *(e for p in purchases for e in (p.charge_succeeded(), p.completed())),
+        unpaid.completed(paid=False),
+        broken.completed(),
+    ]
+    ids = _store(engine, events)
+
+    outcomes = process_many(engine, ids[:5]) + process_many(engine, ids[5:])
+    again = process_many(engine, ids)
+
+    assert [o.event_id for o in outcomes if o.status is EventStatus.FAILED] == [ids[-1]]
+    assert all(o.duplicate for o in again if o.status is not EventStatus.FAILED)
+    with Session(engine) as s:
+        sales = {p.id: p.sale_count for p in s.exec(select(Product)).all() if p.sale_count}
+        creators = {
+            c.user_id: c.sales_count for c in s.exec(select(CreatorAccount)).all() if c.sales_count
+        }
+    assert sales == {"p_aurora": 3, "p_winter": 1, "p_sakura": 2}
+    assert creators == {"c_ada": 4, "c_hiro": 2}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session
@@ -32,7 +33,9 @@ from shub_pay.settings import redact_text
 class EventRecord:
     """The stored event a handler works on, without an ORM object (cheap to build).
 
-    Carries the same attributes as a `StripeEvent` row that handlers read.
+    Carries the same attributes as a `StripeEvent` row that handlers read. The payload is read
+    as its stored JSON text and parsed on first use: most events of a replay batch (those no
+    handler knows) never need it.
     """
 
     stripe_event_id: str
@@ -42,9 +45,18 @@ class EventRecord:
     payment_intent_id: str | None
     object_id: str | None
     account: str | None
-    payload: dict[str, Any]
+    raw_payload: str | dict[str, Any]
     status: str
     attempts: int
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        raw = self.raw_payload
+        if isinstance(raw, str | bytes):
+            parsed: dict[str, Any] = orjson.loads(raw)
+            self.raw_payload = parsed
+            return parsed
+        return raw
 
 
 @dataclass
@@ -125,7 +137,7 @@ def record_of(mapping: Any) -> EventRecord:
         payment_intent_id=mapping["payment_intent_id"],
         object_id=mapping["object_id"],
         account=mapping["account"],
-        payload=mapping["payload"],
+        raw_payload=mapping["payload"],
         status=mapping["status"],
         attempts=mapping["attempts"],
     )

@@ -9,11 +9,19 @@ Decides how the pipeline stays cheap without changing what it writes:
   (`session.info`) and inserted with one `executemany` when the dispatcher finishes the unit,
   in the same transaction; outside the dispatcher (`session.info` has no buffer) `record` is
   exactly `audit.record`. The rows are the same either way (`audit.scrub`, `at` = now).
-- A savepoint (`savepoint`) drops the audit entries buffered inside it when it rolls back, so a
-  failed event leaves no trace but its FAILED status.
+- Sale counters (`increment`) are buffered the same way and written once per unit, summed per
+  row, in a fixed order (`flush`).
+- A savepoint (`savepoint`) drops the audit entries and increments buffered inside it when it
+  rolls back, so a failed event leaves no trace but its FAILED status.
+- The stored events a unit loaded are kept by id (`RECORDS`), so a handler that needs another
+  event of the same payment (the checkout reading the payment facts) takes its already parsed
+  payload instead of reading and parsing it again.
 - Lookups a unit repeats are memoised on the session for that unit only: the order of a
   payment intent (the object the identity map would return anyway; forgotten when a savepoint
-  rolls back) and a product's destination account and latest version.
+  rolls back), the payment intents known to have no order yet (a batch loads the orders of
+  all its payments in one query up front; an entry only ever leaves the set, when the order is
+  created, so the set can never claim an order is missing that exists), catalog rows, and a
+  product's destination account and latest version.
 - Rows a handler inserted with Core (the new order, its entitlement) are attached to the
   session as persistent ORM objects built from the inserted values (`attach`, no SQL), so later
   events of the unit update them through the ORM as if they had been loaded; a savepoint that
@@ -25,11 +33,13 @@ Decides how the pipeline stays cheap without changing what it writes:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, Text, Update, bindparam, func, insert, select, update
+from sqlalchemy import cast as cast_sql
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.instrumentation import manager_of_class
 from sqlmodel import Session, SQLModel
@@ -41,9 +51,15 @@ from shub_pay.services import audit
 AUDIT_BUFFER = "shub_pay.audit_buffer"
 STATUS_OVERLAY = "shub_pay.event_status"
 ORDERS_SEEN = "shub_pay.orders_by_payment"  # payment intent -> Order (orders_state)
+ORDERS_ABSENT = "shub_pay.orders_absent"  # payment intents known to have no order (orders_state)
 CATALOG_SEEN = "shub_pay.catalog"  # product id -> (destination, latest version) (checkout)
 ENTITLEMENTS_SEEN = "shub_pay.entitlements_by_order"  # order id -> [Entitlement] (orders_state)
 ATTACHED = "shub_pay.attached"  # ORM objects whose rows were inserted with Core (`attach`)
+INCREMENTS = "shub_pay.increments"  # [(counter statement, row key)] for `flush` (`increment`)
+RECORDS = "shub_pay.records"  # event id -> EventRecord of the events the unit loaded
+
+# Counter UPDATEs (`counter`), in the order `flush` runs them.
+_COUNTERS: list[Update] = []
 
 _Model = TypeVar("_Model", bound=SQLModel)
 
@@ -58,7 +74,7 @@ ROW_COLUMNS = (
     EVENTS.c.payment_intent_id,
     EVENTS.c.object_id,
     EVENTS.c.account,
-    EVENTS.c.payload,
+    cast_sql(EVENTS.c.payload, Text).label("payload"),  # parsed when used (EventRecord)
     EVENTS.c.status,
     EVENTS.c.attempts,
 )
@@ -75,6 +91,10 @@ SET_STATUS = (
             bindparam("b_processed_at", type_=UTCDateTime()), EVENTS.c.processed_at
         ),
     )
+)
+
+ROWS_BY_IDS = select(*ROW_COLUMNS).where(
+    EVENTS.c.stripe_event_id.in_(bindparam("b_ids", expanding=True))
 )
 
 LOCK_KEYS = select(EVENTS.c.stripe_event_id, EVENTS.c.payment_intent_id, EVENTS.c.object_id).where(
@@ -118,14 +138,22 @@ def overlay(session: Session) -> dict[str, str]:
     return cast(dict[str, str], found)
 
 
-def start(session: Session) -> None:
-    """Make `session` a dispatcher unit: buffered audit entries, a status overlay."""
+def start(session: Session, *, catalog: dict[Any, Any] | None = None) -> None:
+    """Make `session` a dispatcher unit: buffered audit entries, a status overlay, memos.
+
+    `catalog` is a catalog memo to share with the caller's other units (the batches of one
+    `process_many` call, well under a second): catalog rows, destinations and latest versions
+    found once are not asked again.
+    """
     session.info[AUDIT_BUFFER] = []
     session.info[STATUS_OVERLAY] = {}
     session.info[ORDERS_SEEN] = {}
-    session.info[CATALOG_SEEN] = {}
+    session.info[ORDERS_ABSENT] = set()
+    session.info[CATALOG_SEEN] = catalog if catalog is not None else {}
+    session.info[RECORDS] = {}
     session.info[ENTITLEMENTS_SEEN] = {}
     session.info[ATTACHED] = []
+    session.info[INCREMENTS] = []
 
 
 def active(session: Session) -> bool:
@@ -191,16 +219,46 @@ def record(
     )
 
 
-def flush(session: Session) -> None:
-    """Flush the ORM's pending changes, then insert the buffered audit entries (one statement).
+def counter(statement: Update) -> Update:
+    """Register an UPDATE that adds `b_n` to a counter of the row whose key is `b_key`.
 
-    Only outside every `savepoint`: a savepoint remembers where the buffer stood.
+    Registration order is the order `flush` writes counters in (e.g. products, then creators).
+    """
+    _COUNTERS.append(statement)
+    return statement
+
+
+def increment(session: Session, statement: Update, key: str) -> None:
+    """Add one to a `counter` of row `key`: buffered in a dispatcher unit (summed per row and
+    written by `flush`), at once elsewhere."""
+    buffer = session.info.get(INCREMENTS)
+    if buffer is None:
+        session.connection().execute(statement, {"b_key": key, "b_n": 1})
+        return
+    buffer.append((statement, key))
+
+
+def flush(session: Session) -> None:
+    """Flush the ORM's pending changes, then insert the buffered audit entries (one statement)
+    and add the buffered increments: one `executemany` per counter, rows in key order, counters
+    in registration order, so every writer takes those row locks in the same order.
+
+    Only outside every `savepoint`: a savepoint remembers where the buffers stood.
     """
     session.flush()
     buffer = session.info.get(AUDIT_BUFFER)
     if buffer:
         session.connection().execute(_INSERT_AUDIT, list(buffer))
         buffer.clear()
+    increments = session.info.get(INCREMENTS)
+    if increments:
+        totals: Counter[tuple[Update, str]] = Counter(increments)
+        connection = session.connection()
+        for statement in _COUNTERS:
+            rows = sorted((k, n) for (s, k), n in totals.items() if s is statement)
+            if rows:
+                connection.execute(statement, [{"b_key": k, "b_n": n} for k, n in rows])
+        increments.clear()
 
 
 @contextmanager
@@ -208,6 +266,8 @@ def savepoint(session: Session) -> Iterator[None]:
     """`session.begin_nested()` that also forgets the audit entries buffered inside it."""
     buffer = session.info.get(AUDIT_BUFFER)
     mark = len(buffer) if buffer is not None else 0
+    increments = session.info.get(INCREMENTS)
+    increments_mark = len(increments) if increments is not None else 0
     attached: list[Any] | None = session.info.get(ATTACHED)
     attached_mark = len(attached) if attached is not None else 0
     saved = dict(overlay(session))
@@ -217,6 +277,8 @@ def savepoint(session: Session) -> Iterator[None]:
     except BaseException:
         if buffer is not None:
             del buffer[mark:]
+        if increments is not None:
+            del increments[increments_mark:]
         if attached is not None:
             for obj in attached[attached_mark:]:
                 if obj in session:

@@ -26,11 +26,11 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, or_
+from sqlalchemy import Row, Select, Table, and_, bindparam, insert, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -69,8 +69,9 @@ _PAYMENT_FACTS = (
     .order_by(col(StripeEvent.created), col(StripeEvent.stripe_event_id))
 )
 _DEFERRED = str(EventStatus.DEFERRED)
-_PAYMENT_ROWS = (
-    sa_select(*unit.ROW_COLUMNS)
+# The payment's other stored events a checkout needs: its payment facts and DEFERRED events.
+_PAYMENT_ROW_KEYS = (
+    sa_select(unit.EVENTS.c.stripe_event_id, unit.EVENTS.c.type, unit.EVENTS.c.status)
     .where(unit.EVENTS.c.payment_intent_id == bindparam("b_payment_intent_id"))
     .where(
         or_(
@@ -82,6 +83,9 @@ _PAYMENT_ROWS = (
 )
 _ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
 _ENTITLEMENTS = cast(Table, Entitlement.__table__)  # type: ignore[attr-defined]
+_PRODUCTS = cast(Table, Product.__table__)  # type: ignore[attr-defined]
+_USERS = cast(Table, User.__table__)  # type: ignore[attr-defined]
+_PRICES = cast(Table, Price.__table__)  # type: ignore[attr-defined]
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
 _INSERT_ITEM = insert(cast(Table, OrderItem.__table__))  # type: ignore[attr-defined]
 _INSERT_ENTITLEMENT = insert(_ENTITLEMENTS).returning(_ENTITLEMENTS.c.id)
@@ -186,15 +190,21 @@ def _facts_of(
 def _stored_rows(
     session: Session, payment_intent_id: str, exclude: str
 ) -> tuple[tuple[int | None, str | None, datetime | None], list[EventRecord]]:
-    """One query for what the handler needs of the payment's other stored events: the payment
-    facts (as `stored_payment_facts`) and its DEFERRED events, oldest first (as
-    `apply_deferred_events` reads them; nothing changes an event's status in between)."""
-    rows = [
-        record_of(row)
-        for row in session.connection()
-        .execute(_PAYMENT_ROWS, {"b_payment_intent_id": payment_intent_id})
-        .mappings()
-    ]
+    """What the handler needs of the payment's other stored events: the payment facts (as
+    `stored_payment_facts`) and its DEFERRED events, oldest first (as `apply_deferred_events`
+    reads them; nothing changes an event's status in between). One query for which events and
+    their current status; payloads come from the events the unit already loaded (usually the
+    same batch), the others in a second query."""
+    connection = session.connection()
+    keys = connection.execute(_PAYMENT_ROW_KEYS, {"b_payment_intent_id": payment_intent_id}).all()
+    if not keys:
+        return (None, None, None), []
+    loaded: dict[str, EventRecord] = session.info.get(unit.RECORDS) or {}
+    missing = [k.stripe_event_id for k in keys if k.stripe_event_id not in loaded]
+    if missing:
+        fetched = connection.execute(unit.ROWS_BY_IDS, {"b_ids": missing}).mappings()
+        loaded = {**loaded, **{r["stripe_event_id"]: record_of(r) for r in fetched}}
+    rows = [replace(loaded[k.stripe_event_id], status=k.status) for k in keys]
     facts = _facts_of(r.payload for r in rows if r.type in PAYMENT_FACT_EVENTS)
     deferred = [r for r in rows if r.status == _DEFERRED and r.stripe_event_id != exclude]
     return facts, deferred
@@ -235,18 +245,22 @@ def _latest_version(session: Session, product_id: str) -> str | None:
     return found
 
 
-_Row = TypeVar("_Row", Product, User, Price)
+_PRODUCT_ROW = sa_select(_PRODUCTS.c.id, _PRODUCTS.c.creator_id, _PRODUCTS.c.license_type).where(
+    _PRODUCTS.c.id == bindparam("b_key")
+)
+_USER_ROW = sa_select(_USERS.c.id).where(_USERS.c.id == bindparam("b_key"))
+_PRICE_ROW = sa_select(_PRICES.c.id).where(_PRICES.c.id == bindparam("b_key"))
 
 
-def _catalog_row(session: Session, model: type[_Row], key: str) -> _Row | None:
-    """`session.get`, memoised for a dispatcher unit: the memo holds the row strongly, so the
-    (weak-referencing) identity map keeps it for the next event of the batch."""
+def _catalog_row(session: Session, statement: Select[Any], key: str) -> Row[Any] | None:
+    """The catalog row `statement` finds for `key` (a Core row: the handler only reads a few
+    columns), memoised for a dispatcher unit."""
     memo = session.info.get(unit.CATALOG_SEEN)
-    if memo is not None and (model, key) in memo:
-        return cast(_Row, memo[(model, key)])
-    found = session.get(model, key)
+    if memo is not None and (statement, key) in memo:
+        return cast(Row[Any] | None, memo[(statement, key)])
+    found = session.connection().execute(statement, {"b_key": key}).first()
     if memo is not None and found is not None:
-        memo[(model, key)] = found
+        memo[(statement, key)] = found
     return found
 
 
@@ -266,7 +280,7 @@ def _create_order(
     metadata = cs.get("metadata") or {}
     product_id = _require(metadata, "product_id", session_id)
     buyer_id = _require(metadata, "user_id", session_id)
-    product = _catalog_row(session, Product, product_id)
+    product = _catalog_row(session, _PRODUCT_ROW, product_id)
     if product is None:
         raise EventProcessingError(
             f"checkout session {session_id} names product {product_id!r}, which is not in the "
@@ -274,14 +288,14 @@ def _create_order(
             code="checkout_unknown_product",
             hint="import the catalog that holds it, then `shub-pay events retry`",
         )
-    if _catalog_row(session, User, buyer_id) is None:
+    if _catalog_row(session, _USER_ROW, buyer_id) is None:
         raise EventProcessingError(
             f"checkout session {session_id} names buyer {buyer_id!r}, who is not a local user",
             code="checkout_unknown_buyer",
             hint="import the user, then `shub-pay events retry`",
         )
     price_id = metadata.get("price_id") or (local.price_id if local else None)
-    if price_id is not None and _catalog_row(session, Price, price_id) is None:
+    if price_id is not None and _catalog_row(session, _PRICE_ROW, price_id) is None:
         raise EventProcessingError(
             f"checkout session {session_id} names price {price_id!r}, which does not exist",
             code="checkout_unknown_price",
