@@ -4,12 +4,13 @@ Decides what Stripe is answered, and nothing about the business:
 
 - The body is read raw and capped at 1 MiB while it streams (413 beyond), then verified and
   parsed by `services.events.verify` (400 with a reason otherwise; nothing stored, one log line).
-- A verified event goes through `services.events.dispatcher.ingest`: 200 when it is processed,
-  ignored, deferred or a duplicate; 500 when its handler failed, so Stripe retries it.
-- Database work runs in worker threads. A redelivery of an event already handled is recognised
-  by a plain read before any writer is involved (so duplicates stay fast under load); on SQLite
-  the writers of one process then queue on an in-process lock instead of spinning on the
-  database's busy timeout, which is the same serialisation, without the polling.
+- A verified event is stored and applied by the pipeline (`services.events.dispatcher`): 200
+  when it is processed, ignored, deferred or a duplicate; 500 when its handler failed, so
+  Stripe retries it. The answer is sent only after the event's transaction committed.
+- Writes go through one writer thread per process (`GroupCommit`): deliveries that arrive
+  while it is busy are written together in one transaction (`ingest_many`), each with the
+  outcome it would have had alone. A redelivery of an event already handled is recognised by a
+  plain read before it queues (so duplicates stay fast under load).
 - One log line per delivery on the `shub_pay.webhooks` logger: event id, type, outcome,
   milliseconds. Never the secret or the body.
 - `GET /healthz` answers `{"ok": true}` once the app can reach its database.
@@ -17,14 +18,15 @@ Decides what Stripe is answered, and nothing about the business:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import queue
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
-import anyio
-import anyio.to_thread
 from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -33,7 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shub_pay.domain.models import EventStatus, ReceivedVia
-from shub_pay.services.events.dispatcher import Outcome, ingest
+from shub_pay.services.events.dispatcher import BATCH_SIZE, Outcome, ingest_many
 from shub_pay.services.events.store import FINAL_STATUSES, peek_status
 from shub_pay.services.events.verify import (
     DEFAULT_TOLERANCE_S,
@@ -44,7 +46,8 @@ from shub_pay.services.events.verify import (
 from shub_pay.settings import Settings
 
 DEFAULT_PATH = "/webhooks/stripe"
-DB_THREADS = 8
+WRITER_IDLE_S = 5.0
+CATALOG_MEMO_S = 1.0
 log = logging.getLogger("shub_pay.webhooks")
 
 
@@ -71,14 +74,98 @@ def _duplicate(engine: Engine, event: dict[str, Any]) -> Outcome | None:
     return None
 
 
-def _deliver(engine: Engine, event: dict[str, Any], gate: threading.Lock | None) -> Outcome:
-    duplicate = _duplicate(engine, event)
-    if duplicate is not None:
-        return duplicate
-    if gate is None:
-        return ingest(engine, event, received_via=ReceivedVia.WEBHOOK)
-    with gate:
-        return ingest(engine, event, received_via=ReceivedVia.WEBHOOK)
+class GroupCommit:
+    """One writer thread that stores and applies the deliveries waiting for it together.
+
+    A delivery that arrives while the writer is busy waits, and the writer then takes every
+    waiting delivery (up to `BATCH_SIZE`) into one `ingest_many` transaction: one commit and
+    one set of statement round trips for many events instead of one each, which is what lets a
+    single process keep up with Stripe's parallel deliveries. An idle writer takes a lone
+    delivery at once, so nothing waits for a timer. Each delivery's outcome is exactly what
+    `ingest` would give it (a failing event is FAILED, answered 500, and the others commit).
+    One writer per process also matches SQLite's one writer; on PostgreSQL several `--workers`
+    processes write in parallel, serialised per payment by the pipeline's advisory locks.
+    Catalog rows (a product's creator, its latest version, the creator's account) found by one
+    batch serve the batches of the next second too: a catalog change made meanwhile reaches
+    new orders at most `CATALOG_MEMO_S` later.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._queue: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        # Catalog rows the writer looked up, kept at most CATALOG_MEMO_S (see `unit.start`).
+        self._catalog: dict[Any, Any] = {}
+        self._catalog_since = 0.0
+
+    async def deliver(self, event: dict[str, Any]) -> Outcome:
+        """Queue `event` for the writer and wait for its outcome."""
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(event, loop, loop.create_future())
+        self._queue.put(waiting)
+        with self._lock:  # after the put: a writer that is just leaving sees it, or we start one
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="shub-pay-webhook-writer", daemon=True
+                )
+                self._thread.start()
+        return await waiting.future
+
+    def _next_batch(self) -> list[_Waiting] | None:
+        """Every waiting delivery (up to `BATCH_SIZE`), blocking for the first; None when the
+        writer has been idle for `WRITER_IDLE_S` and may end (a new delivery starts another)."""
+        try:
+            batch = [self._queue.get(timeout=WRITER_IDLE_S)]
+        except queue.Empty:
+            with self._lock:
+                if self._queue.empty():
+                    self._thread = None
+                    return None
+            batch = []
+        while len(batch) < BATCH_SIZE:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            if time.monotonic() - self._catalog_since > CATALOG_MEMO_S:
+                self._catalog, self._catalog_since = {}, time.monotonic()
+            try:
+                outcomes = ingest_many(
+                    self._engine,
+                    [w.event for w in batch],
+                    received_via=ReceivedVia.WEBHOOK,
+                    catalog=self._catalog,
+                )
+            except Exception as exc:  # the database is down or locked: each answers 500
+                for waiting in batch:
+                    waiting.resolve(exc)
+                continue
+            for waiting, outcome in zip(batch, outcomes, strict=True):
+                waiting.resolve(outcome)
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    event: dict[str, Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Outcome]
+
+    def resolve(self, result: Outcome | Exception) -> None:
+        """Hand the outcome (or the error) to the request waiting on the event loop."""
+        self.loop.call_soon_threadsafe(self._set, result)
+
+    def _set(self, result: Outcome | Exception) -> None:
+        if self.future.done():  # the client went away and the request was cancelled
+            return
+        if isinstance(result, Exception):
+            self.future.set_exception(result)
+        else:
+            self.future.set_result(result)
 
 
 def create_app(
@@ -91,9 +178,7 @@ def create_app(
     """The ASGI app: `POST {path}` takes Stripe's deliveries, `GET /healthz` says it is up."""
     secrets = settings.require_webhook_secrets()
     sqlite = engine.dialect.name == "sqlite"
-    gate = threading.Lock() if sqlite else None
-    # Few database threads: dozens of threads fighting for the GIL starve the event loop.
-    limiter = anyio.CapacityLimiter(2 if sqlite else DB_THREADS)
+    writer = GroupCommit(engine)
 
     async def receive(request: Request) -> JSONResponse:
         started = time.perf_counter()
@@ -120,12 +205,14 @@ def create_app(
             )
         event_id, event_type = str(event["id"]), str(event["type"])
         try:
-            # A duplicate on SQLite is a local read of a few microseconds: no thread hop.
-            outcome = _duplicate(engine, event) if sqlite else None
+            # A redelivery is answered from a plain read, before it queues behind any writer:
+            # on SQLite a local read of a few microseconds (no thread hop), else in a thread.
+            if sqlite:
+                outcome = _duplicate(engine, event)
+            else:
+                outcome = await run_in_threadpool(_duplicate, engine, event)
             if outcome is None:
-                outcome = await anyio.to_thread.run_sync(
-                    _deliver, engine, event, gate, limiter=limiter
-                )
+                outcome = await writer.deliver(event)
         except Exception as exc:  # the database is down, locked for too long: Stripe retries
             log.error(
                 "%s %s error %s %.1fms", event_id, event_type, type(exc).__name__, elapsed_ms()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from shub_pay.domain.models import EventStatus, StripeEvent
+from shub_pay.domain.models import EventStatus, Order, Product, StripeEvent
 from shub_pay.services.events.verify import MAX_BODY_BYTES, sign_payload
 from tests.events.conftest import SECRET, Endpoint, now
 from tests.events.factory import Purchase, body, event
@@ -109,3 +113,59 @@ def test_a_delivery_is_logged_in_one_line_with_id_type_outcome_and_time(
 def test_healthz_answers_ok(endpoint: Endpoint) -> None:
     response = endpoint.client.get("/healthz")
     assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+def test_deliveries_arriving_together_are_written_together_each_with_its_own_answer(
+    endpoint: Endpoint, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stripe delivers in parallel: while the writer is busy, deliveries queue and are then
+    stored and applied in one transaction, yet each is answered as if it had been alone."""
+    from shub_pay.webhooks import app as webhook_app
+
+    sizes: list[int] = []
+    real_ingest_many = webhook_app.ingest_many
+
+    def busy_writer(engine: Engine, events: list[dict[str, Any]], **kwargs: Any) -> Any:
+        sizes.append(len(events))
+        if len(sizes) == 1:
+            time.sleep(0.5)  # the writer is busy: the other deliveries queue behind it
+        return real_ingest_many(engine, events, **kwargs)
+
+    monkeypatch.setattr(webhook_app, "ingest_many", busy_writer)
+    purchases = [Purchase() for _ in range(6)]
+    broken = Purchase(product_id="p_missing")
+    events = [e for p in purchases for e in (p.completed(), p.charge_succeeded())]
+    deliveries = [*events, broken.completed(), *events[:3]]  # three redelivered at once
+    answers: dict[int, httpx.Response] = {}
+    barrier = threading.Barrier(len(deliveries))
+
+    def deliver(index: int) -> None:
+        barrier.wait()
+        answers[index] = endpoint.post(deliveries[index])
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(len(deliveries))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert max(sizes) > 1  # some deliveries really were written together
+    broken_index = len(events)
+    for index, response in answers.items():
+        if index == broken_index:
+            assert response.status_code == 500
+            assert "p_missing" in response.json()["error"]
+        else:
+            assert response.status_code == 200, response.text
+            assert response.json()["status"] == "PROCESSED"
+    assert len(answers) == len(deliveries)
+    with Session(engine) as s:
+        orders = s.exec(select(Order)).all()
+        assert sorted(o.stripe_payment_intent_id for o in orders) == sorted(
+            p.payment_intent for p in purchases
+        )
+        assert all(o.status == "COMPLETED" and o.stripe_charge_id for o in orders)
+        assert s.get(Product, "p_aurora").sale_count == len(purchases)  # type: ignore[union-attr]
+        failed = s.get(StripeEvent, deliveries[broken_index]["id"])
+        assert failed is not None and failed.status == EventStatus.FAILED
+        assert failed.attempts == 1 and "p_missing" in (failed.last_error or "")

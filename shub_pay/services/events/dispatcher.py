@@ -344,15 +344,17 @@ def ingest_many(
     events: Sequence[dict[str, Any]],
     *,
     received_via: ReceivedVia = ReceivedVia.REPLAY,
+    catalog: dict[Any, Any] | None = None,
 ) -> list[Outcome]:
     """`ingest` for a sequence of verified events, `BATCH_SIZE` per transaction, in order.
 
     Events already PROCESSED or IGNORED are answered as duplicates from one plain read; the
     others are stored (insert-or-ignore) and applied in the batch's transaction, the raw rows
     first, so a failing event is stored FAILED with its error while the others commit.
+    `catalog` is a catalog memo the caller shares between calls (see `unit.start`).
     """
     outcomes: list[Outcome] = []
-    catalog: dict[Any, Any] = {}
+    catalog = {} if catalog is None else catalog
     for start in range(0, len(events), BATCH_SIZE):
         chunk = list(events[start : start + BATCH_SIZE])
         known = _peek_statuses(engine, [str(e["id"]) for e in chunk])

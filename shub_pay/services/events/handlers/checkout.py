@@ -86,16 +86,18 @@ _ENTITLEMENTS = cast(Table, Entitlement.__table__)  # type: ignore[attr-defined]
 _PRODUCTS = cast(Table, Product.__table__)  # type: ignore[attr-defined]
 _USERS = cast(Table, User.__table__)  # type: ignore[attr-defined]
 _PRICES = cast(Table, Price.__table__)  # type: ignore[attr-defined]
+_CREATOR_ACCOUNTS = cast(Table, CreatorAccount.__table__)  # type: ignore[attr-defined]
+_VERSIONS = cast(Table, ProductVersion.__table__)  # type: ignore[attr-defined]
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
 _INSERT_ITEM = insert(cast(Table, OrderItem.__table__))  # type: ignore[attr-defined]
 _INSERT_ENTITLEMENT = insert(_ENTITLEMENTS).returning(_ENTITLEMENTS.c.id)
-_DESTINATION_OF = select(CreatorAccount.stripe_account_id).where(
-    CreatorAccount.user_id == bindparam("b_creator_id")
+_DESTINATION_OF = sa_select(_CREATOR_ACCOUNTS.c.stripe_account_id).where(
+    _CREATOR_ACCOUNTS.c.user_id == bindparam("b_creator_id")
 )
 _LATEST_VERSION_OF = (
-    select(ProductVersion.id)
-    .where(ProductVersion.product_id == bindparam("b_product_id"))
-    .where(col(ProductVersion.is_latest))
+    sa_select(_VERSIONS.c.id)
+    .where(_VERSIONS.c.product_id == bindparam("b_product_id"))
+    .where(_VERSIONS.c.is_latest)
 )
 
 
@@ -227,7 +229,7 @@ def _creator_destination(session: Session, creator_id: str) -> str | None:
     key = ("destination", creator_id)
     if memo is not None and key in memo:
         return cast(str, memo[key])
-    found = session.exec(_DESTINATION_OF, params={"b_creator_id": creator_id}).first()
+    found = session.connection().execute(_DESTINATION_OF, {"b_creator_id": creator_id}).scalar()
     if memo is not None and found is not None:
         memo[key] = found
     return found
@@ -239,7 +241,7 @@ def _latest_version(session: Session, product_id: str) -> str | None:
     key = ("version", product_id)
     if memo is not None and key in memo:
         return cast(str | None, memo[key])
-    found = session.exec(_LATEST_VERSION_OF, params={"b_product_id": product_id}).first()
+    found = session.connection().execute(_LATEST_VERSION_OF, {"b_product_id": product_id}).scalar()
     if memo is not None:
         memo[key] = found
     return found
