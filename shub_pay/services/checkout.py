@@ -21,7 +21,9 @@ Decides:
 - **Double clicks**: an OPEN session for the same buyer, product and price with at least
   `REUSE_MIN_REMAINING` left is returned as is (`reused: true`, no Stripe call) unless `--new`.
   This reads local state only: a session paid seconds ago whose webhook has not arrived yet is
-  returned too, and Stripe's page then says it is complete.
+  returned too, and Stripe's page then says it is complete. Two runs at the same instant for
+  the same buyer, product and price are serialised from the look-up to the new attempt's
+  commit (`_one_attempt_at_a_time`), so the second resumes or reuses the first's attempt.
 - **Expiry**: `--expires-in` from 30 min to 24 h. Stripe measures that window from its own clock
   at creation, so the lifetime sent is kept `EXPIRY_MARGIN` inside it at both ends (a 24 h
   session lasts 23 h 59 min) to survive request latency and clock skew.
@@ -42,6 +44,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.fees import fee_minor
@@ -262,6 +265,18 @@ def _find_attempt(
     ).first()
 
 
+def _one_attempt_at_a_time(session: Session, *, buyer: User, price: Price) -> None:
+    """Serialise `checkout create` for one buyer, product and price until the transaction
+    that looks for an attempt and writes a new one commits: two runs at the same instant then
+    make one attempt (the second resumes or reuses the first's) instead of two sessions.
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: the transaction already holds the
+    database's write lock from its first statement (`BEGIN IMMEDIATE`)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = f"shub-pay:checkout:{buyer.id}:{price.product_id}:{price.id}"
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
 def _abandon(session: Session, row: CheckoutSession, *, actor: str) -> None:
     row.status = CheckoutStatus.EXPIRED
     session.add(row)
@@ -339,10 +354,12 @@ def create_checkout(
         _check_not_owned(session, buyer, product)
     fee = fee_in_effect(session, settings=settings, account=creator)
 
+    _one_attempt_at_a_time(session, buyer=buyer, price=price)
     row = _find_attempt(session, buyer=buyer, price=price, status=CheckoutStatus.CREATING)
     stale_before = now + MIN_EXPIRY + EXPIRY_MARGIN / 2
     if row is not None and row.expires_at is not None and row.expires_at < stale_before:
         _abandon(session, row, actor=actor)
+        _one_attempt_at_a_time(session, buyer=buyer, price=price)  # _abandon committed
         row = None
     resumed = row is not None
     if row is None and not new:

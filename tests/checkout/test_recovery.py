@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -13,7 +15,9 @@ from sqlmodel import Session, col, select
 from shub_pay.domain.models import CheckoutSession
 from shub_pay.domain.types import utcnow
 from shub_pay.gateway import Gateway
-from tests.conftest import Cli
+from shub_pay.services import checkout as checkout_service
+from shub_pay.settings import Settings
+from tests.conftest import SANDBOX_KEY, Cli
 from tests.creators.conftest import ADA, MIA, audit_entries
 
 AURORA = "aurora-borealis-mega-tree"
@@ -103,3 +107,65 @@ def test_an_attempt_too_close_to_its_expiry_is_abandoned_for_a_new_one(
     assert (new.status, new.stripe_session_id) == ("OPEN", fresh["session_id"])
     assert new.idempotency_key != old.idempotency_key
     assert len(audit_entries(engine, "CHECKOUT_ATTEMPT_ABANDONED")) == 1
+
+
+def test_two_runs_at_the_same_instant_make_one_session(
+    shop: Cli,
+    onboard: Callable[[str], str],
+    stripe_sandbox: Any,
+    gateway: Gateway,
+    engine: Engine,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Support double-submits from two terminals: both runs look for an attempt before either
+    has written one (the look-up is slowed down to make sure), yet Stripe gets one session."""
+    onboard(ADA)
+    real_find = checkout_service._find_attempt
+
+    def slow_find(session: Session, **kwargs: Any) -> Any:
+        found = real_find(session, **kwargs)
+        time.sleep(0.3)
+        return found
+
+    monkeypatch.setattr(checkout_service, "_find_attempt", slow_find)
+    settings = Settings(
+        database_url=db_url, stripe_secret_key=SANDBOX_KEY, stripe_api_base=stripe_sandbox.url
+    )
+    barrier = threading.Barrier(2)
+    results: list[checkout_service.CheckoutResult] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        with Session(engine) as session:
+            barrier.wait()
+            try:
+                results.append(
+                    checkout_service.create_checkout(
+                        session=session,
+                        gateway=Gateway.from_settings(settings),
+                        settings=settings,
+                        product_ref=AURORA,
+                        buyer_ref=MIA,
+                        actor="support",
+                    )
+                )
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert not errors, errors
+    made = [s["id"] for s in gateway.iter_checkout_sessions({})]
+    assert len(made) == 1
+    assert sorted(r.session_id for r in results) == made * 2
+    assert sorted((r.reused, r.resumed) for r in results) in (
+        [(False, False), (True, False)],  # the second found the first's session open
+        [(False, False), (False, True)],  # the second resumed the first's attempt
+    )
+    [row] = _rows(engine)
+    assert (row.status, row.stripe_session_id) == ("OPEN", made[0])
