@@ -13,7 +13,8 @@ Decides:
 - **The key** is `shub-pay:checkout:<uuid4>`, generated with the row: unique even across a
   restored or re-created database, whose row ids start again at 1 while Stripe still remembers
   keys for 24 h. `client_reference_id` is the row id; metadata `order_ref` is the key, which the
-  `checkout.session.completed` handler uses to find the row.
+  `checkout.session.completed` handler uses to find the row; metadata `fee_bps` is the rate the
+  fee was computed at, so an order made from the events alone still records it.
 - **A stale attempt is abandoned, not resumed**: Stripe refuses an `expires_at` closer than
   30 min, so a CREATING row whose stored `expires_at` is that close is marked EXPIRED (audited)
   and a new attempt made. If Stripe did create its session, nobody ever saw its URL and it
@@ -216,6 +217,7 @@ def session_params(
         "user_id": buyer.id,
         "price_id": row.price_id,
         "order_ref": row.idempotency_key,
+        "fee_bps": str(row.fee_bps),  # the rate behind the fee, for an order born without us
     }
     product_data: dict[str, Any] = {"name": product.title}
     description = product.description.strip()[:DESCRIPTION_MAX].strip()

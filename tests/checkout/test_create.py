@@ -66,6 +66,7 @@ def test_the_session_stripe_receives_carries_amount_fee_destination_and_metadata
         "user_id": "b_mia",
         "price_id": "p_aurora_usd",
         "order_ref": row.idempotency_key,
+        "fee_bps": "1000",
     }
 
     session = stripe_sandbox.get(out["session_id"])

@@ -90,6 +90,26 @@ def test_a_paid_checkout_creates_one_order_with_access_counters_and_audit(
         assert stored.payment_intent_id == purchase.payment_intent
 
 
+def test_an_order_born_from_the_events_alone_keeps_the_fee_rate_the_checkout_sent(
+    endpoint: Endpoint, engine: Engine
+) -> None:
+    """No local checkout row (created by another instance, or the database was restored):
+    the rate comes from the session's metadata, the amount from Stripe; nonsense is ignored."""
+    with_rate = Purchase()
+    with_rate.metadata = {**with_rate.session_object()["metadata"], "fee_bps": "750"}
+    odd = Purchase()
+    odd.metadata = {**odd.session_object()["metadata"], "fee_bps": "12.5%"}
+    assert [r.status_code for r in endpoint.deliver(with_rate.completed(), odd.completed())] == [
+        200,
+        200,
+    ]
+    assert [r.status_code for r in endpoint.deliver(with_rate.charge_succeeded())] == [200]
+    order = _order(engine, with_rate)
+    assert order is not None and (order.fee_bps, order.application_fee_minor) == (750, 130)
+    odd_order = _order(engine, odd)
+    assert odd_order is not None and odd_order.fee_bps is None
+
+
 def test_a_redelivered_checkout_is_answered_200_and_changes_nothing(
     endpoint: Endpoint, engine: Engine
 ) -> None:

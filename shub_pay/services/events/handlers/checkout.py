@@ -15,7 +15,9 @@ Decides:
   SHA-256), so two workers, a replay and reconciliation all mint the same number.
 - The fee recorded is Stripe's `application_fee_amount`, read from a `charge.succeeded` or
   `payment_intent.succeeded` event already stored for the payment; until one arrives, the fee
-  the local checkout sent. `paid_at` is the charge's `created` when known, else the event's.
+  the local checkout sent. The rate (`fee_bps`) is the local checkout's, else the one
+  `checkout create` wrote into the session's metadata (an order born from the events alone).
+  `paid_at` is the charge's `created` when known, else the event's.
 - Creating the order applies, in the same transaction, every DEFERRED event of its payment
   intent (a refund or dispute that arrived before the order).
 - `checkout.session.expired` marks the local session EXPIRED (never a completed one).
@@ -223,6 +225,14 @@ def _require(metadata: Mapping[str, Any], key: str, session_id: str) -> str:
     return value.strip()
 
 
+def _fee_bps_of(metadata: Mapping[str, Any]) -> int | None:
+    """The fee rate `checkout create` put in the session's metadata; None if absent or odd."""
+    value = metadata.get("fee_bps")
+    if isinstance(value, str) and value.isdigit() and int(value) <= 10_000:
+        return int(value)
+    return None
+
+
 def _creator_destination(session: Session, creator_id: str) -> str | None:
     """The creator's connected account (memoised for a dispatcher unit once known)."""
     memo = session.info.get(unit.CATALOG_SEEN)
@@ -331,7 +341,7 @@ def _create_order(
         "amount_minor": amount,
         "currency": currency,
         "application_fee_minor": fee,
-        "fee_bps": local.fee_bps if local else None,
+        "fee_bps": local.fee_bps if local else _fee_bps_of(metadata),
         "status": OrderStatus.FAILED if failed else OrderStatus.PENDING,
         "refunded_minor": 0,
         "dispute_status": None,
