@@ -2,14 +2,14 @@
 
 Request, then call, then resolve:
 
-1. **Plan.** The amount (default: all that is still refundable) is checked against the order
-   before anything is written: a non-paid, fully refunded or disputed order, or an amount above
-   ``gross - refunded``, is a conflict (exit 5); ``--refund-application-fee`` without
-   ``--reverse-transfer`` is refused up front (exit 2), because Stripe refunds a destination
-   charge's fee only together with the transfer reversal. The plan carries the predicted money
-   movement per party (``ledger.preview_refund``): that is all ``--dry-run`` shows, and it
-   neither writes nor calls Stripe. The planning transaction ends before the caller's
-   confirmation, so a prompt left open never holds the database.
+1. **Plan** (`shub_pay.services.refund_planning`). The amount (default: all that is still
+   refundable) is checked against the order before anything is written: a non-paid, fully
+   refunded or disputed order, or an amount above ``gross - refunded``, is a conflict (exit 5);
+   ``--refund-application-fee`` without ``--reverse-transfer`` is refused up front (exit 2),
+   because Stripe refunds a destination charge's fee only together with the transfer reversal.
+   The plan carries the predicted money movement per party (``ledger.preview_refund``): that is
+   all ``--dry-run`` shows, and it neither writes nor calls Stripe. The planning transaction
+   ends before the caller's confirmation, so a prompt left open never holds the database.
 2. **Request.** A ``Refund`` row — status ``requested``, source ``cli``, ``issued_by``, the
    amount, reason and flags, and an idempotency key ``shub-pay:refund:<uuid4>`` — is committed
    with a REFUND_REQUESTED audit entry *before* Stripe is called. A uuid rather than the row id:
@@ -49,18 +49,17 @@ same command finishes it later. A crash anywhere after step 2 is the same case.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
 
 from shub_pay.domain import ledger
-from shub_pay.domain.models import AuditLog, Order, OrderStatus, Refund, RefundSource
-from shub_pay.domain.money import format_money, parse_amount, to_major_str
+from shub_pay.domain.models import Order, Refund, RefundSource
+from shub_pay.domain.money import parse_amount
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import (
     ConflictError,
@@ -73,6 +72,24 @@ from shub_pay.gateway import Gateway
 from shub_pay.services import audit, orders_state
 from shub_pay.services.lookup import find_order
 from shub_pay.services.orders import LedgerView, RefundView, order_ledger, refund_view
+from shub_pay.services.refund_planning import (
+    FAILED_ACTION,
+    FAILED_STATUSES,
+    ISSUED_ACTION,
+    REFUND_STATUSES,
+    REQUEST_ENTITY,
+    REQUESTED,
+    REQUESTED_ACTION,
+    PartyMovement,
+    RefundPlan,
+    RefundReason,
+    Terms,
+    decide,
+    party_movements,
+    recorded_refunds,
+    resolved_keys,
+    unresolved_requests,
+)
 
 __all__ = [
     "REFUND_STATUSES",
@@ -86,61 +103,11 @@ __all__ = [
     "unresolved_requests",
 ]
 
-REQUESTED = "requested"
-REFUND_STATUSES = (REQUESTED, "pending", "requires_action", "succeeded", "failed", "canceled")
-FAILED_STATUSES = frozenset({"failed", "canceled"})
-REQUEST_ENTITY = "refund_request"
-REQUESTED_ACTION = "REFUND_REQUESTED"
-ISSUED_ACTION = "REFUND_ISSUED"
-FAILED_ACTION = "REFUND_FAILED"
-RESOLVING_ACTIONS = (ISSUED_ACTION, FAILED_ACTION)
 METADATA_KEY = "shub_refund_request"
 KEY_PREFIX = "shub-pay:refund:"
 EXPAND = ("transfer_reversal", "charge.application_fee")
 # A fee refund is created in the same API call as its refund; allow for a second boundary.
 FEE_REFUND_WINDOW_S = 2
-
-
-class RefundReason(StrEnum):
-    """The reasons Stripe accepts."""
-
-    DUPLICATE = "duplicate"
-    FRAUDULENT = "fraudulent"
-    REQUESTED_BY_CUSTOMER = "requested_by_customer"
-
-
-@dataclass(frozen=True)
-class PartyMovement:
-    """How one party's share of the gross changes: positive gains, negative gives back."""
-
-    party: str
-    change_minor: int
-    explanation: str
-
-
-@dataclass(frozen=True)
-class RefundPlan:
-    """What a refund will do, predicted before Stripe is asked (Stripe's answer replaces it)."""
-
-    order_number: str
-    currency: str
-    amount_minor: int
-    reason: str | None
-    refund_application_fee: bool
-    reverse_transfer: bool
-    gross_minor: int
-    application_fee_minor: int
-    refunded_before_minor: int
-    refundable_before_minor: int
-    transfer_reversed_minor: int
-    application_fee_refunded_minor: int
-    parties: list[PartyMovement]
-    ledger_before: LedgerView
-    ledger_after: LedgerView
-    full_refund: bool
-    resumes_request: str | None = None
-    requested_by: str | None = None
-    requested_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -168,263 +135,6 @@ class RefundRow(RefundView):
 
     order_number: str
     awaiting_resolution: bool
-
-
-# --- pending requests ----------------------------------------------------------------------
-
-
-def _resolved_keys(session: Session, keys: Sequence[str]) -> set[str]:
-    if not keys:
-        return set()
-    found = session.exec(
-        select(AuditLog.entity_id)
-        .where(col(AuditLog.entity_type) == REQUEST_ENTITY)
-        .where(col(AuditLog.action).in_(RESOLVING_ACTIONS))
-        .where(col(AuditLog.entity_id).in_(list(keys)))
-    ).all()
-    return {k for k in found if k is not None}
-
-
-def unresolved_requests(session: Session, *, order_id: int) -> list[Refund]:
-    """The order's refund requests from this command that were never resolved (oldest first)."""
-    rows = session.exec(
-        select(Refund)
-        .where(col(Refund.order_id) == order_id)
-        .where(col(Refund.source) == RefundSource.CLI.value)
-        .where(col(Refund.idempotency_key).is_not(None))
-        .order_by(col(Refund.id))
-        .execution_options(populate_existing=True)
-    ).all()
-    resolved = _resolved_keys(session, [r.idempotency_key for r in rows if r.idempotency_key])
-    return [r for r in rows if r.idempotency_key not in resolved]
-
-
-# --- planning ------------------------------------------------------------------------------
-
-
-def _recorded(session: Session, order: Order) -> list[Refund]:
-    return list(
-        session.exec(
-            select(Refund).where(col(Refund.order_id) == order.id).order_by(col(Refund.id))
-        ).all()
-    )
-
-
-def _parties(movement: ledger.RefundMovement, currency: str) -> list[PartyMovement]:
-    r, x, y = (
-        movement.amount_minor,
-        movement.transfer_reversed_minor,
-        movement.application_fee_refunded_minor,
-    )
-
-    def money(amount: int) -> str:
-        return format_money(amount, currency)
-
-    platform = f"pays the {money(r)} refund"
-    platform += f", gets {money(x)} back from the creator" if x else ", recovers nothing"
-    platform += f", returns {money(y)} of its fee" if y else ", keeps its fee"
-    creator = f"returns {money(x)} of the transfer" if x else "keeps the transfer"
-    creator += f", gets {money(y)} of the fee back" if y else ""
-    return [
-        PartyMovement("buyer", r, f"gets {money(r)} back on the card"),
-        PartyMovement("platform", x - y - r, platform),
-        PartyMovement("creator", y - x, creator),
-    ]
-
-
-def _check_refundable(order: Order) -> None:
-    if order.dispute_status in orders_state.OPEN_DISPUTE_STATUSES:
-        raise ConflictError(
-            f"Order {order.order_number} has an open dispute ({order.dispute_status}): "
-            "Stripe does not refund a disputed payment.",
-            code="dispute_open",
-            hint="Answer the dispute in the Stripe Dashboard; if it is won, refund afterwards.",
-        )
-    if order.dispute_status in orders_state.LOST_DISPUTE_STATUSES:
-        raise ConflictError(
-            f"Order {order.order_number} lost a dispute: the buyer already got the money back "
-            "through the chargeback.",
-            code="dispute_lost",
-            hint="A refund now would pay the buyer twice.",
-        )
-    if order.paid_at is None or order.status in (OrderStatus.PENDING, OrderStatus.FAILED):
-        raise ConflictError(
-            f"Order {order.order_number} is {order.status}: it was never paid, so there is "
-            "nothing to refund.",
-            code="not_refundable",
-        )
-    if order.refunded_minor >= order.amount_minor:
-        raise ConflictError(
-            f"Order {order.order_number} is already fully refunded "
-            f"({format_money(order.refunded_minor, order.currency)}).",
-            code="already_refunded",
-            hint=f"`shub-pay orders show {order.order_number}` shows its refunds.",
-        )
-
-
-def _plan(
-    session: Session,
-    *,
-    order: Order,
-    amount_minor: int,
-    reason: str | None,
-    refund_application_fee: bool,
-    reverse_transfer: bool,
-    pending: Refund | None = None,
-) -> RefundPlan:
-    recorded = _recorded(session, order)
-    moved = [r for r in recorded if r.status in ("succeeded", "pending")]
-    gross, fee = order.amount_minor, order.application_fee_minor
-    refunded_before = min(order.refunded_minor, gross)
-    refundable = ledger.refundable_minor(gross_minor=gross, refunded_minor=refunded_before)
-    if pending is None and amount_minor > refundable:
-        raise ConflictError(
-            f"A refund of {format_money(amount_minor, order.currency)} is more than the "
-            f"{format_money(refundable, order.currency)} still refundable on order "
-            f"{order.order_number}.",
-            code="refund_exceeds_refundable",
-            hint=f"Refund at most {format_money(refundable, order.currency)}, "
-            "or leave out --amount to refund all of it.",
-        )
-    if pending is None:
-        movement = ledger.preview_refund(
-            gross_minor=gross,
-            application_fee_minor=fee,
-            already_refunded_minor=refunded_before,
-            already_fee_refunded_minor=min(
-                fee, sum(r.application_fee_refunded_minor for r in moved)
-            ),
-            already_reversed_minor=min(gross, sum(r.transfer_reversed_minor for r in moved)),
-            amount_minor=amount_minor,
-            refund_application_fee=refund_application_fee,
-            reverse_transfer=reverse_transfer,
-        )
-    else:
-        # Finishing a request: Stripe may already have made it (and a webhook applied it), so
-        # the order's current totals would double-count it; predict from its own terms.
-        movement = ledger.RefundMovement(
-            amount_minor=amount_minor,
-            transfer_reversed_minor=amount_minor if reverse_transfer else 0,
-            application_fee_refunded_minor=(
-                ledger.proportional_share(amount_minor, gross, fee)
-                if refund_application_fee and gross
-                else 0
-            ),
-        )
-    before = order_ledger(order, recorded)
-    after = LedgerView(
-        gross_minor=gross,
-        buyer_refunded_minor=before.buyer_refunded_minor + movement.amount_minor,
-        platform_net_minor=before.platform_net_minor
-        + movement.transfer_reversed_minor
-        - movement.application_fee_refunded_minor
-        - movement.amount_minor,
-        creator_net_minor=before.creator_net_minor
-        - movement.transfer_reversed_minor
-        + movement.application_fee_refunded_minor,
-    )
-    return RefundPlan(
-        order_number=order.order_number,
-        currency=order.currency,
-        amount_minor=amount_minor,
-        reason=reason,
-        refund_application_fee=refund_application_fee,
-        reverse_transfer=reverse_transfer,
-        gross_minor=gross,
-        application_fee_minor=fee,
-        refunded_before_minor=refunded_before,
-        refundable_before_minor=refundable,
-        transfer_reversed_minor=movement.transfer_reversed_minor,
-        application_fee_refunded_minor=movement.application_fee_refunded_minor,
-        parties=_parties(movement, order.currency),
-        ledger_before=before,
-        ledger_after=after,
-        full_refund=refunded_before + amount_minor >= gross,
-        resumes_request=pending.idempotency_key if pending is not None else None,
-        requested_by=pending.issued_by if pending is not None else None,
-        requested_at=pending.created_at if pending is not None else None,
-    )
-
-
-def _pending_conflict(order: Order, pending: Refund) -> ConflictError:
-    flags = "".join(
-        flag
-        for flag, on in (
-            (" --refund-application-fee", pending.refund_application_fee),
-            (" --reverse-transfer", pending.reverse_transfer),
-        )
-        if on
-    )
-    amount = to_major_str(pending.amount_minor, pending.currency)
-    return ConflictError(
-        f"Order {order.order_number} has an unresolved refund request of "
-        f"{format_money(pending.amount_minor, pending.currency)} "
-        f"(asked by {pending.issued_by or 'unknown'} at {pending.created_at:%Y-%m-%d %H:%M} UTC); "
-        "it may already have been made at Stripe.",
-        code="refund_request_pending",
-        hint=(
-            f"Resolve it first: `shub-pay refunds issue {order.order_number} --amount {amount}"
-            f"{flags}` finishes it without refunding twice; "
-            f"`shub-pay refunds list --order {order.order_number}` shows it."
-        ),
-    )
-
-
-@dataclass(frozen=True)
-class _Terms:
-    """What support asked for; ``amount_minor`` None means "all that is refundable"."""
-
-    amount_minor: int | None
-    reason: str | None
-    refund_application_fee: bool
-    reverse_transfer: bool
-
-    def matches(self, pending: Refund) -> bool:
-        return (
-            (self.amount_minor is None or self.amount_minor == pending.amount_minor)
-            and (self.reason is None or self.reason == pending.reason)
-            and self.refund_application_fee == pending.refund_application_fee
-            and self.reverse_transfer == pending.reverse_transfer
-        )
-
-
-@dataclass(frozen=True)
-class _Decision:
-    plan: RefundPlan
-    pending: Refund | None
-
-
-def _decide(session: Session, *, order: Order, terms: _Terms) -> _Decision:
-    """Finish the unresolved request, or plan a new one; refuse what conflicts."""
-    assert order.id is not None
-    pending_rows = unresolved_requests(session, order_id=order.id)
-    if pending_rows:
-        pending = pending_rows[0]
-        if len(pending_rows) > 1 or not terms.matches(pending):
-            raise _pending_conflict(order, pending)
-        plan = _plan(
-            session,
-            order=order,
-            amount_minor=pending.amount_minor,
-            reason=pending.reason,
-            refund_application_fee=pending.refund_application_fee,
-            reverse_transfer=pending.reverse_transfer,
-            pending=pending,
-        )
-        return _Decision(plan, pending)
-    _check_refundable(order)
-    refundable = ledger.refundable_minor(
-        gross_minor=order.amount_minor, refunded_minor=order.refunded_minor
-    )
-    plan = _plan(
-        session,
-        order=order,
-        amount_minor=refundable if terms.amount_minor is None else terms.amount_minor,
-        reason=terms.reason,
-        refund_application_fee=terms.refund_application_fee,
-        reverse_transfer=terms.reverse_transfer,
-    )
-    return _Decision(plan, None)
 
 
 # --- talking to Stripe ---------------------------------------------------------------------
@@ -703,13 +413,13 @@ def issue_refund(
         )
     reason_value = RefundReason(reason).value if reason else None
     order = find_order(session, order_ref)
-    terms = _Terms(
+    terms = Terms(
         amount_minor=parse_amount(amount, order.currency) if amount is not None else None,
         reason=reason_value,
         refund_application_fee=refund_application_fee,
         reverse_transfer=reverse_transfer,
     )
-    decision = _decide(session, order=order, terms=terms)
+    decision = decide(session, order=order, terms=terms)
     if dry_run:
         session.rollback()
         return RefundOutcome(dry_run=True, plan=decision.plan, resumed=decision.pending is not None)
@@ -721,7 +431,7 @@ def issue_refund(
 
     # Request: re-check under the lock (the order may have moved while we asked), then store.
     order = _lock_order(session, order)
-    again = _decide(session, order=order, terms=terms)
+    again = decide(session, order=order, terms=terms)
     if again.plan.amount_minor != decision.plan.amount_minor or (
         (again.pending is None) != (decision.pending is None)
     ):
@@ -788,9 +498,9 @@ def issue_refund(
         refundable_minor=ledger.refundable_minor(
             gross_minor=order.amount_minor, refunded_minor=order.refunded_minor
         ),
-        ledger=order_ledger(order, _recorded(session, order)),
+        ledger=order_ledger(order, recorded_refunds(session, order)),
         access_active=active,
-        movements=_parties(
+        movements=party_movements(
             ledger.RefundMovement(
                 amount_minor=row.amount_minor,
                 transfer_reversed_minor=row.transfer_reversed_minor,
@@ -838,7 +548,7 @@ def list_refunds(
     query = query.order_by(moment.desc(), col(Refund.id).desc()).limit(limit)
     rows = session.exec(query).all()
     keys = [r.idempotency_key for r, _ in rows if r.idempotency_key and r.source == "cli"]
-    resolved = _resolved_keys(session, keys)
+    resolved = resolved_keys(session, keys)
     result: list[RefundRow] = []
     for row, number in rows:
         view = refund_view(row)
