@@ -5,19 +5,26 @@ errors (`gateway.errors.translate`). Every POST takes an idempotency key from th
 from a local record that was stored before the call — so a retried or re-run command can never
 create a second session or refund. The SDK retries connection errors, 409 and 5xx
 (`max_network_retries=2`); it does not retry 429, so `_call` does, with exponential backoff and
-full jitter, reusing the same idempotency key. A client-side token bucket keeps us under
-Stripe's rate limit in the first place, and every HTTP attempt is counted (`api_requests`).
+full jitter, reusing the same idempotency key. A client-side limiter (a sliding window,
+`limiter.py`) keeps us under Stripe's rate limit in the first place, and every HTTP attempt is
+counted (`api_requests`). List pages are read on the SDK's requestor and HTTP client but parsed
+by orjson into plain dicts (`_get`); large windows are paged concurrently (`segments.py`), from a
+child process when the caller wants its core for itself (`listing.py`).
 """
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar, cast
 
+import orjson
 import stripe
+from stripe import _util
 
 from shub_pay.gateway.errors import translate
 from shub_pay.gateway.http import CountingRateLimitedClient
@@ -26,6 +33,30 @@ from shub_pay.settings import Settings
 
 T = TypeVar("T")
 PAGE_LIMIT = 100
+RATE_LIMIT_HEADROOM = 0.05  # Stripe counts a request when it arrives (limiter.py)
+_USAGE = ["raw_request"]
+stripe_util: Any = _util  # the SDK's logging helpers (untyped)
+
+
+def _stripe_debug_logging() -> bool:
+    """Whether the SDK would print or log request bodies (`STRIPE_LOG=debug`, its logger)."""
+    return bool(
+        stripe_util._console_log_level() == "debug"
+        or stripe_util.logger.isEnabledFor(logging.DEBUG)
+    )
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """What it takes to build the same gateway in another process (`listing.py`); the key is
+    never shown in a repr."""
+
+    api_key: str = field(repr=False)
+    api_base: str | None
+    rate_limit_per_s: float | None
+    max_network_retries: int
+    max_rate_limit_retries: int
+    timeout_s: float
 
 
 def plain(obj: Any) -> dict[str, Any]:
@@ -49,7 +80,15 @@ class Gateway:
         timeout_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        limiter = RateLimiter(rate_limit_per_s) if rate_limit_per_s else None
+        limiter = (
+            RateLimiter(
+                rate_limit_per_s,
+                burst=max(1, round(rate_limit_per_s / 10)),
+                headroom=RATE_LIMIT_HEADROOM,
+            )
+            if rate_limit_per_s
+            else None
+        )
         self.http = CountingRateLimitedClient(limiter, timeout_s=timeout_s)
         self.client = stripe.StripeClient(
             api_key,
@@ -60,6 +99,14 @@ class Gateway:
         self.max_rate_limit_retries = max_rate_limit_retries
         self._sleep = sleep
         self.rate_limit_retries = 0
+        self.config = GatewayConfig(
+            api_key=api_key,
+            api_base=api_base,
+            rate_limit_per_s=rate_limit_per_s,
+            max_network_retries=max_network_retries,
+            max_rate_limit_retries=max_rate_limit_retries,
+            timeout_s=timeout_s,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Gateway:
@@ -69,10 +116,27 @@ class Gateway:
             rate_limit_per_s=settings.rate_limit_per_s,
         )
 
+    @classmethod
+    def from_config(cls, config: GatewayConfig) -> Gateway:
+        return cls(
+            config.api_key,
+            api_base=config.api_base,
+            rate_limit_per_s=config.rate_limit_per_s,
+            max_network_retries=config.max_network_retries,
+            max_rate_limit_retries=config.max_rate_limit_retries,
+            timeout_s=config.timeout_s,
+        )
+
     @property
     def api_requests(self) -> int:
         """HTTP requests sent to Stripe so far, retries included."""
         return int(self.http.request_count)
+
+    def count_requests_elsewhere(self, *, get_requests: int, rate_limit_retries: int) -> None:
+        """Add GET requests (and 429 retries) another process made for this gateway's caller
+        (`listing.py`), so `api_requests` stays the command's whole count."""
+        self.http.count(get_requests, method="GET")
+        self.rate_limit_retries += rate_limit_retries
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -108,6 +172,44 @@ class Gateway:
             merged["expand"] = list(expand)
         return merged
 
+    def _get(self, path: str, params: dict[str, Any], options: Any) -> tuple[dict[str, Any], bytes]:
+        """GET `path` through the SDK's requestor and HTTP client: the body parsed by orjson,
+        and the body itself.
+
+        `raw_request` would do the same request and then cost a list page ~6 ms more on this
+        project's slow cores: it logs the whole 200 KB body at debug level whether or not
+        anyone listens (`repr` of it) and parses it with `object_pairs_hook=OrderedDict`, 2×
+        slower than plain dicts and 4× slower than orjson (bench/README.md). So lists take the
+        SDK's own steps without those two: the request is built by the requestor (headers,
+        query encoding, API version), sent by its HTTP client (its network retries; our
+        counter and limiter), and any answer that is not a 2xx JSON object goes to the SDK's
+        `_interpret_response`, which raises exactly the error class `raw_request` would.
+        With Stripe's debug logging on, the SDK's path is taken as it is, body log included.
+        """
+        if _stripe_debug_logging():
+            response: Any = self.client.raw_request("get", path, **params, **options)
+            return dict(response.data), response.body.encode()
+        requestor: Any = self.client._requestor
+        method, url, headers, post_data, retries, usage, _, _ = (
+            requestor._args_for_request_with_retries(
+                "get", path, params, options, base_address="api", api_mode="V1", usage=_USAGE
+            )
+        )
+        stripe_util.log_info("Request to Stripe api", method=method, url=url)
+        body, status, response_headers = requestor._get_http_client().request_with_retries(
+            method, url, headers, post_data, max_network_retries=retries, _usage=usage
+        )
+        stripe_util.log_info("Stripe API response", path=url, response_code=status)
+        if 200 <= status < 300:
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                data = None  # the SDK decides: a json.loads it accepts, or its APIError
+            if isinstance(data, dict):
+                return data, body
+        interpreted: Any = requestor._interpret_response(body, status, response_headers, "V1")
+        return dict(interpreted.data), interpreted.body.encode()
+
     def _pages(
         self,
         action: str,
@@ -115,25 +217,22 @@ class Gateway:
         params: Mapping[str, Any] | None = None,
         *,
         stripe_account: str | None = None,
-    ) -> Iterator[list[dict[str, Any]]]:
-        """Pages of `limit=100`, newest first as Stripe returns them, until `has_more` is false.
+    ) -> Iterator[tuple[list[dict[str, Any]], bytes]]:
+        """Pages of `limit=100`, newest first as Stripe returns them, until `has_more` is false:
+        each page's items and its raw body.
 
-        Lists go through `raw_request` and come back as parsed JSON: building a `StripeObject`
-        per item costs ~0.6 ms, which would cap reconciliation and replay far below the rate
-        limit (bench/README.md). Errors are raised by the SDK exactly as for typed calls.
+        Items are plain dicts parsed from the body (`_get`): building a `StripeObject` per item
+        costs ~0.6 ms, which would cap reconciliation and replay far below the rate limit
+        (bench/README.md). Errors are raised by the SDK exactly as for typed calls.
         """
         query = {k: v for k, v in (params or {}).items() if v is not None}
         query["limit"] = PAGE_LIMIT
-        if stripe_account:
-            query["stripe_account"] = stripe_account
+        options = {"stripe_account": stripe_account} if stripe_account else {}
         while True:
-            response: Any = self._call(
-                action, partial(self.client.raw_request, "get", path, **query)
-            )
-            body = response.data
+            body, raw = self._call(action, partial(self._get, path, dict(query), options))
             items: list[dict[str, Any]] = body["data"]
             if items:
-                yield items
+                yield items, raw
             if not body.get("has_more") or not items:
                 return
             query["starting_after"] = items[-1]["id"]
@@ -146,7 +245,7 @@ class Gateway:
         *,
         stripe_account: str | None = None,
     ) -> Iterator[dict[str, Any]]:
-        for page in self._pages(action, path, params, stripe_account=stripe_account):
+        for page, _ in self._pages(action, path, params, stripe_account=stripe_account):
             yield from page
 
     LIST_PATHS: dict[str, str] = {
@@ -169,6 +268,18 @@ class Gateway:
         stripe_account: str | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """Pages of any list endpoint shub-pay reads (`charges`, `events`, …)."""
+        return (page for page, _ in self._list(resource, params, stripe_account))
+
+    def list_page_bodies(
+        self, resource: str, params: Mapping[str, Any] | None = None
+    ) -> Iterator[bytes]:
+        """The same pages as `list_pages`, as the JSON bodies Stripe sent (a list object each):
+        what a listing process hands to the process that uses them (`listing.py`)."""
+        return (raw for _, raw in self._list(resource, params, None))
+
+    def _list(
+        self, resource: str, params: Mapping[str, Any] | None, stripe_account: str | None
+    ) -> Iterator[tuple[list[dict[str, Any]], bytes]]:
         if resource not in self.LIST_PATHS:
             raise ValueError(f"no list endpoint {resource!r}")
         return self._pages(

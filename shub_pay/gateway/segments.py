@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from shub_pay.gateway.client import Gateway
 
 _DONE = object()
+T = TypeVar("T")
 
 
 def split_window(since: int, until: int, segments: int) -> list[tuple[int, int]]:
@@ -46,7 +47,28 @@ def iter_pages_segmented(
     prefetch_pages: int = 32,
 ) -> Iterator[list[dict[str, Any]]]:
     """Yield pages of `resource` created in `[since, until)`, fetched by `workers` threads."""
-    windows = split_window(since, until, segments)
+
+    def fetch(query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        return gateway.list_pages(resource, query)
+
+    return fetch_segments(
+        fetch,
+        split_window(since, until, segments),
+        workers=workers,
+        params=params,
+        prefetch_pages=prefetch_pages,
+    )
+
+
+def fetch_segments(
+    fetch: Callable[[Mapping[str, Any]], Iterator[T]],
+    windows: list[tuple[int, int]],
+    *,
+    workers: int,
+    params: Mapping[str, Any] | None = None,
+    prefetch_pages: int = 32,
+) -> Iterator[T]:
+    """What `fetch(params + created window)` yields for every window, from `workers` threads."""
     if not windows:
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=prefetch_pages)
@@ -63,7 +85,7 @@ def iter_pages_segmented(
                 except queue.Empty:
                     return
                 query = {**(params or {}), "created": {"gte": gte, "lt": lt}}
-                for page in gateway.list_pages(resource, query):
+                for page in fetch(query):
                     while not stop.is_set():
                         try:
                             pages.put(page, timeout=0.2)

@@ -76,3 +76,29 @@ def test_the_local_orders_of_the_window_decide_how_many_segments() -> None:
     assert plan_segments(options, expected_charges=5_000) == 5
     assert plan_segments(options, expected_charges=100_000) == 32
     assert plan_segments(ReconcileOptions(segments=3), expected_charges=100_000) == 3
+
+
+def test_a_window_listed_by_a_child_process_checks_every_charge_once(world: World) -> None:
+    start = world.sandbox.now() - 600
+    world.sandbox.seed_charges(1200, start=start, end=start + 4, metadata=SHUB_METADATA)
+    requests = world.charge_requests()
+    summary, found = world.run(
+        since=_at(start), until=_at(start + 5), segments=4, listing_process=True
+    )
+    assert summary.charges_checked == 1200
+    assert [d.kind for d in found] == ["missing_order"] * 1200
+    assert len({d.charge_id for d in found}) == 1200
+    sent = world.charge_requests() - requests
+    assert sent == summary.api_requests  # the child's requests are the run's
+    assert 12 <= sent <= 12 + 4
+
+
+def test_large_windows_list_from_a_child_process_but_never_while_fixing() -> None:
+    from shub_pay.services.reconcile import ReconcileOptions, use_listing_process
+
+    assert use_listing_process(ReconcileOptions(), segments=32)
+    assert not use_listing_process(ReconcileOptions(), segments=10)  # its start would not pay
+    assert not use_listing_process(ReconcileOptions(fix=True), segments=32)  # one limiter
+    assert use_listing_process(ReconcileOptions(listing_process=True), segments=2)
+    assert not use_listing_process(ReconcileOptions(listing_process=True, fix=True), segments=2)
+    assert not use_listing_process(ReconcileOptions(listing_process=False), segments=32)

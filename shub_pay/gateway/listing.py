@@ -1,0 +1,171 @@
+"""Listing a large window from a separate process, so fetching and checking use both cores.
+
+`iter_pages_segmented` pages a window with threads that share one interpreter lock with the code
+using the pages. On two cores that lock, not Stripe's rate limit, bounded reconciliation: the
+HTTP stack and the JSON parse of 32 fetch threads and the checking thread took turns on one core
+(and the checking thread queued for the lock after every database call). Here a child process
+runs the same segment threads with its own gateway and hands each page over as the JSON body
+Stripe sent; the caller parses it (orjson, ~1 ms a page) and keeps its core for its own work.
+
+Decides:
+
+- **Same requests, same rules.** The child builds the caller's gateway from its `GatewayConfig`
+  (key, base, rate limit, retries, timeout) and pages exactly what `iter_pages_segmented`
+  would: one cursor per segment, `limit=100`, the gateway's limiter, SDK retries and 429
+  retries. Its requests are added to the caller's gateway as they arrive (each page carries the
+  child's running counts), so `api_requests` is the command's whole count, even after an error.
+  While it runs, the child's limiter is the only one spending the rate limit, so the caller
+  must not call Stripe meanwhile (reconciliation uses this only without `--fix`).
+- **Errors cross over as themselves.** An exception in the child (a translated Stripe error, a
+  bad parameter) is rebuilt in the caller with its class and attributes, so the command exits
+  with the same code as in one process; a child that dies without a word (killed) is an
+  `ListingProcessError`, never a hang: the caller's end of the pipe reports EOF.
+- **Memory stays flat.** The child holds at most its threads' pages in flight plus
+  `prefetch_pages`; the pipe blocks it while the caller is busy. The caller holds what it is
+  checking.
+- **Spawned, not forked**: safe on macOS (spawn is its default) and with the caller's threads
+  and open database connections. The child imports only the gateway (~0.5 s, once a run);
+  worth it for hundreds of pages, not for a few (reconciliation decides).
+- The child dies with the caller: a daemon process, terminated if the caller stops reading
+  (an error while checking, Ctrl-C) — the generator's `finally`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import pickle
+import struct
+from collections.abc import Iterator, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+import orjson
+
+from shub_pay.errors import ShubPayError
+from shub_pay.gateway.client import Gateway, GatewayConfig
+from shub_pay.gateway.segments import fetch_segments, split_window
+
+_PAGE = b"P"
+_END = b"E"
+_COUNTS = struct.Struct("<QQ")  # the child's requests and 429 retries so far
+
+
+class ListingProcessError(ShubPayError):
+    default_code = "listing_process"
+
+
+def can_start_listing_process() -> bool:
+    """False inside a daemonic process (a worker pool's), which may not start children."""
+    return not multiprocessing.current_process().daemon
+
+
+def iter_pages_in_process(
+    gateway: Gateway,
+    resource: str,
+    *,
+    since: int,
+    until: int,
+    segments: int,
+    workers: int,
+    params: Mapping[str, Any] | None = None,
+    prefetch_pages: int = 16,
+) -> Iterator[list[dict[str, Any]]]:
+    """The pages `iter_pages_segmented` would yield, fetched by a child process."""
+    windows = split_window(since, until, segments)
+    if not windows:
+        return
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_list_in_child,
+        args=(sender, gateway.config, resource, windows, dict(params or {}), workers),
+        kwargs={"prefetch_pages": prefetch_pages},
+        name="stripe-listing",
+        daemon=True,
+    )
+    child.start()
+    sender.close()  # so a dead child is EOF here, not a wait forever
+    counted = (0, 0)
+    try:
+        while True:
+            try:
+                message = receiver.recv_bytes()
+            except EOFError:
+                child.join(timeout=5)
+                raise ListingProcessError(
+                    f"the process listing Stripe {resource} ended unexpectedly "
+                    f"(exit code {child.exitcode})",
+                    hint="nothing was changed: run the same command again",
+                ) from None
+            view = memoryview(message)
+            counts = _COUNTS.unpack_from(view, 1)
+            gateway.count_requests_elsewhere(
+                get_requests=counts[0] - counted[0], rate_limit_retries=counts[1] - counted[1]
+            )
+            counted = counts
+            if message[:1] == _PAGE:
+                yield orjson.loads(view[1 + _COUNTS.size :])["data"]
+                continue
+            error = pickle.loads(view[1 + _COUNTS.size :])  # noqa: S301 - our own child
+            if error is not None:
+                raise _rebuild(*error)
+            return
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join(timeout=5)
+
+
+def _list_in_child(
+    sender: Connection,
+    config: GatewayConfig,
+    resource: str,
+    windows: list[tuple[int, int]],
+    params: dict[str, Any],
+    workers: int,
+    *,
+    prefetch_pages: int,
+) -> None:
+    gateway = Gateway.from_config(config)
+    gc.freeze()  # the imports: out of every collection while pages are parsed (reconcile.py)
+
+    def counts() -> bytes:
+        return _COUNTS.pack(gateway.api_requests, gateway.rate_limit_retries)
+
+    def fetch(query: Mapping[str, Any]) -> Iterator[bytes]:
+        return gateway.list_page_bodies(resource, query)
+
+    error: tuple[Any, ...] | None = None
+    try:
+        pages = fetch_segments(
+            fetch, windows, workers=workers, params=params, prefetch_pages=prefetch_pages
+        )
+        for body in pages:
+            sender.send_bytes(_PAGE + counts() + body)
+    except (BrokenPipeError, KeyboardInterrupt):
+        return  # the caller stopped reading, or Ctrl-C reached the whole process group
+    except BaseException as exc:
+        error = _portable(exc)
+    with contextlib.suppress(BrokenPipeError):
+        sender.send_bytes(_END + counts() + pickle.dumps(error))
+
+
+def _portable(exc: BaseException) -> tuple[Any, ...]:
+    """An exception as (class, args, attributes), picklable when they are; else a plain error."""
+    state = (type(exc), exc.args, dict(vars(exc)))
+    try:
+        pickle.loads(pickle.dumps(state))  # noqa: S301 - what the caller will do
+    except Exception:
+        plain = ListingProcessError(f"listing Stripe failed: {type(exc).__name__}: {exc}")
+        return (ListingProcessError, plain.args, dict(vars(plain)))
+    return state
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
