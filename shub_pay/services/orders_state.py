@@ -139,6 +139,31 @@ def preload_orders(session: Session, payment_intent_ids: Iterable[str]) -> None:
     absent.update(wanted - memo.keys())
 
 
+def audit_order(
+    session: Session, order: Order, action: str, *, actor: str, details: Mapping[str, Any]
+) -> None:
+    """One audit entry about `order` (buffered in a dispatcher unit, see `unit.record`)."""
+    unit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type="order",
+        entity_id=order.order_number,
+        order_id=order.id,
+        details=details,
+    )
+
+
+def payment_received_details(order: Order) -> dict[str, Any]:
+    """What a PAYMENT_RECEIVED entry says: the amount, the fee and the payment intent."""
+    return {
+        "amount_minor": order.amount_minor,
+        "currency": order.currency,
+        "application_fee_minor": order.application_fee_minor,
+        "payment_intent_id": order.stripe_payment_intent_id,
+    }
+
+
 def _id_of(value: Any) -> str | None:
     if isinstance(value, Mapping):
         value = value.get("id")
@@ -243,13 +268,11 @@ def refresh_order(session: Session, order: Order, *, actor: str = "system") -> O
     """Recompute the status from the facts, audit a change, then sync access."""
     new = derive_status(order)
     if order.status != new:
-        unit.record(
+        audit_order(
             session,
+            order,
+            "ORDER_STATUS_CHANGED",
             actor=actor,
-            action="ORDER_STATUS_CHANGED",
-            entity_type="order",
-            entity_id=order.order_number,
-            order_id=order.id,
             details={"from": order.status, "to": str(new)},
         )
         order.status = new
@@ -272,19 +295,8 @@ def mark_paid(session: Session, order: Order, *, paid_at: datetime, actor: str) 
     session.add(order)
     product_id = session.exec(_PRODUCT_OF_ORDER, params={"b_order_id": order.id}).first()
     count_sale(session, product_id=product_id, creator_id=order.creator_id)
-    unit.record(
-        session,
-        actor=actor,
-        action="PAYMENT_RECEIVED",
-        entity_type="order",
-        entity_id=order.order_number,
-        order_id=order.id,
-        details={
-            "amount_minor": order.amount_minor,
-            "currency": order.currency,
-            "application_fee_minor": order.application_fee_minor,
-            "payment_intent_id": order.stripe_payment_intent_id,
-        },
+    audit_order(
+        session, order, "PAYMENT_RECEIVED", actor=actor, details=payment_received_details(order)
     )
     return True
 
@@ -304,13 +316,11 @@ def mark_payment_failed(session: Session, order: Order, *, actor: str) -> None:
     order.status = OrderStatus.FAILED
     order.updated_at = utcnow()
     session.add(order)
-    unit.record(
+    audit_order(
         session,
+        order,
+        "PAYMENT_FAILED",
         actor=actor,
-        action="PAYMENT_FAILED",
-        entity_type="order",
-        entity_id=order.order_number,
-        order_id=order.id,
         details={"payment_intent_id": order.stripe_payment_intent_id},
     )
 
@@ -339,15 +349,7 @@ def apply_payment_facts(
         order.paid_at = charge_created
     if changed:
         order.updated_at = utcnow()
-        unit.record(
-            session,
-            actor=actor,
-            action="PAYMENT_FACTS_RECORDED",
-            entity_type="order",
-            entity_id=order.order_number,
-            order_id=order.id,
-            details=changed,
-        )
+        audit_order(session, order, "PAYMENT_FACTS_RECORDED", actor=actor, details=changed)
     session.add(order)
 
 

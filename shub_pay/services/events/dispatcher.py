@@ -40,7 +40,7 @@ Decides (DESIGN.md §7.2–§7.4):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -162,21 +162,6 @@ def _lock_key(session: Session, event_id: str) -> str | None:
     return _key_of(payment_intent_id, object_id, event_id)
 
 
-def _record_from_values(values: dict[str, Any]) -> EventRecord:
-    return EventRecord(
-        stripe_event_id=values["stripe_event_id"],
-        type=values["type"],
-        created=values["created"],
-        received_via=values["received_via"],
-        payment_intent_id=values["payment_intent_id"],
-        object_id=values["object_id"],
-        account=values["account"],
-        raw_payload=values["payload"],
-        status=values["status"],
-        attempts=values["attempts"],
-    )
-
-
 def _apply_one(session: Session, connection: Connection, record: EventRecord) -> Outcome:
     """Run the handler of a non-final event and write its new status (single-event units)."""
     status = run_handler(session, record)
@@ -203,10 +188,19 @@ def ingest(
     if known is not None and known in FINAL_STATUSES:
         return Outcome(event_id, event_type, known, duplicate=True)
     values = event_row_values(event, received_via=received_via)
+    result = _twice_on_conflict(lambda: _ingest_once(engine, values))
+    return result if isinstance(result, Outcome) else _store_failed(engine, values, result)
+
+
+def _twice_on_conflict(apply: Callable[[], Outcome]) -> Outcome | str:
+    """`apply()`, tried once more if a concurrent writer made it hit a unique key (the second
+    try sees that writer's row); the error's description if it fails. NotFoundError escapes."""
     error: str
     for attempt in (1, 2):
         try:
-            return _ingest_once(engine, values)
+            return apply()
+        except NotFoundError:
+            raise
         except IntegrityError as exc:
             error = describe_error(exc.orig if exc.orig is not None else exc)
             if attempt == 1:
@@ -214,7 +208,7 @@ def ingest(
         except Exception as exc:
             error = describe_error(exc)
         break
-    return _store_failed(engine, values, error)
+    return error
 
 
 def _ingest_once(engine: Engine, values: dict[str, Any]) -> Outcome:
@@ -234,7 +228,7 @@ def _ingest_once(engine: Engine, values: dict[str, Any]) -> Outcome:
                 session, _key_of(values["payment_intent_id"], values["object_id"], event_id)
             )
         if not ignored and _insert_one(connection, values):
-            record = _record_from_values(values)
+            record = record_of(values)  # the row just inserted
         else:
             row = (
                 connection.execute(_SELECT_ROW.with_for_update(), {"b_event_id": event_id})
@@ -300,20 +294,8 @@ def _mark_failed(engine: Engine, event_id: str, error: str) -> Outcome:
 
 def process_stored(engine: Engine, event_id: str) -> Outcome:
     """Apply a stored event unless it is final; mark it FAILED (and say so) if its handler fails."""
-    error: str
-    for attempt in (1, 2):
-        try:
-            return _process_once(engine, event_id)
-        except NotFoundError:
-            raise
-        except IntegrityError as exc:
-            error = describe_error(exc.orig if exc.orig is not None else exc)
-            if attempt == 1:
-                continue
-        except Exception as exc:
-            error = describe_error(exc)
-        break
-    return _mark_failed(engine, event_id, error)
+    result = _twice_on_conflict(lambda: _process_once(engine, event_id))
+    return result if isinstance(result, Outcome) else _mark_failed(engine, event_id, result)
 
 
 # --- batches --------------------------------------------------------------------------------

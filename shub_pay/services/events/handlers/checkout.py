@@ -372,14 +372,11 @@ def _create_order(
         "revoked_at": None,
     }
     order, entitlement = _insert_order(session, values, item_values, entitlement_values)
-    order_id = order.id
-    unit.record(
+    orders_state.audit_order(
         session,
+        order,
+        "ORDER_CREATED",
         actor=ctx.actor,
-        action="ORDER_CREATED",
-        entity_type="order",
-        entity_id=order.order_number,
-        order_id=order_id,
         details={
             "event_id": ctx.event_id,
             "product_id": product.id,
@@ -394,38 +391,27 @@ def _create_order(
     )
     if paid:
         orders_state.count_sale(session, product_id=product.id, creator_id=product.creator_id)
-        unit.record(
+        orders_state.audit_order(
             session,
+            order,
+            "PAYMENT_RECEIVED",
             actor=ctx.actor,
-            action="PAYMENT_RECEIVED",
-            entity_type="order",
-            entity_id=order.order_number,
-            order_id=order_id,
-            details={
-                "amount_minor": amount,
-                "currency": currency,
-                "application_fee_minor": fee,
-                "payment_intent_id": payment_intent_id,
-            },
+            details=orders_state.payment_received_details(order),
         )
     elif failed:
-        unit.record(
+        orders_state.audit_order(
             session,
+            order,
+            "PAYMENT_FAILED",
             actor=ctx.actor,
-            action="PAYMENT_FAILED",
-            entity_type="order",
-            entity_id=order.order_number,
-            order_id=order_id,
             details={"payment_intent_id": payment_intent_id},
         )
     if status != born_as:
-        unit.record(
+        orders_state.audit_order(
             session,
+            order,
+            "ORDER_STATUS_CHANGED",
             actor=ctx.actor,
-            action="ORDER_STATUS_CHANGED",
-            entity_type="order",
-            entity_id=order.order_number,
-            order_id=order_id,
             details={"from": born_as, "to": str(status)},
         )
     if active:
@@ -435,7 +421,7 @@ def _create_order(
             action="ENTITLEMENT_GRANTED",
             entity_type="entitlement",
             entity_id=str(entitlement.id),
-            order_id=order_id,
+            order_id=order.id,
             details={"product_id": product.id, "reason": None},
         )
     return order
