@@ -229,6 +229,66 @@ class Purchase:
         )
         return created, charged
 
+    def transfer_reversed(
+        self, reversals: list[tuple[str, int]], *, at: int = 1000, transferred: int | None = None
+    ) -> dict[str, Any]:
+        """`transfer.reversed` for the destination transfer, listing `(refund id, amount)`s."""
+        data = [
+            {
+                "id": f"trr_{refund_id[3:]}",
+                "object": "transfer_reversal",
+                "amount": amount,
+                "created": self.t0 + at,
+                "currency": self.currency,
+                "source_refund": refund_id,
+                "transfer": "tr_" + self.charge_id[3:],
+            }
+            for refund_id, amount in reversals
+        ]
+        total = self.amount if transferred is None else transferred
+        obj = {
+            "id": "tr_" + self.charge_id[3:],
+            "object": "transfer",
+            "amount": total,
+            "amount_reversed": sum(a for _, a in reversals),
+            "currency": self.currency,
+            "destination": self.destination,
+            "reversals": {"object": "list", "data": data, "has_more": False},
+            "reversed": sum(a for _, a in reversals) == total,
+            "source_transaction": self.charge_id,
+            "transfer_group": "group_" + self.payment_intent,
+        }
+        return event("transfer.reversed", obj, created=self.t0 + at)
+
+    def fee_refunded(self, fee_refunds: list[tuple[int, int]], *, at: int = 1000) -> dict[str, Any]:
+        """`application_fee.refunded` listing `(amount, created offset)` fee refunds."""
+        fee_id = "fee_" + self.charge_id[3:]
+        data = [
+            {
+                "id": f"fr_{fee_id[4:]}_{n}",
+                "object": "fee_refund",
+                "amount": amount,
+                "created": self.t0 + offset,
+                "currency": self.currency,
+                "fee": fee_id,
+                "metadata": {},
+            }
+            for n, (amount, offset) in enumerate(fee_refunds)
+        ]
+        obj = {
+            "id": fee_id,
+            "object": "application_fee",
+            "account": self.destination,
+            "amount": self.fee,
+            "amount_refunded": sum(a for a, _ in fee_refunds),
+            "charge": "py_" + self.charge_id[3:],  # the connected account's payment
+            "originating_transaction": self.charge_id,
+            "currency": self.currency,
+            "refunded": sum(a for a, _ in fee_refunds) == self.fee,
+            "refunds": {"object": "list", "data": data, "has_more": False},
+        }
+        return event("application_fee.refunded", obj, created=self.t0 + at)
+
     def dispute_object(self, status: str, *, dispute_id: str | None = None) -> dict[str, Any]:
         return {
             "id": dispute_id or "dp_" + self.charge_id[3:],

@@ -53,22 +53,38 @@ def payment_history(draw: st.DrawFn, index: int) -> list[dict[str, Any]]:
     if draw(st.booleans()):
         events.append(purchase.intent_succeeded())
     left = amount
+    fee_left = fee
+    reversals: list[tuple[str, int]] = []
+    fee_refunds: list[tuple[int, int]] = []
     for n in range(draw(st.integers(min_value=0, max_value=3))):
         if left == 0:
             break
         refund_amount = draw(st.integers(min_value=1, max_value=left))
         left -= refund_amount
+        at = 1000 + n * 10
+        reverse = draw(st.booleans())
         reversal = None
-        if draw(st.booleans()):
+        if reverse and draw(st.booleans()):  # the refund's reversal expanded, or just its id
             reversal = {
                 "id": f"trr_{index}_{n}",
                 "object": "transfer_reversal",
                 "amount": refund_amount,
             }
         created, charged = purchase.refund(
-            refund_amount, at=1000 + n * 10, transfer_reversal=reversal
+            refund_amount,
+            at=at,
+            transfer_reversal=reversal or (f"trr_{index}_{n}" if reverse else None),
         )
         events += [created, charged]
+        if reverse:
+            # Stripe's own account of the money moved back, cumulative like its sub-lists.
+            reversals.append((created["data"]["object"]["id"], refund_amount))
+            events.append(purchase.transfer_reversed(list(reversals), at=at))
+            fee_share = fee_left if left == 0 else min(fee_left, refund_amount * fee // amount)
+            if fee_share and draw(st.booleans()):
+                fee_left -= fee_share
+                fee_refunds.append((fee_share, at))
+                events.append(purchase.fee_refunded(list(fee_refunds), at=at))
         if draw(st.booleans()):
             updated = event(
                 "refund.updated", created["data"]["object"], created=created["created"] + 5

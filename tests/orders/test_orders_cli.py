@@ -67,6 +67,33 @@ def test_orders_show_json_has_the_contracted_shape(support: Cli, market: Market)
     assert actions.index("REFUND_REQUESTED") < actions.index("REFUND_ISSUED")
 
 
+def test_a_refund_made_in_the_dashboard_shows_the_connect_money_it_moved_back(
+    support: Cli, market: Market
+) -> None:
+    number = market.buy("p_aurora", "b_mia")  # 12.99, fee 1.30, all transferred to Ada
+    charge_id = support.json("orders", "show", number)["charge_id"]
+    # Support refunds 3.33 in the Dashboard with both Connect boxes ticked: only webhooks tell us.
+    market.gateway.create_refund(
+        {
+            "charge": charge_id,
+            "amount": 333,
+            "reverse_transfer": True,
+            "refund_application_fee": True,
+        },
+        idempotency_key="dashboard-refund-1",
+    )
+    market.deliver()
+    shown = support.json("orders", "show", number)
+    (refund,) = shown["refunds"]
+    # 333 × 130 / 1299 = 33.33… → 33 of the fee back to Ada; the whole 333 reversed from her.
+    assert (refund["amount_minor"], refund["transfer_reversed_minor"]) == (333, 333)
+    assert refund["application_fee_refunded_minor"] == 33
+    ledger = shown["ledger"]
+    assert ledger["buyer_refunded_minor"] == 333
+    assert ledger["platform_net_minor"] == 130 - 33
+    assert ledger["creator_net_minor"] == 1299 - 130 - 333 + 33
+
+
 def test_an_order_is_found_by_number_id_payment_intent_or_charge(
     support: Cli, market: Market
 ) -> None:

@@ -152,7 +152,8 @@ def test_a_webhook_that_gets_there_first_leaves_one_row_that_the_rerun_completes
     market.deliver()  # the webhook links Stripe's refund to the request by its metadata
     (row,) = market.refunds(number)
     assert row.stripe_refund_id is not None and row.status == "succeeded"
-    assert row.transfer_reversed_minor == 0  # events do not carry the amounts
+    # transfer.reversed and application_fee.refunded said how much moved back
+    assert (row.transfer_reversed_minor, row.application_fee_refunded_minor) == (500, 50)
 
     again = _issue(support, number, "--amount", "5.00", *BOTH)
     assert again.exit_code == 0, again.stderr

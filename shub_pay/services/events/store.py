@@ -10,8 +10,9 @@ Decides:
   are recognised by a plain read outside any write transaction (`peek_status`), so under load a
   redelivery is answered without waiting for SQLite's single writer.
 - `payment_intent_id` is derived for every event whose object names one (checkout sessions,
-  payment intents, charges, refunds, disputes): it is the key that joins facts arriving in any
-  order (fee from a charge, a refund before its order) and the key of the per-payment lock.
+  payment intents, charges, refunds, disputes, a destination charge's transfer): it is the key
+  that joins facts arriving in any order (fee from a charge, a refund before its order) and the
+  key of the per-payment lock.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ def payment_intent_of(obj: dict[str, Any]) -> str | None:
     found = _id_of(obj.get("payment_intent"))
     if found is None and isinstance(obj.get("charge"), dict):
         found = _id_of(obj["charge"].get("payment_intent"))
+    if found is None and obj.get("object") == "transfer":
+        # A destination charge's transfer is grouped as `group_<payment intent id>`.
+        group = obj.get("transfer_group")
+        if isinstance(group, str) and group.startswith("group_pi_"):
+            found = group[len("group_") :]
     return found
 
 

@@ -1,5 +1,12 @@
 """The event handlers, one module per subject; importing this package registers them all."""
 
-from shub_pay.services.events.handlers import accounts, checkout, disputes, payments, refunds
+from shub_pay.services.events.handlers import (
+    accounts,
+    checkout,
+    disputes,
+    movements,
+    payments,
+    refunds,
+)
 
-__all__ = ["accounts", "checkout", "disputes", "payments", "refunds"]
+__all__ = ["accounts", "checkout", "disputes", "movements", "payments", "refunds"]

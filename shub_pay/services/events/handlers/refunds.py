@@ -4,7 +4,8 @@ Decides: refunds are upserted by Stripe refund id through `orders_state.apply_st
 (the same function the refunds CLI calls with Stripe's answer). A charge payload updates the
 order's `refunded_minor` from `amount_refunded` (only ever upwards) and upserts every refund it
 carries expanded. A refund for an order not known yet is DEFERRED, not dropped: the checkout
-handler applies it when the order appears.
+handler applies it when the order appears. Recording a refund applies the payment's DEFERRED
+`transfer.reversed` / `application_fee.refunded` events that waited for it (`movements`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from shub_pay.domain.models import EventStatus
 from shub_pay.services import orders_state
+from shub_pay.services.events.handlers.movements import apply_deferred_movements
 from shub_pay.services.events.registry import EventContext, handles
 
 
@@ -53,4 +55,6 @@ def on_refund(ctx: EventContext) -> EventStatus:
         )
     if not refunds:
         orders_state.update_refunded_total(ctx.session, order=order, charge=charge, actor=ctx.actor)
+    else:
+        apply_deferred_movements(ctx.session, order=order, exclude=ctx.event_id)
     return EventStatus.PROCESSED
