@@ -27,7 +27,7 @@ import stripe
 from stripe import _util
 
 from shub_pay.gateway.errors import translate
-from shub_pay.gateway.http import CountingRateLimitedClient
+from shub_pay.gateway.http import CountingRateLimitedClient, KeepAliveClient
 from shub_pay.gateway.limiter import RateLimiter
 from shub_pay.settings import Settings
 
@@ -59,6 +59,11 @@ class GatewayConfig:
     timeout_s: float
 
 
+def api_base_of(config: GatewayConfig) -> str:
+    """The API address the gateway talks to: the configured one, else Stripe's."""
+    return config.api_base or str(stripe.api_base)
+
+
 def plain(obj: Any) -> dict[str, Any]:
     """A Stripe object as plain, JSON-ready data."""
     if isinstance(obj, stripe.StripeObject):
@@ -79,7 +84,10 @@ class Gateway:
         max_rate_limit_retries: int = 6,
         timeout_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        keep_alive_http: bool = False,
     ) -> None:
+        """`keep_alive_http` sends through `KeepAliveClient` (no proxy support) rather than
+        the SDK's `requests` client."""
         limiter = (
             RateLimiter(
                 rate_limit_per_s,
@@ -89,7 +97,11 @@ class Gateway:
             if rate_limit_per_s
             else None
         )
-        self.http = CountingRateLimitedClient(limiter, timeout_s=timeout_s)
+        self.http: CountingRateLimitedClient | KeepAliveClient = (
+            KeepAliveClient(limiter, timeout_s=timeout_s)
+            if keep_alive_http
+            else CountingRateLimitedClient(limiter, timeout_s=timeout_s)
+        )
         self.client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base} if api_base else None,
@@ -117,7 +129,7 @@ class Gateway:
         )
 
     @classmethod
-    def from_config(cls, config: GatewayConfig) -> Gateway:
+    def from_config(cls, config: GatewayConfig, *, keep_alive_http: bool = False) -> Gateway:
         return cls(
             config.api_key,
             api_base=config.api_base,
@@ -125,6 +137,7 @@ class Gateway:
             max_network_retries=config.max_network_retries,
             max_rate_limit_retries=config.max_rate_limit_retries,
             timeout_s=config.timeout_s,
+            keep_alive_http=keep_alive_http,
         )
 
     @property
