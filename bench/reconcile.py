@@ -60,7 +60,8 @@ def serve_sandbox(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
         if obj.get("object") != "charge":
             continue
         refunds = [
-            (r, store.objects[r]["amount"]) for r in store.by_field("refund", "charge", object_id)
+            (r, store.objects[r]["amount"], _reversed(store, store.objects[r]))
+            for r in store.by_field("refund", "charge", object_id)
         ]
         facts.append(
             (
@@ -100,6 +101,12 @@ def serve_sandbox(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
     conn.recv()  # until the benchmark is done
     conn.send({**sandbox.stats(), "cpu_s": round(time.process_time() - cpu_before, 1)})
     sandbox.stop()
+
+
+def _reversed(store: Any, refund: dict[str, Any]) -> int:
+    """The transfer reversal a seeded refund made (the books record it, as the pipeline does)."""
+    reversal = refund.get("transfer_reversal")
+    return int(store.objects[reversal]["amount"]) if reversal else 0
 
 
 # -- process 2: the local books --------------------------------------------------------------
@@ -230,10 +237,12 @@ def build_database(url: str, facts: list[Any], first: int, last: int) -> dict[st
                 "currency": f[3],
                 "status": "succeeded",
                 "stripe_created_at": ts(f[6]),
+                "transfer_reversed_minor": reversed_minor,
+                "reverse_transfer": reversed_minor > 0,
             }
             for f in refunded
             if f[0] not in unrefunded and f[0] in ids
-            for refund_id, refund_amount in f[7]
+            for refund_id, refund_amount, reversed_minor in f[7]
         ]
         if refund_rows:
             conn.execute(insert(tables["refunds"]), refund_rows)

@@ -246,7 +246,7 @@ def _check_batch(
     for charge, intent in succeeded:
         order = orders.get(intent) if intent else None
         summary.orders_checked += order is not None
-        differences = compare(charge, order, known_refund_ids=known)
+        differences = compare(charge, order, known_refunds=known)
         if not differences:
             continue
         if options.fix:

@@ -11,8 +11,11 @@ and a snapshot of the order's row (no database, no Stripe call here, so every ru
   on the platform account are not ours to own.
 - Money is compared to the cent: amount and currency (`amount_mismatch`), the application fee
   Stripe charged (`fee_mismatch`; a charge without one took 0), and refunds both ways: Stripe's
-  `amount_refunded` above the order's `refunded_minor`, or a succeeded/pending Stripe refund with
-  no local row, is `refund_missing`; the order above Stripe is `refund_excess`.
+  `amount_refunded` above the order's `refunded_minor`, a succeeded/pending Stripe refund with
+  no local row, or one that reversed the creator's transfer while its local row records no
+  reversal (its `transfer.reversed` event was lost), is `refund_missing`; the order above Stripe
+  is `refund_excess`. (A lost `application_fee.refunded` cannot be seen in a charge list without
+  expanding every charge's fee; its `--fix` is the same read-back, done for the reversal.)
 - `dispute_open`: Stripe marks the charge `disputed` and the order shows no dispute at all. The
   charge does not say whether the dispute is still open; the fix reads the dispute itself.
 - Access is judged on the order *as Stripe's refunds say it is* (the one fact the charge gives
@@ -222,8 +225,20 @@ def access_difference(local: LocalOrder, charge: Mapping[str, Any] | None) -> Ki
     return None
 
 
+def unmoved_refund_ids(charge: Mapping[str, Any], known_refunds: Mapping[str, int]) -> list[str]:
+    """Listed refunds that reversed the transfer while their local row records no reversal."""
+    refunds, _ = listed_refunds(charge)
+    return [
+        str(r["id"])
+        for r in refunds
+        if r.get("status") in MONEY_REFUND_STATUSES
+        and r.get("transfer_reversal")
+        and known_refunds.get(str(r["id"])) == 0
+    ]
+
+
 def compare(
-    charge: Mapping[str, Any], local: LocalOrder | None, *, known_refund_ids: set[str]
+    charge: Mapping[str, Any], local: LocalOrder | None, *, known_refunds: Mapping[str, int]
 ) -> list[Difference]:
     """Every difference between a listed charge and its order (None: no local order)."""
     if charge.get("status") != "succeeded":
@@ -243,8 +258,9 @@ def compare(
         kinds.append(Kind.FEE_MISMATCH)
     refunded = charge.get("amount_refunded")
     refunded = refunded if isinstance(refunded, int) else 0
-    unknown_refunds = [r for r in refund_ids(charge) if r not in known_refund_ids]
-    if refunded > local.refunded_minor or unknown_refunds:
+    unknown_refunds = [r for r in refund_ids(charge) if r not in known_refunds]
+    unmoved = unmoved_refund_ids(charge, known_refunds)
+    if refunded > local.refunded_minor or unknown_refunds or unmoved:
         kinds.append(Kind.REFUND_MISSING)
     elif local.refunded_minor > refunded:
         kinds.append(Kind.REFUND_EXCESS)
@@ -259,6 +275,8 @@ def compare(
     stripe_data = stripe_view(charge)
     if unknown_refunds:
         stripe_data = {**stripe_data, "refunds_not_local": unknown_refunds}
+    if unmoved:
+        stripe_data = {**stripe_data, "reversals_not_local": unmoved}
     return [
         Difference(kind, local.order_number, intent, charge_id, local_data, stripe_data)
         for kind in kinds

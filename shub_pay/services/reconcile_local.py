@@ -95,7 +95,7 @@ def _order_rows(*, with_paid_at: bool) -> Any:
 _ORDERS_BY_INTENT = _order_rows(with_paid_at=False).where(
     _ORDERS.c.stripe_payment_intent_id.in_(bindparam("intents", expanding=True))
 )
-_KNOWN_REFUNDS = select(_REFUNDS.c.stripe_refund_id).where(
+_KNOWN_REFUNDS = select(_REFUNDS.c.stripe_refund_id, _REFUNDS.c.transfer_reversed_minor).where(
     _REFUNDS.c.stripe_refund_id.in_(bindparam("refund_ids", expanding=True))
 )
 
@@ -113,12 +113,13 @@ def order_by_intent(session: Session, payment_intent_id: str) -> LocalOrder | No
     return orders_for(session, [payment_intent_id]).get(payment_intent_id)
 
 
-def known_refunds(session: Session, refund_ids: Sequence[str]) -> set[str]:
-    """Which of these Stripe refund ids have a local row (one query)."""
+def known_refunds(session: Session, refund_ids: Sequence[str]) -> dict[str, int]:
+    """Which of these Stripe refund ids have a local row, with the transfer reversal it records
+    (one query)."""
     if not refund_ids:
-        return set()
-    rows = session.connection().execute(_KNOWN_REFUNDS, {"refund_ids": list(refund_ids)}).scalars()
-    return {str(r) for r in rows}
+        return {}
+    rows = session.connection().execute(_KNOWN_REFUNDS, {"refund_ids": list(refund_ids)}).all()
+    return {str(refund_id): int(reversed_minor) for refund_id, reversed_minor in rows}
 
 
 # -- the payment intents seen ---------------------------------------------------------------

@@ -48,9 +48,10 @@ def _order(**changes: Any) -> LocalOrder:
 
 
 def _kinds(
-    charge: dict[str, Any], order: LocalOrder | None, known: frozenset[str] = frozenset()
+    charge: dict[str, Any], order: LocalOrder | None, known: dict[str, int] | None = None
 ) -> list[str]:
-    return [str(d.kind) for d in compare(charge, order, known_refund_ids=set(known))]
+    """`known`: the local refund rows, Stripe refund id → transfer reversed."""
+    return [str(d.kind) for d in compare(charge, order, known_refunds=known or {})]
 
 
 def test_a_matching_charge_and_order_agree() -> None:
@@ -78,7 +79,7 @@ def test_a_refund_row_missing_locally_counts_even_when_the_totals_agree() -> Non
     charge = _charge(amount_refunded=300, refunds={"data": [refund, failed], "has_more": False})
     order = _order(refunded_minor=300, status="PARTIALLY_REFUNDED")
     assert _kinds(charge, order) == [Kind.REFUND_MISSING]
-    assert _kinds(charge, order, frozenset({"re_1"})) == []  # a failed refund moved no money
+    assert _kinds(charge, order, {"re_1": 0}) == []  # a failed refund moved no money
 
 
 def test_a_full_refund_unknown_locally_also_means_access_to_revoke() -> None:
@@ -97,3 +98,23 @@ def test_a_dispute_the_order_does_not_show_and_a_lost_one_with_access() -> None:
 def test_a_paid_order_without_active_access_is_access_missing() -> None:
     assert _kinds(_charge(), _order(active_entitlements=0)) == [Kind.ACCESS_MISSING]
     assert _kinds(_charge(), _order(entitlements=0, active_entitlements=0)) == [Kind.ACCESS_MISSING]
+
+
+def test_a_refund_whose_transfer_reversal_is_not_recorded_is_a_refund_missing() -> None:
+    reversed_ = {
+        "id": "re_1",
+        "object": "refund",
+        "amount": 300,
+        "status": "succeeded",
+        "transfer_reversal": "trr_1",
+    }
+    charge = _charge(amount_refunded=300, refunds={"data": [reversed_], "has_more": False})
+    order = _order(refunded_minor=300, status="PARTIALLY_REFUNDED")
+    assert _kinds(charge, order, {"re_1": 300}) == []
+    assert _kinds(charge, order, {"re_1": 0}) == [Kind.REFUND_MISSING]
+    (difference,) = compare(charge, order, known_refunds={"re_1": 0})
+    assert difference.stripe is not None
+    assert difference.stripe["reversals_not_local"] == ["re_1"]
+    kept = {**reversed_, "transfer_reversal": None}  # the creator kept the money: nothing owed
+    charge = _charge(amount_refunded=300, refunds={"data": [kept], "has_more": False})
+    assert _kinds(charge, order, {"re_1": 0}) == []

@@ -151,6 +151,36 @@ def test_a_partial_refund_without_its_webhook_is_applied_with_its_reversal_and_f
     assert world.run()[1] == []
 
 
+def test_a_refund_whose_movement_events_were_lost_gets_its_reversal_and_fee_refund(
+    world: World,
+) -> None:
+    paid = world.buy()
+    world.deliver()
+    world.refund(paid.charge_id, 300)  # from the Dashboard, both Connect boxes ticked
+    lost = world.drop()
+    events = [e for page in world.gateway.list_pages("events") for e in page]
+    arrived = [
+        e
+        for e in reversed(events)
+        if e["id"] in lost and e["type"].startswith(("refund.", "charge."))
+    ]
+    assert sorted(e["type"] for e in arrived) == ["charge.refunded", "refund.created"]
+    world.redeliver({e["id"] for e in arrived})  # transfer.reversed, application_fee.refunded lost
+    order = world.order(paid.payment_intent_id)
+    assert order is not None and order.refunded_minor == 300
+    (refund,) = _refunds(world, order)
+    assert (refund.transfer_reversed_minor, refund.application_fee_refunded_minor) == (0, 0)
+    summary, found = world.run()
+    assert kinds(found) == ["refund_missing"]
+    assert found[0].stripe is not None
+    assert found[0].stripe["reversals_not_local"] == [refund.stripe_refund_id]
+    summary, found = world.run(fix=True)
+    assert summary.clean and all(d.fixed for d in found)
+    (refund,) = _refunds(world, world.order(paid.payment_intent_id))
+    assert (refund.transfer_reversed_minor, refund.application_fee_refunded_minor) == (300, 30)
+    assert world.run()[1] == []
+
+
 def test_a_full_refund_without_its_webhook_also_leaves_access_to_revoke(world: World) -> None:
     paid = world.buy()
     world.deliver()

@@ -331,8 +331,9 @@ def ingest_many(
     """`ingest` for a sequence of verified events, `BATCH_SIZE` per transaction, in order.
 
     Events already PROCESSED or IGNORED are answered as duplicates (from one plain read, except
-    for PostgreSQL batches of more than `_PEEK_BATCHES_UP_TO`); the others are stored (insert-or-ignore) and applied in the batch's transaction, the raw rows
-    first, so a failing event is stored FAILED with its error while the others commit.
+    for PostgreSQL batches of more than `_PEEK_BATCHES_UP_TO`); the others are stored
+    (insert-or-ignore) and applied in the batch's transaction, the raw rows first, so a failing
+    event is stored FAILED with its error while the others commit.
     `catalog` is a catalog memo the caller shares between calls (see `unit.start`).
     """
     outcomes: list[Outcome] = []
