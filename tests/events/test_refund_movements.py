@@ -7,8 +7,8 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from shub_pay.domain.ledger import RefundMovement, split
 from shub_pay.domain.models import AuditLog, EventStatus, Order, Refund, StripeEvent
+from shub_pay.services.orders import order_ledger
 from tests.events.conftest import Endpoint
 from tests.events.factory import Purchase, event
 
@@ -32,22 +32,13 @@ def _statuses(engine: Engine) -> dict[str, str]:
 
 
 def _ledger(engine: Engine) -> tuple[int, int, int]:
-    """(platform net, creator net, buyer refunded) of the one order."""
+    """(platform net, creator net, buyer refunded) of the one order, as `orders show` has it."""
     with Session(engine) as s:
         order = s.exec(select(Order)).one()
-        refunds = s.exec(select(Refund).where(Refund.order_id == order.id)).all()
-        ledger = split(
-            gross_minor=order.amount_minor,
-            application_fee_minor=order.application_fee_minor,
-            refunds=[
-                RefundMovement(
-                    r.amount_minor, r.transfer_reversed_minor, r.application_fee_refunded_minor
-                )
-                for r in refunds
-            ],
-        )
-    assert ledger.total_minor == order.amount_minor
-    return ledger.platform_net_minor, ledger.creator_net_minor, ledger.buyer_refunded_minor
+        ledger = order_ledger(order, s.exec(select(Refund).where(Refund.order_id == order.id)))
+    parts = (ledger.platform_net_minor, ledger.creator_net_minor, ledger.buyer_refunded_minor)
+    assert sum(parts) == order.amount_minor
+    return parts
 
 
 def _dashboard_refund(

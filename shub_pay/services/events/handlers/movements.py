@@ -189,11 +189,7 @@ def _apply_reversals(
         if row is None:
             complete = False
             continue
-        if amount > row.transfer_reversed_minor or not row.reverse_transfer:
-            before = row.transfer_reversed_minor
-            row.transfer_reversed_minor = max(before, amount)
-            row.reverse_transfer = True
-            _recorded(ctx, order, row, "transfer_reversed_minor", before)
+        _raise_to(ctx, order, row, "transfer_reversed_minor", "reverse_transfer", amount)
     return complete
 
 
@@ -213,11 +209,9 @@ def _apply_fee_refunds(
             continue
         assert row.id is not None
         taken.add(row.id)
-        if amount > row.application_fee_refunded_minor or not row.refund_application_fee:
-            before = row.application_fee_refunded_minor
-            row.application_fee_refunded_minor = max(before, amount)
-            row.refund_application_fee = True
-            _recorded(ctx, order, row, "application_fee_refunded_minor", before)
+        _raise_to(
+            ctx, order, row, "application_fee_refunded_minor", "refund_application_fee", amount
+        )
     return complete
 
 
@@ -247,7 +241,15 @@ def _apart_s(stamp: datetime | None, created: int) -> float:
     return abs(stamp.timestamp() - created) if stamp is not None else float("inf")
 
 
-def _recorded(ctx: EventContext, order: Order, row: Refund, field: str, before: int) -> None:
+def _raise_to(
+    ctx: EventContext, order: Order, row: Refund, field: str, flag: str, amount: int
+) -> None:
+    """`row.<field>` = `amount` unless it already records as much; `row.<flag>` set; audited."""
+    before: int = getattr(row, field)
+    if amount <= before and getattr(row, flag):
+        return
+    setattr(row, field, max(before, amount))
+    setattr(row, flag, True)
     row.updated_at = utcnow()
     ctx.session.add(row)
     unit.record(
