@@ -45,15 +45,10 @@ def _free_port() -> int:
 
 
 def _prepare_database(url: str) -> None:
-    from shub_pay.db import ensure_schema, make_engine, session_scope
-    from shub_pay.services.catalog import import_catalog
+    """The fixture catalog, its creator Ada onboarded (the purchases pay her account)."""
+    from pipeline import fresh_database
 
-    engine = make_engine(url)
-    ensure_schema(engine)
-    data = json.loads((REPO / "fixtures" / "catalog.json").read_text())
-    with session_scope(engine) as session:
-        import_catalog(session=session, data=data, default_currency="usd", actor="bench")
-    engine.dispose()
+    fresh_database(url, Path(tempfile.gettempdir()), "unused").dispose()
 
 
 def _events(payments: int) -> list[dict]:
