@@ -10,8 +10,8 @@ Separate processes, so client and server never share one GIL on 2 cores:
    measures how long it takes to render one page of 100 charges with expanded refunds, then
    turns on `--latency-ms` per request and a `--rate` requests/s limit (429 above it);
 2. this process builds the local SQLite database quickly (bulk inserts, not the event
-   pipeline): an order, item-less entitlement and refund rows for every charge, then a few
-   differences of every kind (orders removed, amounts and fees edited, refunds left out,
+   pipeline): an order, item-less entitlement and refund rows (with the transfer reversal
+   each refund made) for every charge, then a few differences of every kind (orders removed, amounts and fees edited, refunds left out,
    access removed, orders Stripe never saw);
 3. a fresh process runs the reconcile service with the gateway's limiter at `--rate`, and
    reports its wall time, CPU time, peak RSS and the summary; for a window this large the
