@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, insert, or_
+from sqlalchemy import Insert, Row, Select, Table, and_, bindparam, insert, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
@@ -90,9 +90,12 @@ _USERS = cast(Table, User.__table__)  # type: ignore[attr-defined]
 _PRICES = cast(Table, Price.__table__)  # type: ignore[attr-defined]
 _CREATOR_ACCOUNTS = cast(Table, CreatorAccount.__table__)  # type: ignore[attr-defined]
 _VERSIONS = cast(Table, ProductVersion.__table__)  # type: ignore[attr-defined]
+_ITEMS = cast(Table, OrderItem.__table__)  # type: ignore[attr-defined]
 _INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
-_INSERT_ITEM = insert(cast(Table, OrderItem.__table__))  # type: ignore[attr-defined]
+_INSERT_ITEM = insert(_ITEMS)
 _INSERT_ENTITLEMENT = insert(_ENTITLEMENTS).returning(_ENTITLEMENTS.c.id)
+# PostgreSQL: the three rows in one statement (data-modifying CTEs), by the columns given.
+_ONE_STATEMENT: dict[tuple[tuple[str, ...], ...], Insert] = {}
 _DESTINATION_OF = sa_select(_CREATOR_ACCOUNTS.c.stripe_account_id).where(
     _CREATOR_ACCOUNTS.c.user_id == bindparam("b_creator_id")
 )
@@ -447,14 +450,65 @@ def _insert_order(
         session.flush()
         return order, entitlement
     connection = session.connection()
-    order_id = connection.execute(_INSERT_ORDER, values).scalar_one()
-    connection.execute(_INSERT_ITEM, {"order_id": order_id, **item_values})
+    if connection.dialect.name == "postgresql":
+        statement = _one_statement(tuple(values), tuple(item_values), tuple(entitlement_values))
+        params = {
+            **{f"o_{k}": v for k, v in values.items()},
+            **{f"i_{k}": v for k, v in item_values.items()},
+            **{f"e_{k}": v for k, v in entitlement_values.items()},
+        }
+        order_id, entitlement_id = connection.execute(statement, params).one()
+    else:
+        order_id = connection.execute(_INSERT_ORDER, values).scalar_one()
+        connection.execute(_INSERT_ITEM, {"order_id": order_id, **item_values})
+        entitlement_id = connection.execute(
+            _INSERT_ENTITLEMENT, {"order_id": order_id, **entitlement_values}
+        ).scalar_one()
     entitlement_values = {"order_id": order_id, **entitlement_values}
-    entitlement_id = connection.execute(_INSERT_ENTITLEMENT, entitlement_values).scalar_one()
     order = unit.attach(session, Order, {"id": order_id, **values})
     entitlement = unit.attach(session, Entitlement, {"id": entitlement_id, **entitlement_values})
     session.info[unit.ENTITLEMENTS_SEEN][order_id] = [entitlement]
     return order, entitlement
+
+
+def _one_statement(
+    order_keys: tuple[str, ...], item_keys: tuple[str, ...], entitlement_keys: tuple[str, ...]
+) -> Insert:
+    """`WITH o AS (INSERT order RETURNING id), i AS (INSERT item SELECT o.id, …) INSERT
+    entitlement SELECT o.id, … RETURNING order_id, id`: one round trip for the three rows on
+    PostgreSQL instead of three. Built once per set of columns."""
+    key = (order_keys, item_keys, entitlement_keys)
+    statement = _ONE_STATEMENT.get(key)
+    if statement is not None:
+        return statement
+
+    def params(table: Table, prefix: str, keys: tuple[str, ...]) -> list[Any]:
+        return [bindparam(f"{prefix}_{k}", type_=table.c[k].type) for k in keys]
+
+    order = (
+        insert(_ORDERS)
+        .values(dict(zip(order_keys, params(_ORDERS, "o", order_keys), strict=True)))
+        .returning(_ORDERS.c.id)
+        .cte("new_order")
+    )
+    item = (
+        insert(_ITEMS)
+        .from_select(
+            ["order_id", *item_keys], sa_select(order.c.id, *params(_ITEMS, "i", item_keys))
+        )
+        .cte("new_item")
+    )
+    statement = (
+        insert(_ENTITLEMENTS)
+        .from_select(
+            ["order_id", *entitlement_keys],
+            sa_select(order.c.id, *params(_ENTITLEMENTS, "e", entitlement_keys)),
+        )
+        .returning(_ENTITLEMENTS.c.order_id, _ENTITLEMENTS.c.id)
+        .add_cte(item)
+    )
+    _ONE_STATEMENT[key] = statement
+    return statement
 
 
 @handles(
