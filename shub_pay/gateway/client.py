@@ -33,7 +33,7 @@ from shub_pay.settings import Settings
 
 T = TypeVar("T")
 PAGE_LIMIT = 100
-RATE_LIMIT_HEADROOM_RATIO = 0.05  # Stripe counts a request when it arrives (limiter.py)
+RATE_LIMIT_HEADROOM_PCT = 5  # Stripe counts a request when it arrives (limiter.py)
 _USAGE = ["raw_request"]
 stripe_util: Any = _util  # the SDK's logging helpers (untyped)
 
@@ -92,7 +92,7 @@ class Gateway:
             RateLimiter(
                 rate_limit_per_s,
                 burst=max(1, round(rate_limit_per_s / 10)),
-                headroom_ratio=RATE_LIMIT_HEADROOM_RATIO,
+                headroom_pct=RATE_LIMIT_HEADROOM_PCT,
             )
             if rate_limit_per_s
             else None

@@ -18,7 +18,7 @@ Decisions:
   requests a second are sent rather than 95). Counting a late send from when its slot fell due
   would win that back but lets sends come closer than the window by the lateness, which on
   this project's busy two cores drew 429s: not done.
-- **`headroom_ratio` stretches the window** (0.05: 5% longer, at most ~95 requests in any second at
+- **`headroom_pct` stretches the window** (5: 5% longer, at most ~95 requests in any second at
   100/s) for the difference between when we send and when the server counts: a request waits
   in our HTTP stack and the network for a variable time first, so sends one window apart can
   arrive a little closer. The gateway also keeps bursts to a tenth of a second's worth, so no
@@ -42,17 +42,17 @@ class RateLimiter:
         rate_per_s: float,
         *,
         burst: int | None = None,
-        headroom_ratio: float = 0.0,
+        headroom_pct: int = 0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if rate_per_s <= 0:
             raise ValueError("rate_per_s must be positive")
-        if headroom_ratio < 0:
-            raise ValueError("headroom_ratio must not be negative")
+        if headroom_pct < 0:
+            raise ValueError("headroom_pct must not be negative")
         self.rate_per_s = rate_per_s
         self.capacity = max(1, burst if burst is not None else math.floor(rate_per_s))
-        self.window_s = self.capacity / rate_per_s * (1.0 + headroom_ratio)
+        self.window_s = self.capacity / rate_per_s * (100 + headroom_pct) / 100
         self._sent: deque[float] = deque(maxlen=self.capacity)
         self._clock = clock
         self._sleep = sleep

@@ -48,6 +48,7 @@ from shub_pay.domain.models import (
 )
 from shub_pay.domain.types import utcnow
 from shub_pay.services.events import unit
+from shub_pay.services.events.store import id_of
 
 OPEN_DISPUTE_STATUSES = frozenset(
     {"warning_needs_response", "warning_under_review", "needs_response", "under_review"}
@@ -162,12 +163,6 @@ def payment_received_details(order: Order) -> dict[str, Any]:
         "application_fee_minor": order.application_fee_minor,
         "payment_intent_id": order.stripe_payment_intent_id,
     }
-
-
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
 
 
 def _ts(value: Any) -> datetime | None:
@@ -358,10 +353,10 @@ def payment_facts_of(obj: Mapping[str, Any]) -> tuple[int | None, str | None, da
     fee = obj.get("application_fee_amount")
     fee = fee if isinstance(fee, int) and not isinstance(fee, bool) else None
     if obj.get("object") == "charge":
-        return fee, _id_of(obj.get("id")), _ts(obj.get("created"))
+        return fee, id_of(obj.get("id")), _ts(obj.get("created"))
     charge = obj.get("latest_charge")
     created = _ts(charge.get("created")) if isinstance(charge, Mapping) else None
-    return fee, _id_of(charge), created
+    return fee, id_of(charge), created
 
 
 # --- refunds -------------------------------------------------------------------------------
@@ -534,7 +529,7 @@ def apply_stripe_dispute(
             actor=actor,
             action="DISPUTE_CLOSED" if _DISPUTE_RANK.get(status, 2) == 2 else "DISPUTE_OPENED",
             entity_type="dispute",
-            entity_id=_id_of(dispute.get("id")),
+            entity_id=id_of(dispute.get("id")),
             order_id=order.id,
             details={
                 "status": status,

@@ -143,7 +143,7 @@ def test_the_limiter_never_lets_more_than_the_rate_into_any_second() -> None:
     def sleep(seconds: float) -> None:
         now[0] += seconds
 
-    limiter = RateLimiter(100, burst=10, headroom_ratio=0.05, clock=lambda: now[0], sleep=sleep)
+    limiter = RateLimiter(100, burst=10, headroom_pct=5, clock=lambda: now[0], sleep=sleep)
     sent = []
     for _ in range(1000):
         limiter.acquire()

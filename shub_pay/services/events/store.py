@@ -17,6 +17,7 @@ Decides:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -41,8 +42,9 @@ class Stored:
     status: EventStatus
 
 
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, dict):
+def id_of(value: Any) -> str | None:
+    """The id of an expandable field: the object's `id` when expanded, else the id string."""
+    if isinstance(value, Mapping):
         value = value.get("id")
     return value if isinstance(value, str) and value else None
 
@@ -50,10 +52,10 @@ def _id_of(value: Any) -> str | None:
 def payment_intent_of(obj: dict[str, Any]) -> str | None:
     """The payment intent an event's object belongs to, when it names one."""
     if obj.get("object") == "payment_intent":
-        return _id_of(obj.get("id"))
-    found = _id_of(obj.get("payment_intent"))
+        return id_of(obj.get("id"))
+    found = id_of(obj.get("payment_intent"))
     if found is None and isinstance(obj.get("charge"), dict):
-        found = _id_of(obj["charge"].get("payment_intent"))
+        found = id_of(obj["charge"].get("payment_intent"))
     if found is None and obj.get("object") == "transfer":
         # A destination charge's transfer is grouped as `group_<payment intent id>`.
         group = obj.get("transfer_group")
@@ -103,7 +105,7 @@ def event_row_values(
         "api_version": event.get("api_version"),
         "created": event_created_at(event),
         "livemode": bool(event.get("livemode", False)),
-        "object_id": _id_of(obj.get("id")),
+        "object_id": id_of(obj.get("id")),
         "payment_intent_id": payment_intent_of(obj),
         "payload": event,
         "received_via": str(received_via),

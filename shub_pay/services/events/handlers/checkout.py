@@ -62,6 +62,7 @@ from shub_pay.services.events.registry import (
     handles,
     record_of,
 )
+from shub_pay.services.events.store import id_of
 
 PAYMENT_FACT_EVENTS = ("charge.succeeded", "payment_intent.succeeded")
 _PAYMENT_FACTS = (
@@ -110,12 +111,6 @@ def order_number_for(payment_intent_id: str) -> str:
     """`SH-` + 10 characters of base32(sha256(payment intent id)): stable across workers."""
     digest = hashlib.sha256(payment_intent_id.encode("utf-8")).digest()
     return "SH-" + base64.b32encode(digest).decode("ascii")[:10]
-
-
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
 
 
 _LOCAL_SESSION = sa_select(
@@ -523,7 +518,7 @@ def on_checkout_session(ctx: EventContext) -> EventStatus:
     local = find_local_session(
         session, stripe_session_id=session_id, order_ref=metadata.get("order_ref")
     )
-    payment_intent_id = _id_of(cs.get("payment_intent"))
+    payment_intent_id = id_of(cs.get("payment_intent"))
     if local is not None:
         if local.status != CheckoutStatus.COMPLETE:
             local.status = CheckoutStatus.COMPLETE
@@ -606,7 +601,7 @@ def create_order_from_session(
     `charge.succeeded` would record them. Raises `EventProcessingError` when the handler would
     fail the event (metadata naming nothing local, no payment intent).
     """
-    payment_intent_id = _id_of(checkout_session.get("payment_intent"))
+    payment_intent_id = id_of(checkout_session.get("payment_intent"))
     _, _, charge_created = orders_state.payment_facts_of(charge) if charge else (None, None, None)
     event_id = f"reconcile:{checkout_session['id']}"
     event: dict[str, Any] = {

@@ -9,24 +9,16 @@ with `dispute_lost`. A dispute for an order not known yet is DEFERRED.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from shub_pay.domain.models import EventStatus
 from shub_pay.services import orders_state
 from shub_pay.services.events.registry import EventContext, handles
-
-
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
+from shub_pay.services.events.store import id_of
 
 
 @handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
 def on_dispute(ctx: EventContext) -> EventStatus:
     dispute = ctx.obj
-    charge_id = _id_of(dispute.get("charge"))
+    charge_id = id_of(dispute.get("charge"))
     order = orders_state.find_order_for_payment(
         ctx.session, payment_intent_id=ctx.row.payment_intent_id, charge_id=charge_id
     )

@@ -22,7 +22,6 @@ Decides:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, or_, update
@@ -40,6 +39,7 @@ from shub_pay.services.events.registry import (
     handles,
     record_of,
 )
+from shub_pay.services.events.store import id_of
 
 MOVEMENT_EVENTS = ("transfer.reversed", "application_fee.refunded")
 # A refund and the fee refund Stripe makes with it carry the same `created` second, give or take
@@ -81,12 +81,6 @@ _REFUNDS_OF_ORDER = (
     .where(col(Refund.stripe_refund_id).is_not(None))
     .order_by(col(Refund.id))
 )
-
-
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
 
 
 def _listed(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
@@ -151,8 +145,8 @@ def _charge_of(event: Mapping[str, Any]) -> str | None:
     """
     obj = event["data"]["object"]
     if obj.get("object") == "transfer":
-        return _id_of(obj.get("source_transaction"))
-    return _id_of(obj.get("originating_transaction")) or _id_of(obj.get("charge"))
+        return id_of(obj.get("source_transaction"))
+    return id_of(obj.get("originating_transaction")) or id_of(obj.get("charge"))
 
 
 def _payment_of_charge(session: Session, charge_id: str) -> str | None:
@@ -182,7 +176,7 @@ def _apply_reversals(
     complete = True
     for reversal in reversals:
         amount = _amount(reversal)
-        refund_id = _id_of(reversal.get("source_refund"))
+        refund_id = id_of(reversal.get("source_refund"))
         if amount is None or refund_id is None:
             continue  # a reversal made by hand, not by a refund: not a buyer refund's money
         row = by_id.get(refund_id)
@@ -222,7 +216,9 @@ def _refund_of_fee_refund(
     near = [
         r
         for r in refunds
-        if r.id not in taken and _apart_s(r.stripe_created_at, created) <= _SAME_CALL_S
+        if r.id not in taken
+        and r.stripe_created_at is not None
+        and abs(int(r.stripe_created_at.timestamp()) - created) <= _SAME_CALL_S
     ]
     if len(near) > 1 and order.amount_minor > 0:
         near = [
@@ -235,10 +231,6 @@ def _refund_of_fee_refund(
             <= 1
         ]
     return near[0] if len(near) == 1 else None
-
-
-def _apart_s(stamp: datetime | None, created: int) -> float:
-    return abs(stamp.timestamp() - created) if stamp is not None else float("inf")
 
 
 def _raise_to(

@@ -17,12 +17,7 @@ from shub_pay.domain.models import EventStatus
 from shub_pay.services import orders_state
 from shub_pay.services.events.handlers.movements import apply_deferred_movements
 from shub_pay.services.events.registry import EventContext, handles
-
-
-def _id_of(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
+from shub_pay.services.events.store import id_of
 
 
 @handles("charge.refunded", "refund.created", "refund.updated", "refund.failed")
@@ -37,11 +32,11 @@ def on_refund(ctx: EventContext) -> EventStatus:
             else None
         )
         refunds = [r for r in listed or [] if isinstance(r, Mapping)]
-        charge_id = _id_of(obj.get("id"))
+        charge_id = id_of(obj.get("id"))
     else:
         charge = obj["charge"] if isinstance(obj.get("charge"), Mapping) else None
         refunds = [obj]
-        charge_id = _id_of(obj.get("charge"))
+        charge_id = id_of(obj.get("charge"))
     order = orders_state.find_order_for_payment(
         ctx.session, payment_intent_id=ctx.row.payment_intent_id, charge_id=charge_id
     )
