@@ -106,7 +106,7 @@ def realistic_stream(payments: int) -> list[dict[str, Any]]:
 def fresh_database(url: str | None, tmp: Path, name: str) -> Any:
     from shub_pay.db import ensure_schema, make_engine, session_scope
     from shub_pay.domain.models import CreatorAccount
-    from shub_pay.services.catalog import import_catalog
+    from shub_pay.services.catalog.importer import import_catalog
 
     engine = make_engine(url or f"sqlite:///{tmp / (name + '.db')}")
     ensure_schema(engine)

@@ -290,7 +290,7 @@ def run_reconcile(conn: Any, options: dict[str, Any]) -> None:
 
     from shub_pay.db import make_engine
     from shub_pay.gateway import Gateway
-    from shub_pay.services.reconcile import ReconcileOptions, charge_pages, reconcile
+    from shub_pay.services.reconcile.run import ReconcileOptions, charge_pages, reconcile
 
     if options["plain_json"]:
         _plain_json()

@@ -35,8 +35,8 @@ from shub_pay.sandbox.events import emit  # noqa: E402
 from shub_pay.sandbox.payflow import pay  # noqa: E402
 from shub_pay.sandbox.refunding import refund  # noqa: E402
 from shub_pay.sandbox.seed import _paid_session, seed_accounts  # noqa: E402
-from shub_pay.services.catalog import import_catalog  # noqa: E402
-from shub_pay.services.replay import ReplayOptions, replay_events  # noqa: E402
+from shub_pay.services.catalog.importer import import_catalog  # noqa: E402
+from shub_pay.services.events.replay import ReplayOptions, replay_events  # noqa: E402
 
 KEY = "sk_test_bench_replay_000000000000001"
 

@@ -137,7 +137,7 @@ def catalog_data() -> Any:
 
 @pytest.fixture
 def imported_catalog(session: Session, catalog_data: Any) -> Session:
-    from shub_pay.services.catalog import import_catalog
+    from shub_pay.services.catalog.importer import import_catalog
 
     import_catalog(session=session, data=catalog_data, default_currency="usd", actor="test")
     session.commit()

@@ -81,7 +81,7 @@ def create(
     Example: shub-pay checkout create --product sakura-matrix --buyer mia.chen@example.com
     """
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.checkout import create_checkout, parse_expires_in
+    from shub_pay.services.checkout.create import create_checkout, parse_expires_in
 
     lifetime = parse_expires_in(expires_in)
     context = app_context(ctx)
@@ -133,7 +133,7 @@ def list_(
 
     Example: shub-pay checkout list --status OPEN --buyer mia.chen@example.com
     """
-    from shub_pay.services.checkout_sessions import list_checkouts
+    from shub_pay.services.checkout.sessions import list_checkouts
 
     with app_context(ctx).session() as session:
         rows = list_checkouts(
@@ -162,7 +162,7 @@ def show(
     Example: shub-pay checkout show cs_test_a1B2c3 --refresh --format json
     """
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.checkout_sessions import show_checkout
+    from shub_pay.services.checkout.sessions import show_checkout
 
     context = app_context(ctx)
     with context.session() as session:
@@ -187,7 +187,7 @@ def expire(
     Example: shub-pay checkout expire 42 --yes
     """
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.checkout_sessions import expire_checkout
+    from shub_pay.services.checkout.sessions import expire_checkout
 
     context = app_context(ctx)
     confirm_stripe_change(context.settings, action="expire a checkout session", yes=yes)

@@ -18,7 +18,7 @@ def check(ctx: typer.Context, fmt: FormatOption = Format.TABLE) -> None:
 
     Example: shub-pay config check --format json
     """
-    from shub_pay.services.config_check import check_configuration
+    from shub_pay.services.config.check import check_configuration
 
     checks = check_configuration(settings=app_context(ctx).settings)
     rows = [

@@ -16,7 +16,7 @@ from shub_pay.cli.context import app_context
 from shub_pay.cli.output import Column, Format, FormatOption, note, render_mapping, render_rows
 
 if TYPE_CHECKING:
-    from shub_pay.services.creators import CreatorRow
+    from shub_pay.services.creators.onboarding import CreatorRow
 
 app = typer.Typer(help="Creators' Stripe Express accounts: onboarding, links, status and fees.")
 
@@ -77,7 +77,7 @@ def onboard(
     Example: shub-pay creators onboard ada@lumen-lights.example --country US
     """
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.creators import onboard_creator
+    from shub_pay.services.creators.onboarding import onboard_creator
 
     context = app_context(ctx)
     confirm_stripe_change(context.settings, action="create a connected account", yes=yes)
@@ -119,7 +119,7 @@ def link(ctx: typer.Context, user: UserArgument, fmt: FormatOption = Format.TABL
     Example: shub-pay creators link ada@lumen-lights.example
     """
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.creators import onboarding_link
+    from shub_pay.services.creators.onboarding import onboarding_link
 
     context = app_context(ctx)
     with context.session() as session:
@@ -144,7 +144,7 @@ def login_link(ctx: typer.Context, user: UserArgument, fmt: FormatOption = Forma
     Example: shub-pay creators login-link ada@lumen-lights.example
     """
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.creators import login_link as create_login_link
+    from shub_pay.services.creators.onboarding import login_link as create_login_link
 
     context = app_context(ctx)
     with context.session() as session:
@@ -183,7 +183,7 @@ def sync(
 
     from shub_pay.errors import UsageError
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.creators import sync_all_creators, sync_creator
+    from shub_pay.services.creators.sync import sync_all_creators, sync_creator
 
     if (user is None) == (not all_):
         raise UsageError(
@@ -243,7 +243,7 @@ def list_(
 
     Example: shub-pay creators list --status COMPLETED --format json
     """
-    from shub_pay.services.creators import list_creators
+    from shub_pay.services.creators.onboarding import list_creators
 
     context = app_context(ctx)
     with context.session() as session:
@@ -286,7 +286,7 @@ def set_fee(
     from shub_pay.domain.fees import format_bps, percent_to_bps
     from shub_pay.errors import UsageError
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.creators import set_fee_override
+    from shub_pay.services.creators.onboarding import set_fee_override
 
     if (percent is None) == (not clear):
         raise UsageError(

@@ -139,7 +139,7 @@ def replay(
     from shub_pay.cli.progress import progress_reporter
     from shub_pay.domain.periods import parse_moment
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.replay import ReplayOptions, replay_events
+    from shub_pay.services.events.replay import ReplayOptions, replay_events
 
     context = app_context(ctx)
     options = ReplayOptions(

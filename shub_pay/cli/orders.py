@@ -23,7 +23,7 @@ from shub_pay.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from shub_pay.services.orders import OrderDetail
+    from shub_pay.services.orders.view import OrderDetail
 
 app = typer.Typer(help="Orders: find one, see its money, refunds, access and history.")
 
@@ -79,7 +79,7 @@ def list_(
     Example: shub-pay orders list --buyer mia.chen@example.com --since 30d --format json
     """
     from shub_pay.domain.periods import parse_moment
-    from shub_pay.services.orders import list_orders, parse_order_status
+    from shub_pay.services.orders.view import list_orders, parse_order_status
 
     with app_context(ctx).session() as session:
         rows = list_orders(
@@ -193,7 +193,7 @@ def show(
 
     Example: shub-pay orders show SH-4K2M9QZ7 --format json
     """
-    from shub_pay.services.orders import show_order
+    from shub_pay.services.orders.view import show_order
 
     with app_context(ctx).session() as session:
         detail = show_order(session=session, ref=order)

@@ -7,9 +7,7 @@ returning plain data) and renders second through these functions, so every comma
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import json
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -103,11 +101,9 @@ class Column:
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], keys: Sequence[str], out: Any = None) -> None:
-    out = out or sys.stdout
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(keys)
-    for row in rows:
-        writer.writerow([_cell(row.get(k)) for k in keys])
+    from shub_pay.csvfile import write_csv as write_cells
+
+    write_cells(out or sys.stdout, keys, ([_cell(row.get(k)) for k in keys] for row in rows))
 
 
 def render_rows(
@@ -158,9 +154,3 @@ def render_mapping(data: Mapping[str, Any], *, fmt: Format, title: str | None = 
 def note(message: str) -> None:
     """A diagnostic for people: stderr, never mixed into data."""
     stderr_console().print(message, highlight=False)
-
-
-def csv_text(rows: Iterable[Mapping[str, Any]], keys: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    write_csv(rows, keys, buffer)
-    return buffer.getvalue()

@@ -167,8 +167,8 @@ def reconcile(
     from shub_pay.cli.progress import progress_reporter
     from shub_pay.domain.periods import parse_moment
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.reconcile import Difference, ReconcileOptions
-    from shub_pay.services.reconcile import reconcile as run_reconcile
+    from shub_pay.services.reconcile.run import Difference, ReconcileOptions
+    from shub_pay.services.reconcile.run import reconcile as run_reconcile
 
     options = ReconcileOptions(
         since=parse_moment(since) if since else None,

@@ -4,7 +4,7 @@
 and who gives back what) on stderr and asks on a terminal; without a terminal it refuses unless
 `--yes` (exit 2). A live key is announced by the shared confirmation helper, which also asks.
 The request/resolve protocol that makes a re-run safe is described in
-`shub_pay.services.refunds`.
+`shub_pay.services.refunds.issue`.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from shub_pay.cli.output import (
 )
 
 if TYPE_CHECKING:
-    from shub_pay.services.refunds import PartyMovement, RefundOutcome, RefundPlan
+    from shub_pay.services.refunds.issue import PartyMovement, RefundOutcome, RefundPlan
     from shub_pay.settings import Settings
 
 app = typer.Typer(help="Refunds: issue one at Stripe exactly once, list them.")
@@ -210,7 +210,7 @@ def issue(
     Example: shub-pay refunds issue SH-4K2M9QZ7 --amount 5.00 --reverse-transfer --dry-run
     """
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.refunds import issue_refund
+    from shub_pay.services.refunds.issue import issue_refund
 
     context = app_context(ctx)
     with context.session() as session:
@@ -299,7 +299,7 @@ def list_(
     Example: shub-pay refunds list --order SH-4K2M9QZ7 --format json
     """
     from shub_pay.domain.periods import parse_moment
-    from shub_pay.services.refunds import list_refunds
+    from shub_pay.services.refunds.issue import list_refunds
 
     with app_context(ctx).session() as session:
         rows = list_refunds(

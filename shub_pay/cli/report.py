@@ -34,21 +34,10 @@ from shub_pay.cli.output import Format, FormatOption, note, print_json, to_jsona
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from shub_pay.services.reports import RevenueReport, RevenueRow
+    from shub_pay.services.reports.revenue import RevenueReport, RevenueRow
 
 app = typer.Typer(help="Reports for finance: revenue per period, creator or product.")
 
-CSV_COLUMNS = (
-    "period",
-    "currency",
-    "orders",
-    "gross",
-    "refunds",
-    "platform_fees",
-    "platform_net",
-    "creator_net",
-    "average_order_value",
-)
 BAR_WIDTH = 16
 
 
@@ -58,25 +47,6 @@ class GroupByChoice(StrEnum):
     MONTH = "month"
     CREATOR = "creator"
     PRODUCT = "product"
-
-
-def csv_row(row: RevenueRow) -> dict[str, Any]:
-    from shub_pay.domain.money import to_major_str
-
-    def major(amount: int | None) -> str:
-        return "" if amount is None else to_major_str(amount, row.currency)
-
-    return {
-        "period": row.key,
-        "currency": row.currency,
-        "orders": row.orders,
-        "gross": major(row.gross_minor),
-        "refunds": major(row.refunds_minor),
-        "platform_fees": major(row.platform_fees_minor),
-        "platform_net": major(row.platform_net_minor),
-        "creator_net": major(row.creator_net_minor),
-        "average_order_value": major(row.average_order_value_minor),
-    }
 
 
 def json_row(row: RevenueRow, *, statement: bool) -> dict[str, Any]:
@@ -250,7 +220,7 @@ def revenue(
     """
     from shub_pay.domain.periods import parse_moment, parse_zone
     from shub_pay.errors import ConflictError
-    from shub_pay.services.reports import GroupBy, revenue_report
+    from shub_pay.services.reports.revenue import GroupBy, revenue_report
 
     zone = parse_zone(tz)
     start = parse_moment(since, tz=zone) if since else None
@@ -285,6 +255,8 @@ def revenue(
             force=force,
         )
     elif fmt is Format.CSV or output is not None:
+        from shub_pay.services.reports.export import CSV_COLUMNS, csv_row
+
         rows = [csv_row(r) for r in report.all_rows()]
         if output is None:
             write_csv(rows, CSV_COLUMNS)

@@ -113,8 +113,8 @@ class Demo:
 
     def import_and_onboard(self) -> StepResult:
         from shub_pay.domain.fees import format_bps
-        from shub_pay.services.catalog import count_rows, import_catalog
-        from shub_pay.services.creators import onboard_creator, sync_creator
+        from shub_pay.services.catalog.importer import count_rows, import_catalog
+        from shub_pay.services.creators.onboarding import onboard_creator, sync_creator
 
         step = StepResult("Catalog imported, three creators onboarded on Stripe Connect")
         catalog = json.loads(
@@ -177,7 +177,7 @@ class Demo:
     # -- 3. buyers pay ---------------------------------------------------------------------------
 
     def _checkout(self, slug: str, buyer: str, currency: str, *, new: bool = False) -> Any:
-        from shub_pay.services.checkout import create_checkout
+        from shub_pay.services.checkout.create import create_checkout
 
         with self.session() as s:
             return create_checkout(
@@ -247,7 +247,7 @@ class Demo:
     # -- 4. the endpoint goes down, replay recovers -----------------------------------------------
 
     def outage_and_replay(self, missed: int = 5) -> StepResult:
-        from shub_pay.services.replay import ReplayOptions, replay_events
+        from shub_pay.services.events.replay import ReplayOptions, replay_events
 
         step = StepResult("Endpoint down: deliveries fail; `events replay --failed-only` recovers")
         before = self._orders()
@@ -284,7 +284,7 @@ class Demo:
     # -- 5. support refunds; a buyer disputes and wins ---------------------------------------------
 
     def _refund(self, order_number: str, amount: str | None, *, both_flags: bool) -> Any:
-        from shub_pay.services.refunds import issue_refund
+        from shub_pay.services.refunds.issue import issue_refund
 
         with self.session() as s:
             return issue_refund(
@@ -368,7 +368,7 @@ class Demo:
     # -- 6. reconciliation finds a tampered order and fixes it -----------------------------------
 
     def _reconcile(self, *, fix: bool) -> tuple[Any, list[Any]]:
-        from shub_pay.services.reconcile import ReconcileOptions, reconcile
+        from shub_pay.services.reconcile.run import ReconcileOptions, reconcile
 
         found: list[Any] = []
         summary = reconcile(
@@ -420,11 +420,11 @@ class Demo:
     # -- 7. finance: revenue per creator, CSV, and the ledger balances ------------------------
 
     def revenue_report(self) -> StepResult:
-        from shub_pay.cli.output import csv_text
-        from shub_pay.cli.report import CSV_COLUMNS, csv_row
+        from shub_pay.csvfile import write_records
         from shub_pay.domain.money import format_money
-        from shub_pay.services.reports import GroupBy
-        from shub_pay.services.reports import revenue_report as build_report
+        from shub_pay.services.reports.export import CSV_COLUMNS, csv_row
+        from shub_pay.services.reports.revenue import GroupBy
+        from shub_pay.services.reports.revenue import revenue_report as build_report
 
         step = StepResult("Revenue by creator; CSV for finance; the ledger balances")
         with self.session() as s:
@@ -449,9 +449,8 @@ class Demo:
                 }
             )
         path = self.world.csv_path
-        path.write_text(
-            csv_text([csv_row(r) for r in report.all_rows()], CSV_COLUMNS), encoding="utf-8"
-        )
+        with path.open("w", encoding="utf-8", newline="") as out:
+            write_records(out, CSV_COLUMNS, (csv_row(r) for r in report.all_rows()))
         step.check("the CSV for finance is written", path.stat().st_size > 0, str(path.resolve()))
         balanced = all(
             r.refunds_minor + r.platform_net_minor + r.creator_net_minor == r.gross_minor

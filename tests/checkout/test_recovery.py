@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from shub_pay.domain.models import CheckoutSession
 from shub_pay.domain.types import utcnow
 from shub_pay.gateway import Gateway
-from shub_pay.services import checkout as checkout_service
+from shub_pay.services.checkout import create as checkout_service
 from shub_pay.settings import Settings
 from tests.conftest import SANDBOX_KEY, Cli
 from tests.creators.conftest import ADA, MIA, audit_entries

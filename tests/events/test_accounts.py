@@ -7,7 +7,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from shub_pay.domain.models import CreatorAccount, OnboardingStatus
-from shub_pay.services.accounts_sync import derive_onboarding_status
+from shub_pay.services.creators.accounts import derive_onboarding_status
 from tests.events.conftest import Endpoint
 from tests.events.factory import BASE_TIME, account_object, event
 

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from shub_pay.domain.models import AuditLog, EventStatus, Order, Refund, StripeEvent
-from shub_pay.services.orders import order_ledger
+from shub_pay.services.orders.view import order_ledger
 from tests.events.conftest import Endpoint
 from tests.events.factory import Purchase, event
 

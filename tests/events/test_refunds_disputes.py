@@ -14,7 +14,7 @@ from shub_pay.domain.models import (
     RefundSource,
     StripeEvent,
 )
-from shub_pay.services import orders_state
+from shub_pay.services.orders import state as orders_state
 from tests.events.conftest import Endpoint
 from tests.events.factory import Purchase, event
 

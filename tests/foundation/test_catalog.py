@@ -11,7 +11,7 @@ import pytest
 from sqlmodel import Session, select
 
 from shub_pay.domain.models import AuditLog, CreatorAccount, Price, Product, Role, User
-from shub_pay.services.catalog import CatalogError, count_rows, import_catalog
+from shub_pay.services.catalog.importer import CatalogError, count_rows, import_catalog
 from tests.conftest import CATALOG, Cli
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from shub_pay.errors import StripeRetryableError
 from shub_pay.gateway import Gateway
-from shub_pay.services import orders_state
+from shub_pay.services.orders import state as orders_state
 from tests.conftest import Cli
 from tests.orders.conftest import Market
 

@@ -14,8 +14,8 @@ from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import AuditLog, Entitlement, Order
 from shub_pay.services.events.dispatcher import ingest
-from shub_pay.services.reconcile import ReconcileOptions, ReconcileSummary, reconcile
-from shub_pay.services.reconcile_checks import Difference
+from shub_pay.services.reconcile.checks import Difference
+from shub_pay.services.reconcile.run import ReconcileOptions, ReconcileSummary, reconcile
 from tests.conftest import Cli
 from tests.support.shop import Payment, Shop
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shub_pay.services.reconcile_checks import Kind, LocalOrder, compare
+from shub_pay.services.reconcile.checks import Kind, LocalOrder, compare
 
 
 def _charge(**changes: Any) -> dict[str, Any]:

@@ -67,7 +67,7 @@ def test_a_fix_run_asks_stripe_once_per_fixed_charge_not_per_checked_charge(
 
 
 def test_the_local_orders_of_the_window_decide_how_many_segments() -> None:
-    from shub_pay.services.reconcile import ReconcileOptions, plan_segments
+    from shub_pay.services.reconcile.run import ReconcileOptions, plan_segments
 
     options = ReconcileOptions()
     assert plan_segments(options, expected_charges=0) == 1
@@ -94,7 +94,7 @@ def test_a_window_listed_by_a_child_process_checks_every_charge_once(world: Worl
 
 
 def test_large_windows_list_from_a_child_process_but_never_while_fixing() -> None:
-    from shub_pay.services.reconcile import ReconcileOptions, use_listing_process
+    from shub_pay.services.reconcile.run import ReconcileOptions, use_listing_process
 
     assert use_listing_process(ReconcileOptions(), segments=32)
     assert not use_listing_process(ReconcileOptions(), segments=10)  # its start would not pay

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from shub_pay.domain.models import CreatorAccount, EventStatus, Order, StripeEvent
-from shub_pay.services.replay import ReplayOptions, acquire_lease, replay_events
+from shub_pay.services.events.replay import ReplayOptions, acquire_lease, replay_events
 from tests.conftest import Cli
 from tests.support.shop import Shop
 

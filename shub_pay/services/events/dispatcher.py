@@ -54,7 +54,6 @@ from sqlmodel import Session, col, select
 from shub_pay.db import session_scope
 from shub_pay.domain.models import EventStatus, ReceivedVia, StripeEvent
 from shub_pay.errors import NotFoundError
-from shub_pay.services import orders_state
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import (
     EventRecord,
@@ -64,6 +63,7 @@ from shub_pay.services.events.registry import (
     run_handler,
 )
 from shub_pay.services.events.store import FINAL_STATUSES, event_row_values, peek_status
+from shub_pay.services.orders import state as orders_state
 
 BATCH_SIZE = 100
 

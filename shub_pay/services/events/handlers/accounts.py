@@ -9,7 +9,7 @@ another platform integration), not failed.
 from __future__ import annotations
 
 from shub_pay.domain.models import EventStatus
-from shub_pay.services import accounts_sync
+from shub_pay.services.creators import accounts as accounts_sync
 from shub_pay.services.events.registry import EventContext, handles
 
 

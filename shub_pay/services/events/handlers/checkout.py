@@ -53,7 +53,6 @@ from shub_pay.domain.models import (
 )
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import EventProcessingError
-from shub_pay.services import orders_state
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import (
     EventContext,
@@ -63,6 +62,7 @@ from shub_pay.services.events.registry import (
     record_of,
 )
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders import state as orders_state
 
 PAYMENT_FACT_EVENTS = ("charge.succeeded", "payment_intent.succeeded")
 _PAYMENT_FACTS = (

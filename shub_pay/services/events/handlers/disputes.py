@@ -10,9 +10,9 @@ with `dispute_lost`. A dispute for an order not known yet is DEFERRED.
 from __future__ import annotations
 
 from shub_pay.domain.models import EventStatus
-from shub_pay.services import orders_state
 from shub_pay.services.events.registry import EventContext, handles
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders import state as orders_state
 
 
 @handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")

@@ -31,7 +31,6 @@ from sqlmodel import Session, col, select
 from shub_pay.domain.ledger import proportional_share
 from shub_pay.domain.models import EventStatus, Order, Refund
 from shub_pay.domain.types import utcnow
-from shub_pay.services import orders_state
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import (
     EventContext,
@@ -40,6 +39,7 @@ from shub_pay.services.events.registry import (
     record_of,
 )
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders import state as orders_state
 
 MOVEMENT_EVENTS = ("transfer.reversed", "application_fee.refunded")
 # A refund and the fee refund Stripe makes with it carry the same `created` second, give or take

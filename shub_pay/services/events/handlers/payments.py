@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from shub_pay.domain.models import EventStatus
-from shub_pay.services import orders_state
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import EventContext, handles
+from shub_pay.services.orders import state as orders_state
 
 
 def _apply_facts(ctx: EventContext, payment_intent_id: str | None) -> int | None:

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from shub_pay.domain.models import EventStatus
-from shub_pay.services import orders_state
 from shub_pay.services.events.handlers.movements import apply_deferred_movements
 from shub_pay.services.events.registry import EventContext, handles
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders import state as orders_state
 
 
 @handles("charge.refunded", "refund.created", "refund.updated", "refund.failed")

@@ -35,8 +35,9 @@ from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import Entitlement, Order, OrderItem, Product
 from shub_pay.errors import ConflictError, NotFoundError, ShubPayError
-from shub_pay.services import audit, orders_state
-from shub_pay.services.reconcile_checks import (
+from shub_pay.services import audit
+from shub_pay.services.orders import state as orders_state
+from shub_pay.services.reconcile.checks import (
     ACCESS_KINDS,
     REPORT_ONLY,
     Difference,

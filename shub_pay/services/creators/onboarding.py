@@ -37,8 +37,9 @@ from shub_pay.domain.models import CreatorAccount, OnboardingStatus, User
 from shub_pay.errors import UsageError
 from shub_pay.gateway import Gateway
 from shub_pay.services import audit
-from shub_pay.services.accounts_sync import apply_account
-from shub_pay.services.creator_view import (
+from shub_pay.services.creators.accounts import apply_account
+from shub_pay.services.creators.sync import SyncResult, sync_all_creators, sync_creator
+from shub_pay.services.creators.view import (
     CreatorRow,
     account_owner,
     creator_row,
@@ -47,7 +48,6 @@ from shub_pay.services.creator_view import (
     lifetime_net_sales,
     require_account,
 )
-from shub_pay.services.creators_sync import SyncResult, sync_all_creators, sync_creator
 from shub_pay.services.lookup import find_creator
 from shub_pay.settings import Settings
 

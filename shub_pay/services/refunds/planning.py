@@ -1,6 +1,7 @@
 """Planning a support refund: what it will move, and whether it may be asked (DESIGN.md §6).
 
-Decides, before anything is written or Stripe is called (`shub_pay.services.refunds` does that):
+Decides, before anything is written or Stripe is called (`shub_pay.services.refunds.issue` does
+that):
 
 - **Refundable.** A non-paid, fully refunded or disputed order, or an amount above
   ``gross - refunded``, is a conflict (exit 5). The default amount is all that is refundable.
@@ -26,8 +27,8 @@ from shub_pay.domain import ledger
 from shub_pay.domain.models import AuditLog, Order, OrderStatus, Refund, RefundSource
 from shub_pay.domain.money import format_money, to_major_str
 from shub_pay.errors import ConflictError
-from shub_pay.services import orders_state
-from shub_pay.services.orders import LedgerView, order_ledger
+from shub_pay.services.orders import state as orders_state
+from shub_pay.services.orders.view import LedgerView, order_ledger
 
 REQUESTED = "requested"
 REFUND_STATUSES = (REQUESTED, "pending", "requires_action", "succeeded", "failed", "canceled")

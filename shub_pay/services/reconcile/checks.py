@@ -35,7 +35,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple, cast
 
 from shub_pay.domain.models import Order
-from shub_pay.services import orders_state
+from shub_pay.services.orders import state as orders_state
 
 
 class Kind(StrEnum):

@@ -20,8 +20,8 @@ from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import CreatorAccount
 from shub_pay.gateway import Gateway
-from shub_pay.services.accounts_sync import apply_account
-from shub_pay.services.creator_view import CreatorRow, account_owner, creator_row, require_account
+from shub_pay.services.creators.accounts import apply_account
+from shub_pay.services.creators.view import CreatorRow, account_owner, creator_row, require_account
 from shub_pay.services.lookup import find_creator
 from shub_pay.settings import Settings
 

@@ -42,7 +42,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from shub_pay.domain.models import Entitlement, Order, OrderStatus, Refund
-from shub_pay.services.reconcile_checks import LocalOrder
+from shub_pay.services.reconcile.checks import LocalOrder
 
 PAID_STATUSES = (
     OrderStatus.COMPLETED,

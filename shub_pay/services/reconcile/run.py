@@ -56,8 +56,8 @@ from shub_pay.db import session_scope
 from shub_pay.domain.models import ReconcileRun
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
-from shub_pay.services import reconcile_local as local
-from shub_pay.services.reconcile_checks import (
+from shub_pay.services.reconcile import local
+from shub_pay.services.reconcile.checks import (
     REPORT_ONLY,
     Difference,
     compare,
@@ -65,7 +65,7 @@ from shub_pay.services.reconcile_checks import (
     payment_intent_of,
     refund_ids,
 )
-from shub_pay.services.reconcile_fixes import apply_fixes
+from shub_pay.services.reconcile.fixes import apply_fixes
 
 DEFAULT_WINDOW = timedelta(days=30)
 EDGE_SLACK = timedelta(hours=1)

@@ -64,7 +64,7 @@ from shub_pay.domain.types import utcnow
 from shub_pay.errors import ConflictError, UsageError
 from shub_pay.gateway import Gateway
 from shub_pay.services import audit
-from shub_pay.services.creator_view import fee_in_effect
+from shub_pay.services.creators.view import fee_in_effect
 from shub_pay.services.lookup import find_product, find_user
 from shub_pay.settings import Settings
 

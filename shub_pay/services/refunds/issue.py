@@ -2,7 +2,7 @@
 
 Request, then call, then resolve:
 
-1. **Plan** (`shub_pay.services.refund_planning`). The amount (default: all that is still
+1. **Plan** (`shub_pay.services.refunds.planning`). The amount (default: all that is still
    refundable) is checked against the order before anything is written: a non-paid, fully
    refunded or disputed order, or an amount above ``gross - refunded``, is a conflict (exit 5);
    ``--refund-application-fee`` without ``--reverse-transfer`` is refused up front (exit 2),
@@ -69,10 +69,11 @@ from shub_pay.errors import (
     UsageError,
 )
 from shub_pay.gateway import Gateway
-from shub_pay.services import audit, orders_state
+from shub_pay.services import audit
 from shub_pay.services.lookup import find_order
-from shub_pay.services.orders import LedgerView, RefundView, order_ledger, refund_view
-from shub_pay.services.refund_planning import (
+from shub_pay.services.orders import state as orders_state
+from shub_pay.services.orders.view import LedgerView, RefundView, order_ledger, refund_view
+from shub_pay.services.refunds.planning import (
     FAILED_ACTION,
     FAILED_STATUSES,
     ISSUED_ACTION,

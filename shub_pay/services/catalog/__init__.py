@@ -1,0 +1,1 @@
+"""Catalog: importing users, creators, products, versions and prices, and listing them."""

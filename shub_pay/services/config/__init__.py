@@ -1,0 +1,1 @@
+"""`config check`: every setting, its source and state."""

@@ -1,0 +1,1 @@
+"""Orders: their state after each Stripe fact, and what support sees of them."""

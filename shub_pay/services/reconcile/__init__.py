@@ -1,0 +1,1 @@
+"""Reconciliation: Stripe against local orders, refunds, disputes and access."""

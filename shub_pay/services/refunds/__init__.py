@@ -1,0 +1,1 @@
+"""Support refunds: planning what a refund moves, then issuing it exactly once."""

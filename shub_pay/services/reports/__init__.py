@@ -1,0 +1,1 @@
+"""Reports for finance: revenue per period, creator or product."""
