@@ -10,9 +10,9 @@ transfer.reversed, application_fee.refunded), oldest first, and applies it to a 
 with the fixture catalog, once per mode:
 
 - `ingest`: `dispatcher.ingest` per event (what a webhook delivery does, minus HTTP);
-- `ingest_many`: `dispatcher.ingest_many` in chunks of `--chunk`;
+- `ingest_many`: `batch.ingest_many` in chunks of `--chunk`;
 - `process_many`: the events stored first (one multi-row insert per chunk, as replay's listing
-  phase does), then `dispatcher.process_many` in chunks of `--chunk` (what replay's apply phase
+  phase does), then `batch.process_many` in chunks of `--chunk` (what replay's apply phase
   does). Only the apply phase is timed; the store phase is printed beside it.
 
 Every run checks the outcome: one order per payment, every event PROCESSED or IGNORED, the
@@ -153,11 +153,11 @@ def run_ingest(engine: Any, events: list[dict[str, Any]], chunk: int) -> float:
 
 def run_ingest_many(engine: Any, events: list[dict[str, Any]], chunk: int) -> float:
     from shub_pay.domain.models import ReceivedVia
-    from shub_pay.services.events import dispatcher
+    from shub_pay.services.events import batch
 
     started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(events), chunk):
-        dispatcher.ingest_many(engine, events[i : i + chunk], received_via=ReceivedVia.REPLAY)
+        batch.ingest_many(engine, events[i : i + chunk], received_via=ReceivedVia.REPLAY)
     return time.perf_counter() - started, time.process_time() - cpu
 
 
@@ -177,14 +177,15 @@ def store_all(engine: Any, events: list[dict[str, Any]], chunk: int) -> float:
 
 
 def run_process_many(engine: Any, events: list[dict[str, Any]], chunk: int) -> float:
-    from shub_pay.services.events import dispatcher
 
     stored, _ = store_all(engine, events, chunk)
     print(f"  (store phase: {len(events) / stored:,.0f} events/s, not counted)")
+    from shub_pay.services.events import batch
+
     ids = [str(e["id"]) for e in events]
     started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(ids), chunk):
-        dispatcher.process_many(engine, ids[i : i + chunk])
+        batch.process_many(engine, ids[i : i + chunk])
     return time.perf_counter() - started, time.process_time() - cpu
 
 

@@ -126,7 +126,7 @@ def build_database(url: str, facts: list[Any], first: int, last: int) -> dict[st
         Refund,
         User,
     )
-    from shub_pay.services.events.handlers.checkout import order_number_for
+    from shub_pay.services.events.handlers.new_order import order_number_for
 
     def ts(unix: int) -> datetime:
         return datetime.fromtimestamp(unix, UTC)

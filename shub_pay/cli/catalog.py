@@ -28,7 +28,8 @@ def import_(
     """
     from shub_pay.db import session_scope
     from shub_pay.services import audit
-    from shub_pay.services.catalog.importer import count_rows, import_catalog, load_catalog_file
+    from shub_pay.services.catalog.importer import import_catalog, load_catalog_file
+    from shub_pay.services.catalog.listing import count_rows
 
     context = app_context(ctx)
     data = load_catalog_file(file)
@@ -67,7 +68,7 @@ def list_(ctx: typer.Context, fmt: FormatOption = Format.TABLE) -> None:
     Example: shub-pay catalog list --format csv
     """
     from shub_pay.domain.money import format_money
-    from shub_pay.services.catalog.importer import list_catalog
+    from shub_pay.services.catalog.listing import list_catalog
 
     with app_context(ctx).session() as session:
         rows: list[dict[str, Any]] = [vars(r) | {} for r in list_catalog(session=session)]

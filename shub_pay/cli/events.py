@@ -32,7 +32,7 @@ def list_(
     """
     from shub_pay.domain.models import EventStatus
     from shub_pay.errors import UsageError
-    from shub_pay.services.events.dispatcher import list_events
+    from shub_pay.services.events.stored import list_events
 
     wanted = None
     if status:
@@ -90,7 +90,7 @@ def retry(
 
     Example: shub-pay events retry --failed --format json
     """
-    from shub_pay.services.events.dispatcher import retry_events
+    from shub_pay.services.events.stored import retry_events
 
     summary = retry_events(app_context(ctx).engine(), event_ids=event_ids or (), failed_only=failed)
     data = summary.to_dict()

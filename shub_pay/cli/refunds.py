@@ -299,7 +299,7 @@ def list_(
     Example: shub-pay refunds list --order SH-4K2M9QZ7 --format json
     """
     from shub_pay.domain.periods import parse_moment
-    from shub_pay.services.refunds.issue import list_refunds
+    from shub_pay.services.refunds.listing import list_refunds
 
     with app_context(ctx).session() as session:
         rows = list_refunds(

@@ -34,7 +34,7 @@ from shub_pay.cli.output import Format, FormatOption, note, print_json, to_jsona
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from shub_pay.services.reports.revenue import RevenueReport, RevenueRow
+    from shub_pay.services.reports.rows import RevenueReport, RevenueRow
 
 app = typer.Typer(help="Reports for finance: revenue per period, creator or product.")
 
@@ -220,7 +220,8 @@ def revenue(
     """
     from shub_pay.domain.periods import parse_moment, parse_zone
     from shub_pay.errors import ConflictError
-    from shub_pay.services.reports.revenue import GroupBy, revenue_report
+    from shub_pay.services.reports.revenue import revenue_report
+    from shub_pay.services.reports.rows import GroupBy
 
     zone = parse_zone(tz)
     start = parse_moment(since, tz=zone) if since else None

@@ -4,6 +4,8 @@ Every step calls the same services the commands call and returns what a person s
 few rows) and the checks it made. A check that fails does not stop the story (the later steps
 still show what they can) but makes the demo exit non-zero: "Exit 0 only if every step's
 outcome was checked and right".
+
+One idea that needs its length: the story is read top to bottom, one method per step.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ class Demo:
 
     def import_and_onboard(self) -> StepResult:
         from shub_pay.domain.fees import format_bps
-        from shub_pay.services.catalog.importer import count_rows, import_catalog
+        from shub_pay.services.catalog.importer import import_catalog
+        from shub_pay.services.catalog.listing import count_rows
         from shub_pay.services.creators.onboarding import onboard_creator, sync_creator
 
         step = StepResult("Catalog imported, three creators onboarded on Stripe Connect")
@@ -423,8 +426,8 @@ class Demo:
         from shub_pay.csvfile import write_records
         from shub_pay.domain.money import format_money
         from shub_pay.services.reports.export import CSV_COLUMNS, csv_row
-        from shub_pay.services.reports.revenue import GroupBy
         from shub_pay.services.reports.revenue import revenue_report as build_report
+        from shub_pay.services.reports.rows import GroupBy
 
         step = StepResult("Revenue by creator; CSV for finance; the ledger balances")
         with self.session() as s:

@@ -219,8 +219,16 @@ class CheckoutSession(SQLModel, table=True):
     completed_at: datetime | None = _ts()
 
 
+_ORDER_REPORT_COLUMNS = ("paid_at", "amount_minor", "application_fee_minor", "status")
+
+
 class Order(SQLModel, table=True):
     __tablename__ = "orders"
+    # Covering indexes of `report revenue` (migration 0002 says why).
+    __table_args__ = (
+        Index("ix_orders_report_currency_paid", "currency", *_ORDER_REPORT_COLUMNS),
+        Index("ix_orders_report_creator", "creator_id", "currency", *_ORDER_REPORT_COLUMNS),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     order_number: str = Field(unique=True, max_length=32)
@@ -280,6 +288,19 @@ class Refund(SQLModel, table=True):
     idempotency key) or one Stripe told us about (dashboard, webhook, reconcile)."""
 
     __tablename__ = "refunds"
+    # The covering index of `report revenue`'s refund side (migration 0002).
+    __table_args__ = (
+        Index(
+            "ix_refunds_report_currency_created",
+            "currency",
+            "stripe_created_at",
+            "status",
+            "amount_minor",
+            "transfer_reversed_minor",
+            "application_fee_refunded_minor",
+            "order_id",
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     stripe_refund_id: str | None = Field(default=None, unique=True, max_length=255)

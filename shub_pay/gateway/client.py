@@ -10,6 +10,9 @@ full jitter, reusing the same idempotency key. A client-side limiter (a sliding 
 counted (`api_requests`). List pages are read on the SDK's requestor and HTTP client but parsed
 by orjson into plain dicts (`_get`); large windows are paged concurrently (`segments.py`), from a
 child process when the caller wants its core for itself (`listing.py`).
+
+One idea that needs its length: one method per Stripe call the services make, each a few lines
+around the shared request, retry and error translation.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from shub_pay.domain.models import EventStatus, ReceivedVia
-from shub_pay.services.events.dispatcher import BATCH_SIZE, Outcome, ingest_many
+from shub_pay.services.events.batch import ingest_many
+from shub_pay.services.events.dispatcher import BATCH_SIZE, Outcome
 from shub_pay.services.events.store import FINAL_STATUSES, peek_status
 from shub_pay.services.events.verify import (
     DEFAULT_TOLERANCE_S,

@@ -20,7 +20,8 @@ from shub_pay.domain.models import (
     StripeEvent,
 )
 from shub_pay.errors import NotFoundError
-from shub_pay.services.events.dispatcher import Outcome, ingest, ingest_many, process_many
+from shub_pay.services.events.batch import ingest_many, process_many
+from shub_pay.services.events.dispatcher import Outcome, ingest
 from shub_pay.services.events.store import event_row_values
 from tests.events.factory import Purchase, event
 

@@ -19,7 +19,7 @@ from shub_pay.domain.models import (
     Product,
     StripeEvent,
 )
-from shub_pay.services.events.handlers.checkout import order_number_for
+from shub_pay.services.events.handlers.new_order import order_number_for
 from tests.conftest import Cli
 from tests.events.conftest import Endpoint, write_event
 from tests.events.factory import Purchase

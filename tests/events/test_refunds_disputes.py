@@ -14,7 +14,7 @@ from shub_pay.domain.models import (
     RefundSource,
     StripeEvent,
 )
-from shub_pay.services.orders import state as orders_state
+from shub_pay.services.orders import after_sale
 from tests.events.conftest import Endpoint
 from tests.events.factory import Purchase, event
 
@@ -201,7 +201,7 @@ def test_the_refunds_cli_can_apply_stripes_answer_with_the_fee_refund_it_read(
         answer = purchase.refund_object(
             1000, transfer_reversal={"id": "trr_5", "object": "transfer_reversal", "amount": 1000}
         )
-        refund = orders_state.apply_stripe_refund(
+        refund = after_sale.apply_stripe_refund(
             s,
             order=order,
             refund=answer,

@@ -11,7 +11,8 @@ import pytest
 from sqlmodel import Session, select
 
 from shub_pay.domain.models import AuditLog, CreatorAccount, Price, Product, Role, User
-from shub_pay.services.catalog.importer import CatalogError, count_rows, import_catalog
+from shub_pay.services.catalog.importer import CatalogError, import_catalog
+from shub_pay.services.catalog.listing import count_rows
 from tests.conftest import CATALOG, Cli
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from shub_pay.errors import StripeRetryableError
 from shub_pay.gateway import Gateway
-from shub_pay.services.orders import state as orders_state
+from shub_pay.services.orders import after_sale
 from tests.conftest import Cli
 from tests.orders.conftest import Market
 
@@ -42,7 +42,7 @@ def test_stripe_answered_but_recording_it_crashed_and_the_rerun_finishes_that_re
     support: Cli, market: Market, requests_to: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     number = market.buy("p_aurora")
-    _crash_once(monkeypatch, orders_state, "apply_stripe_refund", after=False)
+    _crash_once(monkeypatch, after_sale, "apply_stripe_refund", after=False)
     crashed = _issue(support, number, "--amount", "5.00", *BOTH)
     assert crashed.exit_code == 70
     (pending,) = market.refunds(number)

@@ -10,7 +10,7 @@ from sqlmodel import Session, select
 
 from shub_pay.domain.models import Order, Refund
 from shub_pay.domain.types import utcnow
-from shub_pay.services.events.handlers.checkout import order_number_for
+from shub_pay.services.events.handlers.new_order import order_number_for
 from tests.reconcile.conftest import World, kinds
 
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlmodel import Session
 
-from shub_pay.services.reports.revenue import GroupBy, revenue_report
+from shub_pay.services.reports.revenue import revenue_report
+from shub_pay.services.reports.rows import GroupBy
 from tests.reports.conftest import Shop
 
 START = datetime(2026, 3, 20, tzinfo=UTC)

@@ -16,7 +16,8 @@ from freezegun import freeze_time
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from shub_pay.services.reports.revenue import GroupBy, RevenueReport, RevenueRow, revenue_report
+from shub_pay.services.reports.revenue import revenue_report
+from shub_pay.services.reports.rows import GroupBy, RevenueReport, RevenueRow
 from tests.conftest import Cli
 from tests.reports.conftest import Shop
 

@@ -34,6 +34,9 @@ Decides:
   with charges disabled, buyer already holding an active entitlement (unless
   `allow_repurchase`). Several active prices: `currency`, else the platform currency, else a
   usage error listing the choices.
+
+One idea that needs its length: the write-first attempt, its reuse and its recovery are one
+state machine, read together; looking after sessions once created is `sessions`.
 """
 
 from __future__ import annotations

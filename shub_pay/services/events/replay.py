@@ -7,7 +7,7 @@ Decides (DESIGN.md §7, replay paragraph; STRIPE-FACTS.md §2):
   the raw events are on disk before anything is applied, and a listing costs exactly
   ⌈events / 100⌉ requests. Then the stored events of the window that are not final yet
   (RECEIVED or FAILED) are applied oldest first through the same pipeline as webhooks
-  (`dispatcher.process_many`: the same handlers, 100 events per transaction with a savepoint
+  (`batch.process_many`: the same handlers, 100 events per transaction with a savepoint
   each), so replay and live delivery can never disagree.
 - Resume. A cursor per (scope, filters, window) remembers the last page stored; a run that was
   killed midway and is started again with the same arguments continues the listing from there,
@@ -21,6 +21,9 @@ Decides (DESIGN.md §7, replay paragraph; STRIPE-FACTS.md §2):
   replayed) with a warning.
 - `--all-accounts` lists each connected account's events with the `Stripe-Account` header.
 - `--dry-run` lists and reports what would be applied; it writes nothing and takes no lease.
+
+One idea that needs its length: listing, the lease and the resumable cursor are one run's
+life cycle; applying the stored events is `batch.process_many`'s.
 """
 
 from __future__ import annotations
@@ -391,7 +394,7 @@ def replay_events(
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> ReplaySummary:
-    from shub_pay.services.events.dispatcher import process_many
+    from shub_pay.services.events.batch import process_many
 
     _validate(options)
     now = now or utcnow()

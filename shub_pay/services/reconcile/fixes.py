@@ -5,7 +5,7 @@ Decides:
 
 - A fix applies the Stripe fact the missing event would have carried, with the function its
   handler uses: `create_order_from_session` (the `checkout.session.completed` handler itself),
-  `orders_state.apply_stripe_refund`, `apply_stripe_dispute`, `apply_payment_facts` (fee) and
+  `after_sale.apply_stripe_refund`, `apply_stripe_dispute`, `apply_payment_facts` (fee) and
   `refresh_order` (access: status derived from the facts, then `sync_entitlements`). So a fact
   learned by reconciliation lands exactly as if the event had arrived, and a late webhook for
   the same fact changes nothing (every one of these is idempotent and only moves forward).
@@ -36,6 +36,7 @@ from sqlmodel import Session, col, select
 from shub_pay.domain.models import Entitlement, Order, OrderItem, Product
 from shub_pay.errors import ConflictError, NotFoundError, ShubPayError
 from shub_pay.services import audit
+from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 from shub_pay.services.reconcile.checks import (
     ACCESS_KINDS,
@@ -118,11 +119,11 @@ def _apply_refunds(
             for refund in page
         ]
     for refund in sorted(refunds, key=lambda r: (int(r.get("created") or 0), str(r["id"]))):
-        orders_state.apply_stripe_refund(
+        after_sale.apply_stripe_refund(
             session, order=order, refund=refund, charge=detailed, actor=actor
         )
     if not refunds:
-        orders_state.update_refunded_total(session, order=order, charge=detailed, actor=actor)
+        after_sale.update_refunded_total(session, order=order, charge=detailed, actor=actor)
 
 
 def _apply_disputes(
@@ -132,7 +133,7 @@ def _apply_disputes(
     if not disputes:
         raise NotFoundError(f"Stripe lists no dispute for charge {charge_id}")
     for dispute in sorted(disputes, key=lambda d: (int(d.get("created") or 0), str(d["id"]))):
-        orders_state.apply_stripe_dispute(session, order=order, dispute=dispute, actor=actor)
+        after_sale.apply_stripe_dispute(session, order=order, dispute=dispute, actor=actor)
 
 
 def _create_order(

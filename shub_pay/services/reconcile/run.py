@@ -35,6 +35,9 @@ Decides:
   than their size here: each one hands the GIL to the threads parsing pages.
 - A `ReconcileRun` row is written when the run starts and completed when it ends (`clean`,
   `differences`, `fixed` or `failed`).
+
+One idea that needs its length: the run (window, pages, batches, orphans, its record); the rules
+are in `checks`, the fixes in `fixes`, the local lookups in `local`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ Request, then call, then resolve:
 4. **Resolve.** The refund is retrieved with ``expand[]=transfer_reversal`` and
    ``expand[]=charge.application_fee`` — the reversal amount ``X`` is the reversal's, the fee
    refund ``Y`` is the fee refund Stripe created in the same call (matched by time, then amount,
-   in the fee's ``refunds``) — and applied through ``orders_state.apply_stripe_refund(...,
+   in the fee's ``refunds``) — and applied through ``after_sale.apply_stripe_refund(...,
    request=row, application_fee_refunded_minor=Y)``, the code the ``charge.refunded`` /
    ``refund.*`` webhooks run. A REFUND_ISSUED entry (or REFUND_FAILED when Stripe refused or the
    refund failed) closes the request. The webhooks arriving later find the row by its Stripe id
@@ -44,6 +44,9 @@ first finds the unresolved request:
 Stripe errors: a refusal (4xx) executed nothing, so the request is marked ``failed`` and closed;
 a timeout, 5xx or rate limit leaves the outcome unknown, so the request stays pending and the
 same command finishes it later. A crash anywhere after step 2 is the same case.
+
+One idea that needs its length: the four steps and their recovery are read together; the plan
+lives in `planning` and the listing in `listing`.
 """
 
 from __future__ import annotations
@@ -51,10 +54,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, text
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from shub_pay.domain import ledger
@@ -71,6 +73,7 @@ from shub_pay.errors import (
 from shub_pay.gateway import Gateway
 from shub_pay.services import audit
 from shub_pay.services.lookup import find_order
+from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 from shub_pay.services.orders.view import LedgerView, RefundView, order_ledger, refund_view
 from shub_pay.services.refunds.planning import (
@@ -88,7 +91,6 @@ from shub_pay.services.refunds.planning import (
     decide,
     party_movements,
     recorded_refunds,
-    resolved_keys,
     unresolved_requests,
 )
 
@@ -98,9 +100,7 @@ __all__ = [
     "RefundOutcome",
     "RefundPlan",
     "RefundReason",
-    "RefundRow",
     "issue_refund",
-    "list_refunds",
     "unresolved_requests",
 ]
 
@@ -128,14 +128,6 @@ class RefundOutcome:
     access_active: bool | None = None
     movements: list[PartyMovement] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class RefundRow(RefundView):
-    """A refund as `refunds list` shows it: the order's view plus its order and request state."""
-
-    order_number: str
-    awaiting_resolution: bool
 
 
 # --- talking to Stripe ---------------------------------------------------------------------
@@ -352,7 +344,7 @@ def _resolve(
         .with_for_update()
         .execution_options(populate_existing=True)
     ).one()
-    row = orders_state.apply_stripe_refund(
+    row = after_sale.apply_stripe_refund(
         session,
         order=order,
         refund=refund,
@@ -513,52 +505,3 @@ def issue_refund(
     )
     session.rollback()
     return outcome
-
-
-# --- listing -------------------------------------------------------------------------------
-
-
-def list_refunds(
-    *,
-    session: Session,
-    order_ref: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    status: str | None = None,
-    limit: int = 200,
-) -> list[RefundRow]:
-    """Refunds newest first (by Stripe's time, else the request's), with their requests."""
-    when = col(Refund.stripe_created_at)
-    query = select(Refund, Order.order_number).join(Order, col(Order.id) == col(Refund.order_id))
-    if order_ref:
-        query = query.where(col(Refund.order_id) == find_order(session, order_ref).id)
-    if status:
-        wanted = status.strip().lower()
-        if wanted not in REFUND_STATUSES:
-            raise UsageError(
-                f"Unknown refund status {status!r}.",
-                code="invalid_status",
-                hint="Use one of: " + ", ".join(REFUND_STATUSES) + ".",
-            )
-        query = query.where(col(Refund.status) == wanted)
-    moment = func.coalesce(when, col(Refund.created_at))
-    if since is not None:
-        query = query.where(moment >= since)
-    if until is not None:
-        query = query.where(moment < until)
-    query = query.order_by(moment.desc(), col(Refund.id).desc()).limit(limit)
-    rows = session.exec(query).all()
-    keys = [r.idempotency_key for r, _ in rows if r.idempotency_key and r.source == "cli"]
-    resolved = resolved_keys(session, keys)
-    result: list[RefundRow] = []
-    for row, number in rows:
-        view = refund_view(row)
-        result.append(
-            RefundRow(
-                **vars(view),
-                order_number=number,
-                awaiting_resolution=row.idempotency_key in keys
-                and row.idempotency_key not in resolved,
-            )
-        )
-    return result

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shub_pay.domain.money import to_major_str
-from shub_pay.services.reports.revenue import RevenueRow
+from shub_pay.services.reports.rows import RevenueRow
 
 CSV_COLUMNS = (
     "period",

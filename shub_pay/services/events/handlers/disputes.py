@@ -1,7 +1,7 @@
 """Dispute events: the order is DISPUTED while a dispute is open; a lost one revokes access.
 
 Decides: `charge.dispute.created`, `.updated` and `.closed` record the dispute's status through
-`orders_state.apply_stripe_dispute`, which never lets an earlier status replace a later one (a
+`after_sale.apply_stripe_dispute`, which never lets an earlier status replace a later one (a
 late `created` does not reopen a closed dispute). Won (or an inquiry closed) → the order's
 status is recomputed from its payment and refunds and access comes back; lost → access revoked
 with `dispute_lost`. A dispute for an order not known yet is DEFERRED.
@@ -12,6 +12,7 @@ from __future__ import annotations
 from shub_pay.domain.models import EventStatus
 from shub_pay.services.events.registry import EventContext, handles
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 
 
@@ -26,5 +27,5 @@ def on_dispute(ctx: EventContext) -> EventStatus:
         return EventStatus.DEFERRED
     if charge_id and order.stripe_charge_id is None:
         order.stripe_charge_id = charge_id
-    orders_state.apply_stripe_dispute(ctx.session, order=order, dispute=dispute, actor=ctx.actor)
+    after_sale.apply_stripe_dispute(ctx.session, order=order, dispute=dispute, actor=ctx.actor)
     return EventStatus.PROCESSED

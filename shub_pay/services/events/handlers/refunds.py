@@ -1,6 +1,6 @@
 """Refund events: `charge.refunded`, `refund.created`, `refund.updated`, `refund.failed`.
 
-Decides: refunds are upserted by Stripe refund id through `orders_state.apply_stripe_refund`
+Decides: refunds are upserted by Stripe refund id through `after_sale.apply_stripe_refund`
 (the same function the refunds CLI calls with Stripe's answer). A charge payload updates the
 order's `refunded_minor` from `amount_refunded` (only ever upwards) and upserts every refund it
 carries expanded. A refund for an order not known yet is DEFERRED, not dropped: the checkout
@@ -17,6 +17,7 @@ from shub_pay.domain.models import EventStatus
 from shub_pay.services.events.handlers.movements import apply_deferred_movements
 from shub_pay.services.events.registry import EventContext, handles
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 
 
@@ -45,11 +46,11 @@ def on_refund(ctx: EventContext) -> EventStatus:
     if charge_id and order.stripe_charge_id is None:
         order.stripe_charge_id = charge_id
     for refund in refunds:
-        orders_state.apply_stripe_refund(
+        after_sale.apply_stripe_refund(
             ctx.session, order=order, refund=refund, charge=charge, actor=ctx.actor
         )
     if not refunds:
-        orders_state.update_refunded_total(ctx.session, order=order, charge=charge, actor=ctx.actor)
+        after_sale.update_refunded_total(ctx.session, order=order, charge=charge, actor=ctx.actor)
     else:
         apply_deferred_movements(ctx.session, order=order, exclude=ctx.event_id)
     return EventStatus.PROCESSED
