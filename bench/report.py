@@ -142,6 +142,7 @@ def generate(path: Path, orders: int) -> None:
                     f"SH-B{oid:09d}",
                     f"b_{rng.randrange(BUYERS)}",
                     f"c_{c}",
+                    pid,
                     f"pi_bench_{oid}",
                     f"ch_bench_{oid}",
                     f"cs_bench_{oid}",
@@ -159,11 +160,11 @@ def generate(path: Path, orders: int) -> None:
             )
             item_rows.append((oid, pid, amount, currency))
         cur.executemany(
-            "INSERT INTO orders (id, order_number, buyer_id, creator_id, "
+            "INSERT INTO orders (id, order_number, buyer_id, creator_id, product_id, "
             "stripe_payment_intent_id, stripe_charge_id, checkout_session_id, "
             "destination_account, amount_minor, currency, application_fee_minor, fee_bps, "
             "status, refunded_minor, paid_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             order_rows,
         )
         cur.executemany(

@@ -8,6 +8,7 @@ import typer
 
 from shub_pay.cli.context import app_context
 from shub_pay.cli.output import Column, Format, FormatOption, render_rows
+from shub_pay.cli.paging import CursorOption, say_page
 
 
 def audit(
@@ -20,6 +21,7 @@ def audit(
     ] = None,
     entity: Annotated[str | None, typer.Option(help="Only entries about this entity id.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most entries to show.")] = 200,
+    cursor: CursorOption = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """Show the audit log, newest first: who did what to which order.
@@ -34,8 +36,13 @@ def audit(
             from shub_pay.services.lookup import find_order
 
             order_id = find_order(session, order).id
-        entries = audit_service.list_entries(
-            session, order_id=order_id, action=action, entity_id=entity, limit=limit
+        page = audit_service.page_entries(
+            session,
+            order_id=order_id,
+            action=action,
+            entity_id=entity,
+            limit=limit,
+            cursor=cursor,
         )
         rows = [
             {
@@ -47,7 +54,7 @@ def audit(
                 "order_id": e.order_id,
                 "metadata": e.details,
             }
-            for e in entries
+            for e in page.rows
         ]
     render_rows(
         rows,
@@ -64,3 +71,4 @@ def audit(
             Column("metadata"),
         ],
     )
+    say_page(page, "entries")

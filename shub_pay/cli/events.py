@@ -8,6 +8,7 @@ import typer
 
 from shub_pay.cli.context import app_context
 from shub_pay.cli.output import Column, Format, FormatOption, note, render_mapping, render_rows
+from shub_pay.cli.paging import CursorOption, say_page
 
 app = typer.Typer(help="Stored Stripe events: list them, retry failed ones.", no_args_is_help=True)
 
@@ -24,9 +25,10 @@ def list_(
         str | None, typer.Option("--type", help="Only this type; a trailing * matches a prefix.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most events to show.")] = 100,
+    cursor: CursorOption = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
-    """List stored events, newest first.
+    """List stored events, newest first, a page at a time.
 
     Example: shub-pay events list --status FAILED --type 'charge.*' --format json
     """
@@ -40,6 +42,9 @@ def list_(
             raise UsageError(f"unknown status {status!r}", hint=f"one of {', '.join(STATUSES)}")
         wanted = EventStatus(status.upper())
     with app_context(ctx).session() as session:
+        page = list_events(
+            session, status=wanted, event_type=event_type, limit=limit, cursor=cursor
+        )
         rows = [
             {
                 "id": e.event_id,
@@ -52,7 +57,7 @@ def list_(
                 "received_via": e.received_via,
                 "payment_intent_id": e.payment_intent_id,
             }
-            for e in list_events(session, status=wanted, event_type=event_type, limit=limit)
+            for e in page.rows
         ]
     render_rows(
         rows,
@@ -71,6 +76,7 @@ def list_(
             Column("last_error", "error"),
         ],
     )
+    say_page(page, "events")
 
 
 @app.command("retry")

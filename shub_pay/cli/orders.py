@@ -21,6 +21,7 @@ from shub_pay.cli.output import (
     render_rows,
     stdout_console,
 )
+from shub_pay.cli.paging import CursorOption, say_page
 
 if TYPE_CHECKING:
     from shub_pay.services.orders.view import OrderDetail
@@ -72,9 +73,10 @@ def list_(
     ] = None,
     until: Annotated[str | None, typer.Option(help="Paid before this moment.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most orders to show.")] = 100,
+    cursor: CursorOption = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
-    """List orders, newest paid first.
+    """List orders, newest paid first, a page at a time.
 
     Example: shub-pay orders list --buyer mia.chen@example.com --since 30d --format json
     """
@@ -82,7 +84,7 @@ def list_(
     from shub_pay.services.orders.view import list_orders, parse_order_status
 
     with app_context(ctx).session() as session:
-        rows = list_orders(
+        page = list_orders(
             session=session,
             buyer_ref=buyer,
             creator_ref=creator,
@@ -90,14 +92,16 @@ def list_(
             since=parse_moment(since) if since else None,
             until=parse_moment(until) if until else None,
             limit=limit,
+            cursor=cursor,
         )
     render_rows(
-        [asdict(r) for r in rows],
+        [asdict(r) for r in page.rows],
         fmt=fmt,
         columns=_COLUMNS,
         title="Orders",
         empty="no orders match",
     )
+    say_page(page, "orders")
 
 
 def _render_detail(detail: OrderDetail) -> None:

@@ -28,6 +28,7 @@ from shub_pay.cli.output import (
     render_rows,
     stdout_console,
 )
+from shub_pay.cli.paging import CursorOption, say_page
 
 if TYPE_CHECKING:
     from shub_pay.services.refunds.issue import PartyMovement, RefundOutcome, RefundPlan
@@ -289,6 +290,7 @@ def list_(
         typer.Option(help="requested, pending, requires_action, succeeded, failed or canceled."),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most refunds to show.")] = 200,
+    cursor: CursorOption = None,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
     """List refunds newest first, with the Connect money each moved.
@@ -302,18 +304,20 @@ def list_(
     from shub_pay.services.refunds.listing import list_refunds
 
     with app_context(ctx).session() as session:
-        rows = list_refunds(
+        page = list_refunds(
             session=session,
             order_ref=order,
             since=parse_moment(since) if since else None,
             until=parse_moment(until) if until else None,
             status=status,
             limit=limit,
+            cursor=cursor,
         )
     render_rows(
-        [asdict(r) for r in rows],
+        [asdict(r) for r in page.rows],
         fmt=fmt,
         columns=_COLUMNS,
         title="Refunds",
         empty="no refunds match",
     )
+    say_page(page, "refunds")

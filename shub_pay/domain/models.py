@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, func, text
 from sqlmodel import Field, SQLModel
 
 from shub_pay.domain.types import UTCDateTime, utcnow
@@ -228,12 +228,16 @@ class Order(SQLModel, table=True):
     __table_args__ = (
         Index("ix_orders_report_currency_paid", "currency", *_ORDER_REPORT_COLUMNS),
         Index("ix_orders_report_creator", "creator_id", "currency", *_ORDER_REPORT_COLUMNS),
+        Index("ix_orders_report_product", "product_id", "currency", *_ORDER_REPORT_COLUMNS),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     order_number: str = Field(unique=True, max_length=32)
     buyer_id: str = Field(foreign_key="users.id", index=True, max_length=64)
     creator_id: str = Field(foreign_key="users.id", index=True, max_length=64)
+    # The product of the order's item (the smallest id should there be several), fixed when the
+    # order is created: reports group by it as they group by creator (migration 0004).
+    product_id: str | None = Field(default=None, foreign_key="products.id", max_length=64)
     stripe_payment_intent_id: str = Field(unique=True, max_length=255)
     stripe_charge_id: str | None = Field(default=None, unique=True, max_length=255)
     checkout_session_id: str | None = Field(default=None, unique=True, max_length=255)
@@ -392,3 +396,43 @@ class ReconcileRun(SQLModel, table=True):
     fixed: int = 0
     api_requests: int = 0
     status: str = Field(default="running", max_length=16)
+
+
+# --- the order of the lists support reads (migration 0004) -----------------------------------
+# Each list is read newest first by a moment and a tie-breaking id, one page at a time (keyset
+# paging): these indexes hold that order, after the list's common filter where it has one.
+
+
+def order_listing_moment() -> Any:
+    """When an order happened, as `orders list` sorts it: paid, else created."""
+    return func.coalesce(Order.__table__.c.paid_at, Order.__table__.c.created_at)  # type: ignore[attr-defined]
+
+
+def refund_listing_moment() -> Any:
+    """When a refund happened, as `refunds list` sorts it: Stripe's time, else the request's."""
+    refunds = Refund.__table__  # type: ignore[attr-defined]
+    return func.coalesce(refunds.c.stripe_created_at, refunds.c.created_at)
+
+
+_ORDERS_TABLE = Order.__table__  # type: ignore[attr-defined]
+Index("ix_orders_listed", order_listing_moment(), _ORDERS_TABLE.c.id)
+Index(
+    "ix_orders_creator_listed",
+    _ORDERS_TABLE.c.creator_id,
+    order_listing_moment(),
+    _ORDERS_TABLE.c.id,
+)
+Index("ix_orders_status_listed", _ORDERS_TABLE.c.status, order_listing_moment(), _ORDERS_TABLE.c.id)
+Index("ix_refunds_listed", refund_listing_moment(), Refund.__table__.c.id)  # type: ignore[attr-defined]
+_EVENTS_TABLE = StripeEvent.__table__  # type: ignore[attr-defined]
+Index("ix_stripe_events_listed", _EVENTS_TABLE.c.created, _EVENTS_TABLE.c.stripe_event_id)
+Index(
+    "ix_stripe_events_status_listed",
+    _EVENTS_TABLE.c.status,
+    _EVENTS_TABLE.c.created,
+    _EVENTS_TABLE.c.stripe_event_id,
+)
+_AUDIT_TABLE = AuditLog.__table__  # type: ignore[attr-defined]
+Index("ix_audit_log_listed", _AUDIT_TABLE.c.at, _AUDIT_TABLE.c.id)
+Index("ix_audit_log_order_listed", _AUDIT_TABLE.c.order_id, _AUDIT_TABLE.c.at, _AUDIT_TABLE.c.id)
+Index("ix_audit_log_action_listed", _AUDIT_TABLE.c.action, _AUDIT_TABLE.c.at, _AUDIT_TABLE.c.id)

@@ -10,12 +10,15 @@ import getpass
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import AuditLog
 from shub_pay.settings import redact_text
+
+if TYPE_CHECKING:
+    from shub_pay.services.paging import Page
 
 _FORBIDDEN_KEYS = frozenset({"number", "card_number", "cvc", "cvv", "exp_month", "exp_year"})
 _PAN = re.compile(r"\b(?:\d[ -]?){13,19}\b")
@@ -82,3 +85,37 @@ def list_entries(
         query = query.where(AuditLog.entity_id == entity_id)
     query = query.order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc()).limit(limit)
     return session.exec(query).all()
+
+
+def page_entries(
+    session: Session,
+    *,
+    order_id: int | None = None,
+    action: str | None = None,
+    entity_id: str | None = None,
+    limit: int = 200,
+    cursor: str | None = None,
+) -> Page[AuditLog]:
+    """`audit`: entries newest first, one page of `limit` after `cursor`, and how many match."""
+    from shub_pay.services import paging
+
+    conditions: list[Any] = []
+    if order_id is not None:
+        conditions.append(col(AuditLog.order_id) == order_id)
+    if action:
+        conditions.append(col(AuditLog.action) == action.upper())
+    if entity_id:
+        conditions.append(col(AuditLog.entity_id) == entity_id)
+    query = paging.after(
+        select(AuditLog).where(*conditions),
+        moment=col(AuditLog.at),
+        key=col(AuditLog.id),
+        cursor=cursor,
+    )
+    return paging.page_of(
+        session,
+        session.exec(query.limit(limit + 1)).all(),
+        limit=limit,
+        count=select(col(AuditLog.id)).where(*conditions),
+        cursor_of=lambda entry: (entry.at, entry.id or 0),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -140,6 +141,10 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(engine: Eng
     from alembic.runtime.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    with engine.connect() as connection:
+    with engine.connect() as connection, warnings.catch_warnings():
+        # SQLite cannot reflect expression indexes (the lists' `coalesce(…)` order): Alembic
+        # compares the others there, and all of them on PostgreSQL.
+        warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
+        warnings.filterwarnings("ignore", "autogenerate skipping", category=UserWarning)
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []

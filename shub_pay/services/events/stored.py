@@ -13,7 +13,9 @@ from sqlmodel import Session, col, select
 from shub_pay.db import session_scope
 from shub_pay.domain.models import EventStatus, StripeEvent
 from shub_pay.errors import NotFoundError
+from shub_pay.services import paging
 from shub_pay.services.events.dispatcher import Outcome, process_stored
+from shub_pay.services.paging import Page
 
 
 @dataclass(frozen=True)
@@ -96,18 +98,25 @@ def list_events(
     status: EventStatus | None = None,
     event_type: str | None = None,
     limit: int = 100,
-) -> list[EventRow]:
-    """Stored events, newest first; `event_type` may end in `*` (`charge.*`)."""
-    query = select(StripeEvent)
+    cursor: str | None = None,
+) -> Page[EventRow]:
+    """Stored events, newest first; `event_type` may end in `*` (`charge.*`). One page of
+    `limit` after `cursor`, and how many match in all."""
+    conditions: list[Any] = []
     if status is not None:
-        query = query.where(StripeEvent.status == status)
+        conditions.append(col(StripeEvent.status) == status)
     if event_type:
         if event_type.endswith("*"):
-            query = query.where(col(StripeEvent.type).startswith(event_type[:-1]))
+            conditions.append(col(StripeEvent.type).startswith(event_type[:-1]))
         else:
-            query = query.where(StripeEvent.type == event_type)
-    query = query.order_by(col(StripeEvent.created).desc(), col(StripeEvent.stripe_event_id).desc())
-    return [
+            conditions.append(col(StripeEvent.type) == event_type)
+    query = paging.after(
+        select(StripeEvent).where(*conditions),
+        moment=col(StripeEvent.created),
+        key=col(StripeEvent.stripe_event_id),
+        cursor=cursor,
+    )
+    rows = [
         EventRow(
             event_id=e.stripe_event_id,
             type=e.type,
@@ -120,5 +129,12 @@ def list_events(
             payment_intent_id=e.payment_intent_id,
             processed_at=e.processed_at,
         )
-        for e in session.exec(query.limit(limit)).all()
+        for e in session.exec(query.limit(limit + 1)).all()
     ]
+    return paging.page_of(
+        session,
+        rows,
+        limit=limit,
+        count=select(col(StripeEvent.stripe_event_id)).where(*conditions),
+        cursor_of=lambda row: (row.created, row.event_id),
+    )

@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from shub_pay.domain.models import Order, Refund
+from shub_pay.domain.models import Order, Refund, refund_listing_moment
 from shub_pay.errors import (
     UsageError,
 )
+from shub_pay.services import paging
 from shub_pay.services.lookup import find_order
 from shub_pay.services.orders.view import RefundView, refund_view
+from shub_pay.services.paging import Page
 from shub_pay.services.refunds.planning import (
     REFUND_STATUSES,
     resolved_keys,
@@ -37,12 +39,13 @@ def list_refunds(
     until: datetime | None = None,
     status: str | None = None,
     limit: int = 200,
-) -> list[RefundRow]:
-    """Refunds newest first (by Stripe's time, else the request's), with their requests."""
-    when = col(Refund.stripe_created_at)
-    query = select(Refund, Order.order_number).join(Order, col(Order.id) == col(Refund.order_id))
+    cursor: str | None = None,
+) -> Page[RefundRow]:
+    """Refunds newest first (by Stripe's time, else the request's), with their requests: one
+    page of `limit` after `cursor`, and how many match in all."""
+    conditions: list[Any] = []
     if order_ref:
-        query = query.where(col(Refund.order_id) == find_order(session, order_ref).id)
+        conditions.append(col(Refund.order_id) == find_order(session, order_ref).id)
     if status:
         wanted = status.strip().lower()
         if wanted not in REFUND_STATUSES:
@@ -51,25 +54,40 @@ def list_refunds(
                 code="invalid_status",
                 hint="Use one of: " + ", ".join(REFUND_STATUSES) + ".",
             )
-        query = query.where(col(Refund.status) == wanted)
-    moment = func.coalesce(when, col(Refund.created_at))
+        conditions.append(col(Refund.status) == wanted)
+    moment = refund_listing_moment()
     if since is not None:
-        query = query.where(moment >= since)
+        conditions.append(moment >= since)
     if until is not None:
-        query = query.where(moment < until)
-    query = query.order_by(moment.desc(), col(Refund.id).desc()).limit(limit)
-    rows = session.exec(query).all()
+        conditions.append(moment < until)
+    query = (
+        select(Refund, Order.order_number)
+        .join(Order, col(Order.id) == col(Refund.order_id))
+        .where(*conditions)
+    )
+    query = paging.after(query, moment=moment, key=col(Refund.id), cursor=cursor)
+    rows = session.exec(query.limit(limit + 1)).all()
     keys = [r.idempotency_key for r, _ in rows if r.idempotency_key and r.source == "cli"]
     resolved = resolved_keys(session, keys)
-    result: list[RefundRow] = []
+    result: list[tuple[RefundRow, Refund]] = []
     for row, number in rows:
         view = refund_view(row)
         result.append(
-            RefundRow(
-                **vars(view),
-                order_number=number,
-                awaiting_resolution=row.idempotency_key in keys
-                and row.idempotency_key not in resolved,
+            (
+                RefundRow(
+                    **vars(view),
+                    order_number=number,
+                    awaiting_resolution=row.idempotency_key in keys
+                    and row.idempotency_key not in resolved,
+                ),
+                row,
             )
         )
-    return result
+    page = paging.page_of(
+        session,
+        result,
+        limit=limit,
+        count=select(col(Refund.id)).where(*conditions),
+        cursor_of=lambda pair: (pair[1].stripe_created_at or pair[1].created_at, pair[1].id or 0),
+    )
+    return Page(rows=[r for r, _ in page.rows], total=page.total, next_cursor=page.next_cursor)

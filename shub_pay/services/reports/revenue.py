@@ -23,7 +23,8 @@ Decides (DESIGN.md §6, §12):
   row per group and merges sales with refunds. Memory grows with the number of periods (or
   creators, or products), never with the number of orders.
   By creator or product: ``GROUP BY`` key and currency (the (creator_id, currency, …) covering
-  index of migration 0002 hands SQLite the groups in order, so it never sorts).
+  index of migration 0002, and (product_id, currency, …) of 0004, hand SQLite the groups in
+  order, so it never sorts).
   By period: the period boundaries are computed in Python (below) and each (period, currency)
   cell is one aggregate over a range of the (currency, paid_at, …) covering index. A
   ``GROUP BY`` on a computed period key made SQLite sort a million rows (≈ 2 s measured); the
@@ -34,7 +35,9 @@ Decides (DESIGN.md §6, §12):
   any time-zone support. The window is clipped to the first and last moment in the data.
 - **Products.** An order belongs to the product of its item (shub-pay sells one product per
   checkout); should an order ever carry several items, it counts once, under the smallest
-  product id, rather than once per item.
+  product id, rather than once per item. That product is recorded on the order when it is
+  created (`orders.product_id`, migration 0004), so grouping by product reads a covering index
+  exactly as grouping by creator does.
 - Periods with neither a sale nor a refund are not listed.
 """
 
@@ -49,7 +52,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, String, bindparam, func, select
 from sqlmodel import Session, col
 
-from shub_pay.domain.models import Order, OrderItem, OrderStatus, Product, Refund, User
+from shub_pay.domain.models import Order, OrderStatus, Product, Refund, User
 from shub_pay.domain.periods import (
     Granularity,
     local_midnight,
@@ -95,13 +98,7 @@ class _Filters:
         if self.creator_id is not None:
             query = query.where(_column(Order.creator_id) == self.creator_id)
         if self.product_id is not None:
-            query = query.where(
-                _column(Order.id).in_(
-                    select(col(OrderItem.order_id)).where(
-                        col(OrderItem.product_id) == self.product_id
-                    )
-                )
-            )
+            query = query.where(_column(Order.product_id) == self.product_id)
         return query
 
     def window(self, query: Any, moment: ColumnElement[Any]) -> Any:
@@ -227,15 +224,12 @@ def _period_groups(
 def _entity_groups(
     session: Session, filters: _Filters, group_by: GroupBy
 ) -> dict[tuple[str, str], RevenueRow]:
-    """GROUP BY creator (or product) and currency; the creator index delivers groups in order."""
+    """GROUP BY creator (or product) and currency; the (creator_id | product_id, currency, …)
+    covering index delivers the groups in order."""
     if group_by is GroupBy.CREATOR:
         key: ColumnElement[Any] = _column(Order.creator_id)
     else:
-        key = (
-            select(func.min(OrderItem.product_id))
-            .where(col(OrderItem.order_id) == col(Order.id))
-            .scalar_subquery()
-        )
+        key = _column(Order.product_id)
     currency = _column(Order.currency)
     sales = filters.window(
         filters.orders(select(key, currency, *_SALE_SUMS)), _column(Order.paid_at)

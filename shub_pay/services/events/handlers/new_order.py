@@ -218,6 +218,7 @@ def create_order(
         "order_number": order_number_for(payment_intent_id),
         "buyer_id": buyer_id,
         "creator_id": product.creator_id,
+        "product_id": product.id,
         "stripe_payment_intent_id": payment_intent_id,
         "stripe_charge_id": charge_id,
         "checkout_session_id": session_id,
