@@ -1,0 +1,125 @@
+"""Start-up of the command line: medians of cold runs, and their ratios to Python's own imports.
+
+    .venv/bin/python bench/startup.py [--runs 9] [--db /tmp/shub_bench_startup/demo.db]
+
+Targets (bench/README.md, "Start-up"): `shub-pay --help` ≤ 150 ms and within 1.3× of
+`python -c "import typer"`; `orders show` on a small database ≤ 400 ms cold and within 1.3× of
+`python -c "import typer, sqlmodel"`. The machine's speed drifts by up to 2× within minutes, so
+the ratios are what one run can compare: every command is timed in the same rounds, one run of
+each per round (round-robin), and the medians are taken over the rounds.
+
+"Cold" means a fresh interpreter per run (a subprocess: imports, settings, the database
+connection and the migration gate all paid again), with the operating system's file cache warm
+as it is for anyone who runs two commands in a row.
+
+The small database is the demo's (fixture catalog, creators, ~35 paid orders with refunds and a
+dispute: `shub-pay demo`, in-process sandbox), built once into `--db` and reused. Commands run
+in an empty working directory (no `.env`), with the database and a test key in the environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+SHUB_PAY = str(BIN / "shub-pay")
+
+
+def build_database(path: Path) -> str:
+    """The demo's database at `path` (built if missing); returns one of its order numbers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        started = time.perf_counter()
+        done = subprocess.run(
+            [SHUB_PAY, "--database-url", f"sqlite:///{path}", "demo"],
+            cwd=path.parent,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            sys.exit(f"the demo failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+        print(f"built {path} with the demo in {time.perf_counter() - started:.1f} s")
+    with sqlite3.connect(path) as con:
+        count, number = con.execute(
+            "SELECT count(*), max(order_number) FROM orders WHERE status != 'PENDING'"
+        ).fetchone()
+    print(f"database: {path}, {count} orders; `orders show` looks up {number}")
+    return str(number)
+
+
+def _time_once(argv: list[str], *, cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"{argv} exited {done.returncode}:\n{done.stderr.decode(errors='replace')}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=9, help="rounds (cold runs of each command)")
+    parser.add_argument("--db", type=Path, default=Path("/tmp/shub_bench_startup/demo.db"))
+    args = parser.parse_args()
+
+    order_number = build_database(args.db.resolve())
+    workdir = args.db.resolve().parent / "cwd"
+    workdir.mkdir(exist_ok=True)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "SHUB_", "DATABASE_"))
+    }
+    env |= {
+        "DATABASE_URL": f"sqlite:///{args.db.resolve()}",
+        "STRIPE_SECRET_KEY": "sk_test_bench_startup_not_a_real_key",
+        "COLUMNS": "120",
+    }
+
+    py = sys.executable
+    commands: dict[str, list[str]] = {
+        'python -c "import typer"': [py, "-c", "import typer"],
+        'python -c "import typer, sqlmodel"': [py, "-c", "import typer, sqlmodel"],
+        "shub-pay --help": [SHUB_PAY, "--help"],
+        "shub-pay orders --help": [SHUB_PAY, "orders", "--help"],
+        "shub-pay orders list": [SHUB_PAY, "orders", "list"],
+        "shub-pay orders show": [SHUB_PAY, "orders", "show", order_number],
+        "shub-pay config check": [SHUB_PAY, "config", "check"],
+    }
+    for argv in commands.values():  # one warm-up each: the file cache, .pyc files
+        _time_once(argv, cwd=workdir, env=env)
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.runs):
+        for name, argv in commands.items():
+            times[name].append(_time_once(argv, cwd=workdir, env=env))
+
+    median = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\nmedians of {args.runs} cold runs (min–max), {sys.version.split()[0]}")
+    for name, value in median.items():
+        low, high = min(times[name]), max(times[name])
+        print(f"  {name:<36} {value * 1000:7.0f} ms   ({low * 1000:.0f}–{high * 1000:.0f})")
+    typer_only = median['python -c "import typer"']
+    typer_sqlmodel = median['python -c "import typer, sqlmodel"']
+    print("\nratios (target ≤ 1.3×)")
+    for name, base, base_name in (
+        ("shub-pay --help", typer_only, "import typer"),
+        ("shub-pay orders --help", typer_only, "import typer"),
+        ("shub-pay orders list", typer_sqlmodel, "import typer, sqlmodel"),
+        ("shub-pay orders show", typer_sqlmodel, "import typer, sqlmodel"),
+        ("shub-pay config check", typer_sqlmodel, "import typer, sqlmodel"),
+    ):
+        print(f"  {name:<36} {median[name] / base:5.2f}× of `{base_name}`")
+    print("\nabsolute targets")
+    for name, limit in (("shub-pay --help", 0.150), ("shub-pay orders show", 0.400)):
+        verdict = "met" if median[name] <= limit else "not met"
+        print(f"  {name:<36} {median[name] * 1000:7.0f} ms  ≤ {limit * 1000:.0f} ms: {verdict}")
+
+
+if __name__ == "__main__":
+    main()
