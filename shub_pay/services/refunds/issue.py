@@ -52,7 +52,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, text
 from sqlmodel import Session, col, select
@@ -68,7 +68,6 @@ from shub_pay.errors import (
     StripeRetryableError,
     UsageError,
 )
-from shub_pay.gateway import Gateway
 from shub_pay.services import audit
 from shub_pay.services.lookup import find_order
 from shub_pay.services.orders import state as orders_state
@@ -91,6 +90,10 @@ from shub_pay.services.refunds.planning import (
     resolved_keys,
     unresolved_requests,
 )
+
+if TYPE_CHECKING:
+    from shub_pay.gateway import Gateway  # the SDK loads only for commands that call Stripe
+
 
 __all__ = [
     "REFUND_STATUSES",
