@@ -6,7 +6,9 @@ Targets (bench/README.md, "Start-up"): `shub-pay --help` ≤ 150 ms and within 1
 `python -c "import typer"`; `orders show` on a small database ≤ 400 ms cold and within 1.3× of
 `python -c "import typer, sqlmodel"`. The machine's speed drifts by up to 2× within minutes, so
 the ratios are what one run can compare: every command is timed in the same rounds, one run of
-each per round (round-robin), and the medians are taken over the rounds.
+each per round (round-robin), and the medians are taken over the rounds. CPU time (user +
+system of the child) is printed beside the wall time: other jobs on the machine stretch the
+wall time of a run far more than its CPU time.
 
 "Cold" means a fresh interpreter per run (a subprocess: imports, settings, the database
 connection and the migration gate all paid again), with the operating system's file cache warm
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -55,19 +58,34 @@ def build_database(path: Path) -> str:
     return str(number)
 
 
-def _time_once(argv: list[str], *, cwd: Path, env: dict[str, str]) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time_once(argv: list[str], *, cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of one run of `argv` in a fresh process."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, check=False)
     elapsed = time.perf_counter() - started
+    cpu = _children_cpu() - cpu_before
     if done.returncode != 0:
         sys.exit(f"{argv} exited {done.returncode}:\n{done.stderr.decode(errors='replace')}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=9, help="rounds (cold runs of each command)")
     parser.add_argument("--db", type=Path, default=Path("/tmp/shub_bench_startup/demo.db"))
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="a directory holding another version's shub_pay package (e.g. `git archive "
+        "<commit> shub_pay | tar -x -C DIR`): its shub-pay commands are timed in the same "
+        "rounds, run through this virtualenv with PYTHONPATH=DIR",
+    )
     args = parser.parse_args()
 
     order_number = build_database(args.db.resolve())
@@ -81,6 +99,8 @@ def main() -> None:
         "STRIPE_SECRET_KEY": "sk_test_bench_startup_not_a_real_key",
         "COLUMNS": "120",
     }
+    # As installed, modules are compiled once: let the warm-up write the .pyc files.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
 
     py = sys.executable
     commands: dict[str, list[str]] = {
@@ -92,33 +112,53 @@ def main() -> None:
         "shub-pay orders show": [SHUB_PAY, "orders", "show", order_number],
         "shub-pay config check": [SHUB_PAY, "config", "check"],
     }
-    for argv in commands.values():  # one warm-up each: the file cache, .pyc files
-        _time_once(argv, cwd=workdir, env=env)
-    times: dict[str, list[float]] = {name: [] for name in commands}
+    envs = dict.fromkeys(commands, env)
+    if args.before is not None:
+        before_env = env | {"PYTHONPATH": str(args.before.resolve())}
+        for name in [n for n in commands if n.startswith("shub-pay")]:
+            commands[f"{name} (before)"] = commands[name]
+            envs[f"{name} (before)"] = before_env
+    for name, argv in commands.items():  # one warm-up each: the file cache, .pyc files
+        _time_once(argv, cwd=workdir, env=envs[name])
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     for _ in range(args.runs):
         for name, argv in commands.items():
-            times[name].append(_time_once(argv, cwd=workdir, env=env))
+            elapsed, used = _time_once(argv, cwd=workdir, env=envs[name])
+            wall[name].append(elapsed)
+            cpu[name].append(used)
 
-    median = {name: statistics.median(values) for name, values in times.items()}
-    print(f"\nmedians of {args.runs} cold runs (min–max), {sys.version.split()[0]}")
+    median = {name: statistics.median(values) for name, values in wall.items()}
+    median_cpu = {name: statistics.median(values) for name, values in cpu.items()}
+    load = os.getloadavg()[0]
+    print(
+        f"\nmedians of {args.runs} cold runs, wall (min–max) and CPU, "
+        f"Python {sys.version.split()[0]}, load average {load:.1f} at the end"
+    )
     for name, value in median.items():
-        low, high = min(times[name]), max(times[name])
-        print(f"  {name:<36} {value * 1000:7.0f} ms   ({low * 1000:.0f}–{high * 1000:.0f})")
-    typer_only = median['python -c "import typer"']
-    typer_sqlmodel = median['python -c "import typer, sqlmodel"']
-    print("\nratios (target ≤ 1.3×)")
-    for name, base, base_name in (
-        ("shub-pay --help", typer_only, "import typer"),
-        ("shub-pay orders --help", typer_only, "import typer"),
-        ("shub-pay orders list", typer_sqlmodel, "import typer, sqlmodel"),
-        ("shub-pay orders show", typer_sqlmodel, "import typer, sqlmodel"),
-        ("shub-pay config check", typer_sqlmodel, "import typer, sqlmodel"),
+        low, high = min(wall[name]), max(wall[name])
+        print(
+            f"  {name:<45} {value * 1000:6.0f} ms ({low * 1000:4.0f}–{high * 1000:4.0f})"
+            f"   CPU {median_cpu[name] * 1000:5.0f} ms"
+        )
+    print("\nratios, wall / CPU (target ≤ 1.3× wall)")
+    for name, base_name in (
+        ("shub-pay --help", 'python -c "import typer"'),
+        ("shub-pay orders --help", 'python -c "import typer"'),
+        ("shub-pay orders list", 'python -c "import typer, sqlmodel"'),
+        ("shub-pay orders show", 'python -c "import typer, sqlmodel"'),
+        ("shub-pay config check", 'python -c "import typer, sqlmodel"'),
     ):
-        print(f"  {name:<36} {median[name] / base:5.2f}× of `{base_name}`")
-    print("\nabsolute targets")
+        for label in (name, f"{name} (before)"):
+            if label in median:
+                print(
+                    f"  {label:<45} {median[label] / median[base_name]:5.2f}× / "
+                    f"{median_cpu[label] / median_cpu[base_name]:4.2f}× of `{base_name[11:-1]}`"
+                )
+    print("\nabsolute targets (wall)")
     for name, limit in (("shub-pay --help", 0.150), ("shub-pay orders show", 0.400)):
         verdict = "met" if median[name] <= limit else "not met"
-        print(f"  {name:<36} {median[name] * 1000:7.0f} ms  ≤ {limit * 1000:.0f} ms: {verdict}")
+        print(f"  {name:<45} {median[name] * 1000:7.0f} ms  ≤ {limit * 1000:.0f} ms: {verdict}")
 
 
 if __name__ == "__main__":

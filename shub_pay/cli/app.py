@@ -172,6 +172,9 @@ class LazyRootGroup(ShubPayGroup):
             holder.command(name)(target)
         return typer.main.get_group(holder).commands[name]
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names only (Typer's own walks the commands)
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         commands = self.commands
         assert isinstance(commands, _LazyCommands)
