@@ -106,6 +106,9 @@ def main() -> None:
     commands: dict[str, list[str]] = {
         'python -c "import typer"': [py, "-c", "import typer"],
         'python -c "import typer, sqlmodel"': [py, "-c", "import typer, sqlmodel"],
+        # Typer's rich help renderer (markdown-it, pygments through rich.traceback): Typer
+        # imports it only when it prints help, so `import typer` alone no longer includes it.
+        'python -c "import typer.rich_utils"': [py, "-c", "import typer.rich_utils"],
         "shub-pay --help": [SHUB_PAY, "--help"],
         "shub-pay orders --help": [SHUB_PAY, "orders", "--help"],
         "shub-pay orders list": [SHUB_PAY, "orders", "list"],
@@ -144,6 +147,7 @@ def main() -> None:
     print("\nratios, wall / CPU (target ≤ 1.3× wall)")
     for name, base_name in (
         ("shub-pay --help", 'python -c "import typer"'),
+        ("shub-pay --help", 'python -c "import typer.rich_utils"'),
         ("shub-pay orders --help", 'python -c "import typer"'),
         ("shub-pay orders list", 'python -c "import typer, sqlmodel"'),
         ("shub-pay orders show", 'python -c "import typer, sqlmodel"'),
