@@ -154,7 +154,9 @@ class LazyRootGroup(ShubPayGroup):
 
     def __init__(self, **attrs: Any) -> None:
         super().__init__(**attrs)
+        registered = dict(self.commands)  # anything added with app.add_typer/app.command
         self.commands = _LazyCommands(self._load)
+        self.commands.update(registered)
         self._describing = False
 
     def _load(self, name: str) -> Any:

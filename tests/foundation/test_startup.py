@@ -49,7 +49,10 @@ def test_each_summary_in_the_root_help_is_the_commands_own_first_paragraph() -> 
     from typer.main import get_command
 
     root = get_command(app)
-    assert list(root.commands) == list(COMMANDS)  # type: ignore[attr-defined]
+    assert list(root.commands) == list(COMMANDS), (  # type: ignore[attr-defined]
+        "register a new command group in shub_pay.cli.app.COMMANDS (module, attribute, summary), "
+        "not with app.add_typer: --help would import it"
+    )
     for name, entry in COMMANDS.items():
         command = root.commands[name]  # type: ignore[attr-defined]
         first = inspect.cleandoc(command.short_help or command.help or "").split("\n\n")[0]
