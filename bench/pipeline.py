@@ -17,7 +17,7 @@ with the fixture catalog, once per mode:
 
 Every run checks the outcome: one order per payment, every event PROCESSED or IGNORED, the
 refunded orders PARTIALLY_REFUNDED. `--profile MODE` prints the top of a cProfile of that mode.
-Target (DESIGN.md §14): `events replay` ≥ 2,000 events/s processed.
+Target (bench/README.md, Targets): `events replay` ≥ 2,000 events/s processed.
 """
 
 from __future__ import annotations

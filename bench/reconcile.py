@@ -18,7 +18,7 @@ Separate processes, so client and server never share one GIL on 2 cores:
    service pages from a child process of its own (`gateway.listing`), whose CPU and peak RSS
    are reported too, as is the sandbox's CPU while serving.
 
-Target (DESIGN.md §14): ≥ 8,000 charges/s (80% of the 10,000 the limit allows), no failed
+Target (bench/README.md, Targets): ≥ 8,000 charges/s (80% of the 10,000 the limit allows), no failed
 request, 1,000 list calls plus one partial page at most per segment. `--threads` pages with
 threads in the reconcile process instead; `--list-only` pages the charges without checking
 them (the listing's own ceiling); `--plain-json` patches the SDK's response parsing to plain

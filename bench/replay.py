@@ -1,6 +1,6 @@
 """Benchmark: `events replay` of 10,000 events from the sandbox into a fresh SQLite database.
 
-Target (DESIGN.md §14): exactly 100 list calls, >= 2,000 events/s processed.
+Target (bench/README.md, Targets): exactly 100 list calls, >= 2,000 events/s processed.
 
 The sandbox is seeded without HTTP with realistic shub-pay payments: Checkout Sessions carrying
 the metadata shub-pay's checkout writes (product, buyer, price of the fixture catalog), paid as

@@ -1,4 +1,4 @@
-"""Benchmark of `report revenue` (DESIGN.md §14): 1,000,000 orders, SQLite, ≤ 1 s, ≤ 150 MB,
+"""Benchmark of `report revenue` (bench/README.md, Targets): 1,000,000 orders, SQLite, ≤ 1 s, ≤ 150 MB,
 ≥ 50× faster than ORIGINAL-SPEC.md §8's load-everything loop on the same data.
 
     .venv/bin/python bench/report.py [--orders 1000000] [--db /tmp/shub_bench_report.db]

@@ -6,7 +6,7 @@ Starts the sandbox in-process, seeds paid destination charges (no HTTP), then me
 `client.v1.charges.list` on loopback: one client (limit 10 and limit 100), four concurrent
 clients, a `created`-window pagination walk, and 20 concurrent clients against 200 ms of
 injected latency (latency must not serialise requests: ideal is 100 req/s).
-Target (DESIGN.md §10 / issue): ≥ 300 list calls per second.
+Target (bench/README.md, Targets): ≥ 300 list calls per second.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ payment_intent.succeeded: three events each, all creating or updating orders) ov
 built before the clock starts, so the load generator takes as little of the two shared cores as
 it can), each signed like Stripe signs them. Then
 it re-sends already processed events one at a time and reports the duplicate answer latency.
-Targets (DESIGN.md §14): ≥ 500 events/s on 2 cores; duplicates answered in ≤ 5 ms (median).
+Targets (bench/README.md): ≥ 500 events/s on 2 cores; duplicates answered in ≤ 5 ms (median).
 """
 
 from __future__ import annotations

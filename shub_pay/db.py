@@ -6,6 +6,10 @@ then fail to upgrade their lock halfway through a unit of work. PostgreSQL uses 
 
 A brand-new database is created at head automatically; a database behind head stops the command
 with "run `shub-pay db upgrade`" (never a silent migration of data someone else depends on).
+
+The gate runs before every command that opens the database, so its common case is one query:
+the revision stored in `alembic_version` against `shub_pay.migrations.HEAD_REVISION`. Alembic is
+imported only when they differ (a new, older or foreign database) and by `db upgrade`.
 """
 
 from __future__ import annotations
@@ -19,9 +23,11 @@ from typing import Any
 import orjson
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from shub_pay.errors import ConfigError
+from shub_pay.migrations import HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -92,6 +98,7 @@ def _alembic_config(engine: Engine) -> Any:
 
 
 def head_revision() -> str:
+    """Alembic's head, read from the migration scripts (HEAD_REVISION is kept equal to it)."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory(str(MIGRATIONS_DIR))
@@ -122,16 +129,35 @@ class MigrationState:
         return self.current is None and not self.has_tables
 
 
+def _unreachable(engine: Engine, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"cannot open the database {display_url(str(engine.url))}: {type(exc).__name__}",
+        code="database_unreachable",
+        hint="check DATABASE_URL and that the server is running",
+    )
+
+
+def stored_revisions(engine: Engine) -> list[str] | None:
+    """The revisions in `alembic_version` (one query), or None when the table is not there."""
+    try:
+        with engine.connect() as connection:
+            try:
+                rows = connection.exec_driver_sql("SELECT version_num FROM alembic_version")
+                return [str(row[0]) for row in rows]
+            except DBAPIError:  # no such table: a new database, or not shub-pay's
+                return None
+    except Exception as exc:  # connection refused, bad credentials, unreadable file
+        raise _unreachable(engine, exc) from exc
+
+
 def migration_state(engine: Engine) -> MigrationState:
+    if stored_revisions(engine) == [HEAD_REVISION]:
+        return MigrationState(current=HEAD_REVISION, head=HEAD_REVISION, has_tables=True)
     try:
         has_tables = bool(inspect(engine).get_table_names())
         current = current_revision(engine)
     except Exception as exc:  # connection refused, bad credentials, unreadable file
-        raise ConfigError(
-            f"cannot open the database {display_url(str(engine.url))}: {type(exc).__name__}",
-            code="database_unreachable",
-            hint="check DATABASE_URL and that the server is running",
-        ) from exc
+        raise _unreachable(engine, exc) from exc
     return MigrationState(current=current, head=head_revision(), has_tables=has_tables)
 
 

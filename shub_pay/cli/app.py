@@ -1,39 +1,204 @@
 """The root command: global options and the command groups, nothing else.
 
-Each group lives in its own module under `shub_pay.cli`; they import only Typer and Rich at
-module level, so `shub-pay --help` and shell completion never load `stripe` or `sqlmodel`.
+Each group lives in its own module under `shub_pay.cli`, and none is imported until its command
+runs: the root group knows the groups by name, module and one-line summary (`COMMANDS`), and
+imports a module only when click asks for that command to run it or to show its own help.
+`shub-pay --help` prints the summaries without importing any group, so it loads Typer and Rich
+and nothing else of shub-pay; `shub-pay orders list` loads `shub_pay.cli.orders` and what that
+command needs. `tests/foundation/test_startup.py` keeps the summaries equal to the modules' own
+help and checks what `--help` and the everyday commands import.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Iterator, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand
 
 from shub_pay import __version__
-from shub_pay.cli import (
-    audit,
-    catalog,
-    checkout,
-    config,
-    creators,
-    db,
-    demo,
-    events,
-    orders,
-    reconcile,
-    refunds,
-    report,
-    sandbox,
-    webhooks,
-)
 from shub_pay.cli.context import AppContext
 from shub_pay.cli.errors import ShubPayGroup
 
+
+@dataclass(frozen=True)
+class LazyCommand:
+    """Where a command lives, and the summary `shub-pay --help` shows without importing it.
+
+    `attr` is a `typer.Typer` (a command group) or a function (a single command, registered with
+    `app.command(name)` as before)."""
+
+    module: str
+    attr: str
+    summary: str
+
+
+# In the order `shub-pay --help` lists them (Typer lists single commands before groups).
+COMMANDS: dict[str, LazyCommand] = {
+    "audit": LazyCommand(
+        "shub_pay.cli.audit",
+        "audit",
+        "Show the audit log, newest first: who did what to which order.",
+    ),
+    "reconcile": LazyCommand(
+        "shub_pay.cli.reconcile",
+        "reconcile",
+        "Compare Stripe's charges with local orders, refunds and access; one row per difference.",
+    ),
+    "demo": LazyCommand(
+        "shub_pay.cli.demo",
+        "demo",
+        "Run shub-pay's whole job against the built-in offline Stripe, narrating each step.",
+    ),
+    "db": LazyCommand(
+        "shub_pay.cli.db",
+        "app",
+        "Database schema: apply migrations and show where the database stands.",
+    ),
+    "config": LazyCommand(
+        "shub_pay.cli.config",
+        "app",
+        "Configuration: what shub-pay will use, and where each value came from.",
+    ),
+    "catalog": LazyCommand(
+        "shub_pay.cli.catalog",
+        "app",
+        "The marketplace catalog: users, creators, products, versions and prices.",
+    ),
+    "creators": LazyCommand(
+        "shub_pay.cli.creators",
+        "app",
+        "Creators' Stripe Express accounts: onboarding, links, status and fees.",
+    ),
+    "checkout": LazyCommand(
+        "shub_pay.cli.checkout",
+        "app",
+        "Checkout Sessions: payment links for one buyer and one product.",
+    ),
+    "orders": LazyCommand(
+        "shub_pay.cli.orders",
+        "app",
+        "Orders: find one, see its money, refunds, access and history.",
+    ),
+    "refunds": LazyCommand(
+        "shub_pay.cli.refunds",
+        "app",
+        "Refunds: issue one at Stripe exactly once, list them.",
+    ),
+    "sandbox": LazyCommand(
+        "shub_pay.cli.sandbox",
+        "app",
+        "The built-in offline Stripe (Connect, Checkout, refunds, events, webhooks).",
+    ),
+    "webhooks": LazyCommand(
+        "shub_pay.cli.webhooks",
+        "app",
+        "Receive Stripe webhooks: serve the endpoint, or process a saved payload.",
+    ),
+    "events": LazyCommand(
+        "shub_pay.cli.events",
+        "app",
+        "Stored Stripe events: list them, retry failed ones.",
+    ),
+    "report": LazyCommand(
+        "shub_pay.cli.report",
+        "app",
+        "Reports for finance: revenue per period, creator or product.",
+    ),
+}
+
+
+class _LazyCommands(MutableMapping[str, Any]):
+    """The root group's `commands`: every name of `COMMANDS`, each loaded on first access.
+
+    Code that walks `group.commands` (tests, shell completion) sees every command as before."""
+
+    def __init__(self, load: Callable[[str], Any]) -> None:
+        self._load = load
+        self._loaded: dict[str, Any] = {}
+
+    def is_loaded(self, name: str) -> bool:
+        return name in self._loaded
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = self._load(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from COMMANDS
+        yield from (name for name in self._loaded if name not in COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS) + sum(1 for name in self._loaded if name not in COMMANDS)
+
+
+class LazyRootGroup(ShubPayGroup):
+    """The root group (errors and exit codes as `ShubPayGroup`), its commands imported on use.
+
+    While it writes its own help it lists each command from its `COMMANDS` summary instead of
+    importing it; anything else (running a command, `shub-pay orders --help`, completion) gets
+    the real command, built by Typer exactly as `app.add_typer` / `app.command` would have."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        registered = dict(self.commands)  # anything added with app.add_typer/app.command
+        self.commands = _LazyCommands(self._load)
+        self.commands.update(registered)
+        self._describing = False
+
+    def _load(self, name: str) -> Any:
+        entry = COMMANDS[name]
+        target = getattr(importlib.import_module(entry.module), entry.attr)
+        # A one-command holder with the root's settings, so Typer builds the command (and a
+        # group's sub-commands) with the same markup mode and exception settings as before.
+        holder = typer.Typer(
+            rich_markup_mode=app.rich_markup_mode,
+            pretty_exceptions_short=app.pretty_exceptions_short,
+        )
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=name)
+        else:
+            holder.command(name)(target)
+        return typer.main.get_group(holder).commands[name]
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # the names only (Typer's own walks the commands)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        commands = self.commands
+        assert isinstance(commands, _LazyCommands)
+        if self._describing and cmd_name in COMMANDS and not commands.is_loaded(cmd_name):
+            return TyperCommand(
+                name=cmd_name,
+                help=COMMANDS[cmd_name].summary,
+                rich_markup_mode=self.rich_markup_mode,
+            )
+        return commands.get(cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._describing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._describing = False
+
+
 app = typer.Typer(
     name="shub-pay",
-    cls=ShubPayGroup,
+    cls=LazyRootGroup,
     help=(
         "Payments administration for SequenceHUB: Stripe Connect onboarding, checkout links, "
         "webhooks, refunds, reconciliation and revenue reports.\n\n"
@@ -74,22 +239,6 @@ def root(
     ] = False,
 ) -> None:
     ctx.obj = AppContext(database_url=database_url, env_file=env_file, debug=debug)
-
-
-app.add_typer(db.app, name="db")
-app.add_typer(config.app, name="config")
-app.add_typer(catalog.app, name="catalog")
-app.add_typer(creators.app, name="creators")
-app.add_typer(checkout.app, name="checkout")
-app.add_typer(orders.app, name="orders")
-app.add_typer(refunds.app, name="refunds")
-app.command("audit")(audit.audit)
-app.add_typer(sandbox.app, name="sandbox")
-app.add_typer(webhooks.app, name="webhooks")
-app.add_typer(events.app, name="events")
-app.command("reconcile")(reconcile.reconcile)
-app.command("demo")(demo.demo)
-app.add_typer(report.app, name="report")
 
 
 def main() -> None:

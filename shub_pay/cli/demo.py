@@ -16,7 +16,8 @@ def demo(
         typer.Option(
             "--keep",
             help="Leave the sandbox and webhook server running and print the variables that "
-            "point other commands at them (Ctrl-C to stop).",
+            "point other commands at them (Ctrl-C to stop); keep finance's CSV "
+            "(shub_pay_demo_revenue.csv) in the working directory.",
         ),
     ] = False,
 ) -> None:
@@ -42,7 +43,7 @@ def demo(
     context = app_context(ctx)
     started = time.monotonic()
     with console.status("starting the sandbox and the demo database…"):
-        world = build_world(database_url=context.database_url)
+        world = build_world(database_url=context.database_url, keep=keep)
     console.print(
         f"[bold]shub-pay demo[/bold]: Stripe sandbox at {world.sandbox.url}, "
         f"database {world.settings.database_url}"

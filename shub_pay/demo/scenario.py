@@ -454,7 +454,8 @@ class Demo:
         path = self.world.csv_path
         with path.open("w", encoding="utf-8", newline="") as out:
             write_records(out, CSV_COLUMNS, (csv_row(r) for r in report.all_rows()))
-        step.check("the CSV for finance is written", path.stat().st_size > 0, str(path.resolve()))
+        where = str(path.resolve()) if self.world.keep else "a temporary file; --keep keeps it"
+        step.check("the CSV for finance is written", path.stat().st_size > 0, where)
         balanced = all(
             r.refunds_minor + r.platform_net_minor + r.creator_net_minor == r.gross_minor
             for r in report.all_rows()

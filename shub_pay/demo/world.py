@@ -3,13 +3,17 @@
 Nothing here touches the user's database or a real Stripe account: the demo database is its own
 file (`shub_pay_demo.db`, recreated each run) unless `--database-url` names another, the Stripe
 key is a throwaway test key that only the in-process sandbox accepts, and the webhook secret is
-generated per run. Everything is torn down at the end unless `--keep` asks to leave it running.
+generated per run. Everything is torn down at the end unless `--keep` asks to leave it running;
+finance's CSV is written into a temporary directory removed with the world, and only `--keep`
+leaves it in the working directory (`shub_pay_demo_revenue.csv`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from shub_pay.webhooks.server import BackgroundServer
 
 DEMO_DATABASE = "sqlite:///shub_pay_demo.db"
 WEBHOOK_PATH = "/webhooks/stripe"
+CSV_NAME = "shub_pay_demo_revenue.csv"
 
 
 @dataclass
@@ -38,11 +43,18 @@ class DemoWorld:
     server: BackgroundServer | None = None
     webhook_port: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    keep: bool = False
+    _scratch: Path | None = field(default=None, repr=False)
 
     @property
     def csv_path(self) -> Path:
-        """Where the demo writes finance's CSV: beside the demo database."""
-        return Path("shub_pay_demo_revenue.csv")
+        """Where the demo writes finance's CSV: the working directory with `--keep`, else a
+        temporary directory that `close` removes."""
+        if self.keep:
+            return Path(CSV_NAME)
+        if self._scratch is None:
+            self._scratch = Path(tempfile.mkdtemp(prefix="shub_pay_demo_"))
+        return self._scratch / CSV_NAME
 
     @property
     def webhook_url(self) -> str:
@@ -71,6 +83,9 @@ class DemoWorld:
         self.stop_webhooks()
         self.sandbox.stop()
         self.engine.dispose()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
 
 def _fresh_sqlite(url: str) -> None:
@@ -82,8 +97,9 @@ def _fresh_sqlite(url: str) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def build_world(*, database_url: str | None) -> DemoWorld:
-    """Start the sandbox and open the demo database (recreated when it is the demo's own)."""
+def build_world(*, database_url: str | None, keep: bool = False) -> DemoWorld:
+    """Start the sandbox and open the demo database (recreated when it is the demo's own);
+    `keep` leaves the demo's files (the revenue CSV) in the working directory."""
     url = database_url or DEMO_DATABASE
     if database_url is None:
         _fresh_sqlite(url)
@@ -113,4 +129,5 @@ def build_world(*, database_url: str | None) -> DemoWorld:
         sandbox=sandbox,
         gateway=gateway,
         webhook_secret=webhook_secret,
+        keep=keep,
     )

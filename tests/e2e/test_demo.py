@@ -38,3 +38,37 @@ def test_the_demo_uses_its_own_database_file_not_the_users(
     assert result.exit_code == 0, result.stdout[-2000:]
     assert (tmp_path / "shub_pay_demo.db").stat().st_size > 0
     assert (tmp_path / "shub_pay.db").stat().st_size == 0
+
+
+def test_the_demo_leaves_only_its_database_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from shub_pay.cli.app import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.stdout[-2000:]
+    assert "the CSV for finance is written" in result.stdout
+    assert "--keep keeps it" in result.stdout
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left <= {"shub_pay_demo.db", "shub_pay_demo.db-wal", "shub_pay_demo.db-shm"}, left
+    assert "shub_pay_demo.db" in left
+
+
+def test_with_keep_finance_csv_stays_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shub_pay.demo.world import CSV_NAME, build_world
+
+    monkeypatch.chdir(tmp_path)
+    for keep in (False, True):
+        world = build_world(database_url=f"sqlite:///{tmp_path / f'demo_{keep}.db'}", keep=keep)
+        try:
+            world.csv_path.write_text("creator,currency\n", encoding="utf-8")
+            written = world.csv_path.resolve()
+        finally:
+            world.close()
+        assert written.exists() is keep
+        assert (written == tmp_path.resolve() / CSV_NAME) is keep

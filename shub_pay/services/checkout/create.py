@@ -45,7 +45,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from sqlalchemy import text
@@ -65,11 +65,14 @@ from shub_pay.domain.models import (
 from shub_pay.domain.money import normalize_currency
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import ConflictError, UsageError
-from shub_pay.gateway import Gateway
 from shub_pay.services import audit
 from shub_pay.services.creators.view import fee_in_effect
 from shub_pay.services.lookup import find_product, find_user
 from shub_pay.settings import Settings
+
+if TYPE_CHECKING:
+    from shub_pay.gateway import Gateway  # the SDK loads only for commands that call Stripe
+
 
 MIN_EXPIRY = timedelta(minutes=30)
 MAX_EXPIRY = timedelta(hours=24)

@@ -18,15 +18,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import CheckoutSession, CheckoutStatus, Product, User
 from shub_pay.errors import ConflictError, NotFoundError, StripeRefusedError, UsageError
-from shub_pay.gateway import Gateway
 from shub_pay.services import audit
 from shub_pay.services.lookup import find_product, find_user
+
+if TYPE_CHECKING:
+    from shub_pay.gateway import Gateway  # the SDK loads only for commands that call Stripe
+
 
 _STRIPE_STATUS = {
     "open": CheckoutStatus.OPEN,

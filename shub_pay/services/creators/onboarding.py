@@ -29,13 +29,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import CreatorAccount, OnboardingStatus, User
 from shub_pay.errors import UsageError
-from shub_pay.gateway import Gateway
 from shub_pay.services import audit
 from shub_pay.services.creators.accounts import apply_account
 from shub_pay.services.creators.sync import SyncResult, sync_all_creators, sync_creator
@@ -50,6 +49,10 @@ from shub_pay.services.creators.view import (
 )
 from shub_pay.services.lookup import find_creator
 from shub_pay.settings import Settings
+
+if TYPE_CHECKING:
+    from shub_pay.gateway import Gateway  # the SDK loads only for commands that call Stripe
+
 
 __all__ = [
     "CreatorRow",

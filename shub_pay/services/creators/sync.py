@@ -14,16 +14,18 @@ Decides:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import CreatorAccount
-from shub_pay.gateway import Gateway
 from shub_pay.services.creators.accounts import apply_account
 from shub_pay.services.creators.view import CreatorRow, account_owner, creator_row, require_account
 from shub_pay.services.lookup import find_creator
 from shub_pay.settings import Settings
+
+if TYPE_CHECKING:
+    from shub_pay.gateway import Gateway  # the SDK loads only for commands that call Stripe
 
 
 @dataclass

@@ -54,7 +54,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
 from sqlmodel import Session, col, select
@@ -70,7 +70,6 @@ from shub_pay.errors import (
     StripeRetryableError,
     UsageError,
 )
-from shub_pay.gateway import Gateway
 from shub_pay.services import audit
 from shub_pay.services.lookup import find_order
 from shub_pay.services.orders import after_sale
@@ -93,6 +92,10 @@ from shub_pay.services.refunds.planning import (
     recorded_refunds,
     unresolved_requests,
 )
+
+if TYPE_CHECKING:
+    from shub_pay.gateway import Gateway  # the SDK loads only for commands that call Stripe
+
 
 __all__ = [
     "REFUND_STATUSES",

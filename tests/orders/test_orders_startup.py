@@ -1,0 +1,54 @@
+"""Support's everyday lookups load neither the Stripe SDK nor Alembic: `orders list` and
+`orders show` read the local books, and the migration gate of a database at head is one query."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from shub_pay.migrations import HEAD_REVISION
+from tests.conftest import Cli
+from tests.orders.conftest import Market
+from tests.support.startup import run_shub_pay
+
+
+def test_orders_list_and_show_read_the_books_without_the_sdk_or_alembic(
+    support: Cli, market: Market, db_url: str, stripe_env: dict[str, str], tmp_path: Any
+) -> None:
+    number = market.buy("p_aurora", "b_mia")
+    support.json("refunds", "issue", number, "--amount", "5.00", "--reverse-transfer", "--yes")
+    env = {**stripe_env, "DATABASE_URL": db_url}  # a key is configured, and still not needed
+
+    shown = run_shub_pay("orders", "show", number, "--format", "json", env=env, cwd=tmp_path)
+    assert shown.exit_code == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert (detail["order_number"], detail["refunded_minor"], detail["refundable_minor"]) == (
+        number,
+        500,
+        799,
+    )
+    assert shown.loaded("stripe", "alembic", "shub_pay.gateway", "uvicorn") == []
+
+    listed = run_shub_pay("orders", "list", "--format", "json", env=env, cwd=tmp_path)
+    assert listed.exit_code == 0, listed.stderr
+    assert [row["order_number"] for row in json.loads(listed.stdout)] == [number]
+    assert listed.loaded("stripe", "alembic", "shub_pay.gateway", "uvicorn") == []
+
+    table = run_shub_pay("orders", "show", number, env=env, cwd=tmp_path)
+    assert table.exit_code == 0, table.stderr
+    assert "$12.99" in table.stdout
+    assert table.loaded("stripe", "alembic") == []
+
+
+def test_a_database_behind_head_still_loads_alembic_to_say_so(
+    support: Cli, market: Market, db_url: str, tmp_path: Any
+) -> None:
+    from sqlalchemy import text
+
+    with market.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    run = run_shub_pay("orders", "list", env={"DATABASE_URL": db_url}, cwd=tmp_path)
+    assert run.exit_code == 3
+    assert f"behind {HEAD_REVISION}" in run.stderr
+    assert "shub-pay db upgrade" in run.stderr
+    assert run.loaded("alembic") == ["alembic"]
