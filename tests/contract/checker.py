@@ -11,6 +11,7 @@ OAS 3.0 dialect (`nullable`, OpenAPI's `type`/`anyOf`/`required` rules) on jsons
   field, an event's `data.object`. Required fields, types, enums and nullability are checked;
   fields the pinned version does not know are allowed (the schemas are open, as Stripe's are).
   Error answers are validated against `error`.
+* **`*.updated` events** carry a non-empty `data.previous_attributes`.
 * **Requests.** A request is matched to its operation (method + path template); its query (GET,
   DELETE) or form body (POST) is decoded from Stripe's bracket encoding and every parameter is
   checked against the operation's parameters: unknown names, wrong types (form values are
@@ -184,6 +185,8 @@ class ContractChecker:
                 schema = OBJECT_SCHEMAS.get(key)
                 if schema is not None:
                     self._check_object(where, schema, node, found)
+                if schema == "event":
+                    self._check_updated(where, node, found)
             for value in node.values():
                 if isinstance(value, dict | list):
                     self._walk(where, value, found)
@@ -213,6 +216,25 @@ class ContractChecker:
             else:
                 self._seen.add(digest)
         out.extend(fresh)
+
+    def _check_updated(self, where: str, event: dict[str, Any], out: list[Violation]) -> None:
+        """Stripe's `*.updated` events carry `data.previous_attributes`: the old values of the
+        fields that changed (docs: "Object containing the names of the updated attributes and
+        their values prior to the event")."""
+        if not str(event.get("type", "")).endswith(".updated"):
+            return
+        data = event.get("data")
+        previous = data.get("previous_attributes") if isinstance(data, dict) else None
+        if not isinstance(previous, dict) or not previous:
+            violation = Violation(
+                where,
+                "event",
+                "data.previous_attributes",
+                f"{event.get('type')} must carry the old values of the fields that changed",
+            )
+            out.append(violation)
+            with self._lock:
+                self.violations.append(violation)
 
     def _allowed(self, schema: str, field: str) -> bool:
         for (allowed_schema, allowed_field), _reason in ALLOWED.items():
