@@ -12,8 +12,11 @@ from collections.abc import Callable
 from typing import Any
 
 Observer = Callable[[str, int, Any], None]
+RequestObserver = Callable[[str, str, dict[str, str], bytes], None]
 
 OBSERVERS: list[Observer] = []
+# Called with `(method, target, headers, body)` of every request, before it is handled.
+REQUEST_OBSERVERS: list[RequestObserver] = []
 
 
 def add(observer: Observer) -> None:
@@ -28,3 +31,8 @@ def remove(observer: Observer) -> None:
 def notify(where: str, status: int, payload: Any) -> None:
     for observer in list(OBSERVERS):
         observer(where, status, payload)
+
+
+def notify_request(method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+    for observer in list(REQUEST_OBSERVERS):
+        observer(method, target, headers, body)

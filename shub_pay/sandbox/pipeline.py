@@ -113,6 +113,8 @@ def _params(method: str, query: str, body: bytes) -> dict[str, Any]:
 def handle(
     state: SandboxState, method: str, target: str, headers: dict[str, str], body: bytes
 ) -> Response:
+    if observe.REQUEST_OBSERVERS:
+        observe.notify_request(method, target, headers, body)
     parts = urlsplit(target)
     path = parts.path.rstrip("/") or "/"
     if path.startswith("/_sandbox/") or path == "/_sandbox":
@@ -237,8 +239,7 @@ def _control(
             raise invalid(
                 "Control routes take form-encoded parameters (Content-Type: "
                 "application/x-www-form-urlencoded), like Stripe's API; this body is JSON. "
-                "Send e.g. `curl -d status=lost …`.",
-                code="form_encoding_required",
+                "Send e.g. `curl -d status=lost …`."
             )
         try:
             decoded = _params(method, query, body)

@@ -2,10 +2,11 @@
 
 * It registers an observer on the sandbox (`shub_pay.sandbox.observe`): every answer any
   in-process sandbox gives, and every event it emits, goes through `ContractChecker`.
-* It wraps the gateway's two HTTP clients (`CountingRateLimitedClient`, `KeepAliveClient`) so
-  every `/v1` request the gateway sends is checked against its operation in the spec. (A spawned
-  listing process, `gateway/listing.py`, sends its list pages from another interpreter, which
-  this plugin does not reach; the same list requests made in-process are checked.)
+* Every `/v1` request the gateway sends is checked against its operation in the spec. The
+  gateway's `requests`-based client (`CountingRateLimitedClient`) is wrapped in this process;
+  its `KeepAliveClient`, which the spawned listing process (`gateway/listing.py`) uses from
+  another interpreter, is recognised where the request arrives, at the sandbox: the SDK names
+  its HTTP client in `X-Stripe-Client-User-Agent` (`httplib`), and only the gateway uses that one.
 * A test marked `invalid_gateway_request(reason)` sends a bad request on purpose: its requests
   are not held to the spec (its answers still are).
 * A test during which a deviation was seen fails, naming the object type, the field and the
@@ -17,6 +18,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Generator
 from typing import Any
@@ -54,15 +56,33 @@ def _wrap(client_class: Any) -> None:
     client_class.request = request
 
 
+def _observe_request(method: str, target: str, headers: dict[str, str], body: bytes) -> None:
+    from shub_pay.gateway.http import KeepAliveClient
+
+    assert CHECKER is not None
+    if not target.startswith("/v1/"):
+        return
+    try:
+        agent = json.loads(headers.get("x-stripe-client-user-agent") or "{}")
+    except ValueError:
+        return
+    if not isinstance(agent, dict) or agent.get("httplib") != KeepAliveClient.name:
+        return
+    try:
+        CHECKER.check_request(method, "http://sandbox" + target, body)
+    except Exception as exc:
+        CHECKER.violations.append(Violation(f"gateway {target}", "(checker)", "(root)", repr(exc)))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if CHECKER is None:
         return
-    from shub_pay.gateway.http import CountingRateLimitedClient, KeepAliveClient
+    from shub_pay.gateway.http import CountingRateLimitedClient
     from shub_pay.sandbox import observe
 
     observe.add(_observe)
+    observe.REQUEST_OBSERVERS.append(_observe_request)
     _wrap(CountingRateLimitedClient)
-    _wrap(KeepAliveClient)
 
 
 def _check_phase(item: pytest.Item, phase: str) -> Generator[None, Any, Any]:
