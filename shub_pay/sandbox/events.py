@@ -17,6 +17,7 @@ import fnmatch
 import json
 from typing import Any
 
+from . import observe
 from . import templates_payments as tp
 from .expand import render
 from .state import RequestInfo, SandboxState
@@ -51,7 +52,9 @@ def emit(
         idempotency_key=info.idempotency_key,
     )
     state.store.add(event, account, bulk=bulk)
-    endpoints = state.deliveries.targets(account)
+    if observe.OBSERVERS:
+        observe.notify(f"event {event_type}", 200, event)
+    endpoints = state.deliveries.targets(account, event_type)
     if endpoints:
         body = json.dumps({**event, "pending_webhooks": len(endpoints)}, indent=2).encode()
         state.deliveries.enqueue(event["id"], body, endpoints)

@@ -97,6 +97,7 @@ def pay(
         )
     paid = payment_method == "pm_card_visa"
     charge_id, method_id = ids.new("ch"), ids.new("pm")
+    method = store.put(tp.payment_method(method_id=method_id, created=now, paid=paid), scope)
     fee_id = ids.new("fee") if paid and fee_amount else None
     transfer_id = ids.new("tr") if paid and destination else None
     charge = store.add(
@@ -125,7 +126,8 @@ def pay(
     store.extra[charge_id] = {"fee_refunded_with": 0, "reversed_with": 0, "dispute": None}
     account = scope
     if not paid:
-        error = {**tp.DECLINE_ERROR, "charge": charge_id, "payment_method": {"id": method_id}}
+        # The spec's `api_errors.payment_method` is the whole payment method, not an id.
+        error = {**tp.DECLINE_ERROR, "charge": charge_id, "payment_method": method}
         store.set(
             intent["id"],
             status="requires_payment_method",

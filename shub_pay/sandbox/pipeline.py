@@ -1,7 +1,8 @@
 """One HTTP request in, one response out: the order in which Stripe's rules apply.
 
 For `/v1/…`: count the request (stats) → rate limit / injected fault / latency → authenticate
-(`Authorization: Bearer sk_test_…|rk_test_…`; live keys and anything else are 401) → resolve the
+(`Authorization: Bearer sk_test_…|rk_test_…`, or HTTP Basic with the key as user name, as
+`curl -u sk_test_…:` sends it; live keys and anything else are 401) → resolve the
 `Stripe-Account` scope (403 for an unknown account, as Stripe) → decode parameters → replay or
 refuse a reused `Idempotency-Key` (POST) → run the handler under the state lock → encode JSON.
 
@@ -12,6 +13,8 @@ Independent of the HTTP server, so the transport stays a thin adapter.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import time
@@ -21,7 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from . import api
+from . import api, observe
 from .api.checkout import expire_due
 from .api.context import Ctx
 from .errors import ApiError, authentication, invalid
@@ -59,6 +62,23 @@ def _header(headers: dict[str, str], name: str) -> str | None:
     return headers.get(name.lower())
 
 
+def _credential(authorization: str) -> str | None:
+    """The key in `Bearer <key>` or HTTP Basic (`curl -u sk_test_…:`, base64 of `key:`; the
+    spec's securitySchemes also allow a bare key after `Basic`). None for any other scheme."""
+    scheme, _space, value = authorization.strip().partition(" ")
+    value = value.strip()
+    if scheme.lower() == "bearer":
+        return value
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return value
+    user, colon, _password = decoded.partition(":")
+    return user if colon else decoded
+
+
 def _api_key(headers: dict[str, str]) -> str:
     authorization = _header(headers, "authorization")
     if not authorization:
@@ -67,10 +87,11 @@ def _api_key(headers: dict[str, str]) -> str:
             "Authorization header, using Bearer auth "
             "(e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
         )
-    scheme, _space, key = authorization.strip().partition(" ")
-    key = key.strip()
-    if scheme.lower() != "bearer" or not key:
-        raise authentication("Invalid API Key provided: use Bearer auth with a test secret key.")
+    key = _credential(authorization)
+    if not key:
+        raise authentication(
+            "Invalid API Key provided: use Bearer or Basic auth with a test secret key."
+        )
     redacted = key[:8] + "*" * 8 + key[-4:]
     if key.startswith(LIVE_KEY_PREFIXES):
         raise authentication(
@@ -92,10 +113,27 @@ def _params(method: str, query: str, body: bytes) -> dict[str, Any]:
 def handle(
     state: SandboxState, method: str, target: str, headers: dict[str, str], body: bytes
 ) -> Response:
+    if observe.REQUEST_OBSERVERS:
+        observe.notify_request(method, target, headers, body)
     parts = urlsplit(target)
     path = parts.path.rstrip("/") or "/"
     if path.startswith("/_sandbox/") or path == "/_sandbox":
-        return _control(state, method, path, parts.query, body)
+        response = _control(state, method, path, parts.query, headers, body)
+    else:
+        response = _api(state, method, path, parts.query, headers, body)
+    if observe.OBSERVERS:
+        observe.notify(f"{method} {path}", response.status, orjson.loads(response.body))
+    return response
+
+
+def _api(
+    state: SandboxState,
+    method: str,
+    path: str,
+    query: str,
+    headers: dict[str, str],
+    body: bytes,
+) -> Response:
     request_id = "req_" + state.ids.new("r")[6:]
     base_headers = {"Request-Id": request_id, "Stripe-Version": "2026-10-28.endive"}
     match = api.ROUTES.match(method, path)
@@ -113,7 +151,7 @@ def handle(
                 f"Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs "
                 "or we can help at https://support.stripe.com/.",
             )
-        params = _params(method, parts.query, body)
+        params = _params(method, query, body)
         idempotency_key = _header(headers, "idempotency-key") if method == "POST" else None
         scope = _header(headers, "stripe-account") or None
         with state.lock:
@@ -179,23 +217,42 @@ def _run(
         )
 
 
-def _control(state: SandboxState, method: str, path: str, query: str, body: bytes) -> Response:
+def _control(
+    state: SandboxState, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+) -> Response:
+    """Control routes: form-encoded like the API; every refusal is Stripe-style JSON."""
     match = api.CONTROL_ROUTES.match(method, path)
     if match is None:
-        return _json(
+        routes = [f"{r.method} {r.template}" for r in api.CONTROL_ROUTES.routes]
+        error = ApiError(
             404,
-            {
-                "error": {
-                    "type": "invalid_request_error",
-                    "message": f"No sandbox control route {method} {path}",
-                }
-            },
+            f"No sandbox control route {method} {path}. The control routes are: "
+            + ", ".join(routes)
+            + ".",
+            code="resource_missing",
+            extra={"routes": routes},
         )
+        return _json(404, error.body())
     try:
-        params = Params(_params(method, query, body))
+        content_type = (_header(headers, "content-type") or "").lower()
+        if body and ("json" in content_type or body.lstrip()[:1] in (b"{", b"[")):
+            raise invalid(
+                "Control routes take form-encoded parameters (Content-Type: "
+                "application/x-www-form-urlencoded), like Stripe's API; this body is JSON. "
+                "Send e.g. `curl -d status=lost …`."
+            )
+        try:
+            decoded = _params(method, query, body)
+        except UnicodeDecodeError:
+            raise invalid("The request body is not UTF-8 form-encoded text.") from None
+        params = Params(decoded)
         with state.lock:
             expire_due(state)
             status, payload = match.route.handler(state, params, **match.path_params)
         return _json(status, payload)
     except ApiError as error:
         return _json(error.status, error.body())
+    except Exception:  # a sandbox bug must still answer JSON, and be visible in the log
+        logging.getLogger(__name__).exception("sandbox control route failed")
+        failure = ApiError(500, "An unknown error occurred in the sandbox.", type="api_error")
+        return _json(500, failure.body())

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import seed as seeding
 from .api.accounts import complete_onboarding
+from .api.webhook_endpoints import register
 from .clock import Clock
 from .expand import render
 from .faults import FaultConfig, Faults
@@ -134,9 +135,14 @@ class Sandbox:
 
     # -- webhooks ----------------------------------------------------------------------------
     def add_webhook_endpoint(
-        self, url: str, secret: str | None = None, *, connect: bool = False
+        self,
+        url: str,
+        secret: str | None = None,
+        *,
+        connect: bool = False,
+        enabled_events: tuple[str, ...] = ("*",),
     ) -> Endpoint:
-        return self.state.deliveries.add_endpoint(url, secret, connect, self.state.ids.new("we"))
+        return register(self.state, url, secret, connect, enabled_events)[0]
 
     def wait_for_deliveries(self, timeout_s: float = 10.0) -> bool:
         """Block until every queued webhook delivery (retries included) has finished."""

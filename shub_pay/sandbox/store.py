@@ -108,6 +108,31 @@ class Store:
                 self._fields.setdefault((kind, name), {}).setdefault(value, []).append(object_id)
         return obj
 
+    def put(self, obj: Obj, scope: str | None) -> Obj:
+        """Store an object that is retrieved and expanded but never listed (a payment method):
+        no list index, so bulk seeding pays for one dict entry."""
+        self.objects[obj["id"]] = obj
+        self.meta[obj["id"]] = Meta(obj["object"], scope, (int(obj["created"]), 0))
+        return obj
+
+    def remove(self, object_id: str) -> None:
+        """Forget an object (a deleted webhook endpoint): no longer retrieved nor listed."""
+        meta = self.meta.pop(object_id)
+        obj = self.objects.pop(object_id)
+        index = self._indexes.get((meta.kind, meta.scope))
+        if index is not None:
+            index.sort()
+            position = bisect_left(index.keys, meta.key)
+            if position < len(index.ids) and index.ids[position] == object_id:
+                del index.keys[position]
+                del index.ids[position]
+        for name in INDEXED_FIELDS.get(meta.kind, ()):
+            value = obj.get(name)
+            if isinstance(value, str):
+                ids = self._fields.get((meta.kind, name), {}).get(value, [])
+                if object_id in ids:
+                    ids.remove(object_id)
+
     def set(self, object_id: str, **changes: Any) -> Obj:
         """Replace top-level fields of a stored object (indexed fields are kept in step)."""
         obj = self.objects[object_id]

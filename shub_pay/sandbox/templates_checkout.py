@@ -19,6 +19,18 @@ _ADDRESS = {
     "state": None,
 }
 
+# `invoice_creation.invoice_data` is an object even when invoice creation is off (not nullable in
+# the spec; Stripe's fixture fills it with nulls).
+_INVOICE_DATA: Obj = {
+    "account_tax_ids": None,
+    "custom_fields": None,
+    "description": None,
+    "footer": None,
+    "issuer": {"type": "self"},
+    "metadata": {},
+    "rendering_options": None,
+}
+
 
 def checkout_session(
     *,
@@ -70,7 +82,7 @@ def checkout_session(
         "expires_at": expires_at,
         "integration_identifier": None,
         "invoice": None,
-        "invoice_creation": {"enabled": False, "invoice_data": None},
+        "invoice_creation": {"enabled": False, "invoice_data": _INVOICE_DATA},
         "livemode": False,
         "locale": locale,
         "managed_payments": {"enabled": False},

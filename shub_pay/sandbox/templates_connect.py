@@ -59,7 +59,8 @@ EMPTY_REQUIREMENTS: Obj = {
     "pending_verification": [],
 }
 _SETTINGS = {
-    "bacs_debit_payments": {"display_name": None, "service_user_number": None},
+    # Stripe omits a BACS display name until one is set (optional, not nullable, in the spec).
+    "bacs_debit_payments": {},
     "branding": {"icon": None, "logo": None, "primary_color": None, "secondary_color": None},
     "card_issuing": {"tos_acceptance": {"date": None, "ip": None}},
     "card_payments": {

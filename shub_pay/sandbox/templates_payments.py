@@ -52,7 +52,7 @@ _CARD_DETAILS: Obj = {
     },
     "type": "card",
 }
-_DECLINED_CARD_DETAILS = {
+_DECLINED_CARD_DETAILS: Obj = {
     "card": {
         **_CARD_DETAILS["card"],
         "last4": "0002",
@@ -202,7 +202,7 @@ def charge(
     description: str | None,
     receipt_email: str | None,
 ) -> Obj:
-    return {
+    obj: Obj = {
         "id": charge_id,
         "object": "charge",
         "amount": amount,
@@ -246,6 +246,48 @@ def charge(
         "transfer": transfer,
         "transfer_data": transfer_data,
         "transfer_group": transfer_group,
+    }
+    if transfer is None:
+        # `transfer` is optional and not nullable in the spec: a charge without a transfer (a
+        # decline, a direct charge) has no such field, rather than null.
+        del obj["transfer"]
+    return obj
+
+
+def payment_method(*, method_id: str, created: int, paid: bool) -> Obj:
+    """The card a buyer paid (or tried to pay) with, as `GET /v1/payment_methods/{id}` answers.
+
+    Its card details are the charge's (`payment_method_details.card`): the same brand, last4 and
+    fingerprint; `customer` is null (Checkout in payment mode saves no card to a customer).
+    """
+    details: Obj = (_CARD_DETAILS if paid else _DECLINED_CARD_DETAILS)["card"]
+    return {
+        "id": method_id,
+        "object": "payment_method",
+        "allow_redisplay": "unspecified",
+        "billing_details": _BILLING_DETAILS,
+        "card": {
+            "brand": details["brand"],
+            "checks": details["checks"],
+            "country": details["country"],
+            "display_brand": details["brand"],
+            "exp_month": details["exp_month"],
+            "exp_year": details["exp_year"],
+            "fingerprint": details["fingerprint"],
+            "funding": details["funding"],
+            "generated_from": None,
+            "last4": details["last4"],
+            "networks": {"available": [details["network"]], "preferred": None},
+            "regulated_status": "unregulated",
+            "three_d_secure_usage": {"supported": True},
+            "wallet": None,
+        },
+        "created": created,
+        "customer": None,
+        "customer_account": None,
+        "livemode": False,
+        "metadata": {},
+        "type": "card",
     }
 
 

@@ -4,7 +4,9 @@ Chosen over starlette/uvicorn because the request pipeline is synchronous (one s
 latency injection sleeps: a thread per connection lets 20 clients each wait 200 ms concurrently
 without an event loop to keep unblocked, and keep-alive plus TCP_NODELAY (no Nagle stall between
 the header and body writes) serves well over 300 SDK list calls per second on loopback.
-This module only adapts bytes to `pipeline.handle`.
+This module only adapts bytes to `pipeline.handle`. A client that closes its connection before
+the answer is written (BrokenPipeError, ConnectionResetError) costs one warning line, not the
+stdlib's traceback.
 """
 
 from __future__ import annotations
@@ -33,6 +35,18 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 120
     server: SandboxHTTPServer
+
+    def handle(self) -> None:
+        """Serve the connection; a client that hangs up mid-request is one log line."""
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError) as exc:
+            log.warning(
+                "sandbox: client %s hung up before the answer was sent (%s)",
+                self.address_string(),
+                type(exc).__name__,
+            )
+            self.close_connection = True
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)

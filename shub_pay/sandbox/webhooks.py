@@ -10,6 +10,9 @@ Decisions:
   worker threads POST. An attempt succeeds on a 2xx answer; a connection error, timeout or other
   status fails it and it is retried after `backoff_s × 2^(attempt-1)`, up to `max_attempts`
   attempts in all. Every attempt is recorded.
+* An endpoint gets only its `enabled_events` (`*` for all). A deleted endpoint gets nothing
+  more: its queued attempts are dropped and it no longer counts in `pending_webhooks` (Stripe:
+  "no further retries once the endpoint is disabled or deleted").
 * An event's delivery state per endpoint is pending → succeeded | failed. `delivery_success=false`
   in the Events API lists events with at least one endpoint still pending or failed;
   `pending_webhooks` counts endpoints not yet succeeded.
@@ -35,6 +38,12 @@ class Endpoint:
     url: str
     secret: str
     connect: bool
+    enabled_events: tuple[str, ...] = ("*",)
+    created: int = 0
+
+    def wants(self, event_type: str | None) -> bool:
+        """Stripe sends an endpoint only the event types it enabled (`*`: all of them)."""
+        return event_type is None or "*" in self.enabled_events or event_type in self.enabled_events
 
 
 @dataclass(frozen=True)
@@ -127,16 +136,47 @@ class Deliveries:
                 thread.join(timeout=self.timeout_s + 1)
 
     def add_endpoint(
-        self, url: str, secret: str | None, connect: bool, endpoint_id: str
+        self,
+        url: str,
+        secret: str | None,
+        connect: bool,
+        endpoint_id: str,
+        *,
+        enabled_events: tuple[str, ...] = ("*",),
+        created: int = 0,
     ) -> Endpoint:
-        endpoint = Endpoint(endpoint_id, url, secret or "whsec_" + secrets.token_hex(16), connect)
+        endpoint = Endpoint(
+            endpoint_id,
+            url,
+            secret or "whsec_" + secrets.token_hex(16),
+            connect,
+            enabled_events,
+            created,
+        )
         with self._cond:
             self.endpoints.append(endpoint)
         return endpoint
 
-    def targets(self, account: str | None) -> list[Endpoint]:
+    def remove_endpoint(self, endpoint_id: str) -> Endpoint | None:
         with self._cond:
-            return [e for e in self.endpoints if e.connect == (account is not None)]
+            found = next((e for e in self.endpoints if e.id == endpoint_id), None)
+            if found is None:
+                return None
+            self.endpoints.remove(found)
+            self._queue = [job for job in self._queue if job.endpoint.id != endpoint_id]
+            heapq.heapify(self._queue)
+            for states in self.state.values():
+                states.pop(endpoint_id, None)
+            self._cond.notify_all()
+            return found
+
+    def targets(self, account: str | None, event_type: str | None = None) -> list[Endpoint]:
+        with self._cond:
+            return [
+                e
+                for e in self.endpoints
+                if e.connect == (account is not None) and e.wants(event_type)
+            ]
 
     def enqueue(self, event_id: str, body: bytes, endpoints: list[Endpoint]) -> None:
         with self._cond:
@@ -210,7 +250,7 @@ class Deliveries:
             error = f"{type(exc).__name__}: {exc}"
         ok = status is not None and 200 <= status < 300
         with self._cond:
-            if job.generation != self._generation:
+            if job.generation != self._generation or job.endpoint not in self.endpoints:
                 return
             self.attempts.append(
                 Attempt(

@@ -73,6 +73,7 @@ def test_the_sdk_debug_path_gives_the_same_pages(
     assert logged == fast
 
 
+@pytest.mark.invalid_gateway_request("sends an unknown list parameter on purpose (limit_typo)")
 def test_a_list_answered_with_an_error_raises_the_translated_error(stripe_sandbox: Any) -> None:
     gateway = _gateway(stripe_sandbox)
     with pytest.raises(StripeRefusedError) as info:

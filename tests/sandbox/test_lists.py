@@ -92,18 +92,19 @@ def test_application_fee_and_transfer_lists(client, charges):
     )
 
 
-def test_two_hundred_pages_over_a_large_list_visit_every_charge_once_newest_first(sandbox):
-    # How fast the pages come is bench/sandbox.py's to measure, not a test's.
+def test_two_hundred_pages_over_a_large_list_see_every_charge_once_newest_first(sandbox):
+    # How fast this is is bench/sandbox.py's to measure, not a timed assertion's (speed is
+    # measured by scripts in bench/); a loaded machine made the old 1 s bound fail at random.
     sandbox.seed_charges(20_000, account_count=20, refund_every=0)
     store = sandbox.state.store
     cursor = None
-    seen: list[str] = []
+    walked: list[str] = []
     for _ in range(200):
         page = store.page(
             "charge", None, limit=100, starting_after=cursor, created_min=sandbox.now() - 25 * 86400
         )
-        seen += page.ids
+        walked.extend(page.ids)
         cursor = page.ids[-1]
-    assert len(seen) == len(set(seen)) == 20_000
-    created = [store.get(charge_id)["created"] for charge_id in seen]
-    assert created == sorted(created, reverse=True)
+    assert len(walked) == len(set(walked)) == 20_000
+    keys = [store.meta[i].key for i in walked]
+    assert keys == sorted(keys, reverse=True)

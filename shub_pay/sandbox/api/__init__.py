@@ -6,7 +6,7 @@ Importing this package registers every route on `ROUTES` (and the control routes
 
 from __future__ import annotations
 
-from . import accounts, checkout, control, events, payments, refunds
+from . import accounts, checkout, control, events, payments, refunds, webhook_endpoints
 from .context import CONTROL_ROUTES, ROUTES
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "events",
     "payments",
     "refunds",
+    "webhook_endpoints",
 ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ApiError, invalid, missing
-from ..expand import render
+from ..expand import render, render_listed
 from ..router import Router
 from ..state import RequestInfo, SandboxState
 from ..wire import Params
@@ -130,15 +130,10 @@ def list_response(
         accept=accept,
         candidates=candidates,
     )
-    item_paths = []
-    for path in ctx.expand:
-        if not path.startswith("data."):
-            raise invalid(f"This property cannot be expanded ({path}).", param="expand")
-        item_paths.append(path[len("data.") :])
     objects = ctx.state.store.objects
     return {
         "object": "list",
-        "data": [render(ctx.state, objects[i], item_paths) for i in page.ids],
+        "data": render_listed(ctx.state, kind, [objects[i] for i in page.ids], ctx.expand),
         "has_more": page.has_more,
         "url": url,
     }

@@ -13,9 +13,11 @@ from ..errors import invalid, missing
 from ..expand import render
 from ..payflow import dispute, pay
 from ..state import SandboxState
+from ..webhooks import Endpoint
 from ..wire import Params
 from .accounts import complete_onboarding
 from .context import CONTROL_ROUTES
+from .webhook_endpoints import endpoint_object, register
 
 Obj = dict[str, Any]
 Answer = tuple[int, Obj]
@@ -29,29 +31,33 @@ def reset(state: SandboxState, params: Params) -> Answer:
 
 @CONTROL_ROUTES.add("POST", "/_sandbox/webhook_endpoints")
 def add_webhook_endpoint(state: SandboxState, params: Params) -> Answer:
-    params.allow(("url", "secret", "connect"))
+    params.allow(("url", "secret", "connect", "enabled_events"))
     url: str = params.req_str("url")
     if not url.startswith(("http://", "https://")):
         raise invalid("url must be an http(s) URL", param="url")
-    endpoint = state.deliveries.add_endpoint(
-        url, params.str("secret"), params.bool("connect"), state.ids.new("we")
-    )
-    return 200, _endpoint(endpoint.id, endpoint.url, endpoint.secret, endpoint.connect)
+    secret = params.str("secret")
+    if secret is not None and not secret.startswith("whsec_"):
+        raise invalid("secret must start with whsec_ (Stripe's signing secrets do)", param="secret")
+    events = [str(e) for e in params.list("enabled_events")] or ["*"]
+    for index, name in enumerate(events):
+        if not isinstance(name, str) or not name:
+            raise invalid("enabled_events[] are event types or *", param=f"enabled_events[{index}]")
+    endpoint, obj = register(state, url, secret, params.bool("connect"), tuple(events))
+    return 200, _endpoint(endpoint, obj)
 
 
-def _endpoint(endpoint_id: str, url: str, secret: str, connect: bool) -> Obj:
-    return {
-        "id": endpoint_id,
-        "object": "webhook_endpoint",
-        "url": url,
-        "secret": secret,
-        "connect": connect,
-    }
+def _endpoint(endpoint: Endpoint, obj: Obj) -> Obj:
+    """The API's object, plus what only the creator sees: `secret`, and `connect`."""
+    return {**obj, "secret": endpoint.secret, "connect": endpoint.connect}
 
 
 @CONTROL_ROUTES.add("GET", "/_sandbox/webhook_endpoints")
 def list_webhook_endpoints(state: SandboxState, params: Params) -> Answer:
-    data = [_endpoint(e.id, e.url, e.secret, e.connect) for e in state.deliveries.endpoints]
+    params.allow(())
+    data = [
+        _endpoint(e, state.store.objects.get(e.id) or endpoint_object(e))
+        for e in state.deliveries.endpoints
+    ]
     return 200, {"object": "list", "data": data}
 
 

@@ -28,6 +28,12 @@ def list_payment_intents(ctx: Ctx) -> Obj:
     return list_response(ctx, "payment_intent", "/v1/payment_intents", allowed=("customer",))
 
 
+@ROUTES.add("GET", "/v1/payment_methods/{method_id}")
+def retrieve_payment_method(ctx: Ctx, method_id: str) -> Obj:
+    ctx.params.allow(())
+    return ctx.render(ctx.get("payment_method", method_id, param="payment_method"))
+
+
 @ROUTES.add("GET", "/v1/charges/{charge_id}")
 def retrieve_charge(ctx: Ctx, charge_id: str) -> Obj:
     ctx.params.allow(())
