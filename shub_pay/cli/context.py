@@ -40,11 +40,14 @@ class AppContext:
             )
         return self._settings
 
-    def engine(self, *, check_schema: bool = True) -> Engine:
-        """The database engine; a new database is created at head, an old one is refused."""
+    def engine(self, *, check_schema: bool = True, create: bool = False) -> Engine:
+        """The database engine; an old database is refused, and so is a missing SQLite file
+        unless `create` (only `db upgrade` passes it)."""
         if self._engine is None:
-            from shub_pay.db import ensure_schema, make_engine
+            from shub_pay.db import ensure_schema, make_engine, require_existing_database
 
+            if not create:
+                require_existing_database(self.settings.database_url)
             engine = make_engine(self.settings.database_url)
             if check_schema:
                 ensure_schema(engine)

@@ -263,10 +263,11 @@ ENV_PATH = "SHUB_WEBHOOK_PATH"
 
 def create_app_from_env() -> Starlette:
     """Factory for `uvicorn --factory` worker processes: settings from the environment."""
-    from shub_pay.db import ensure_schema, make_engine
+    from shub_pay.db import ensure_schema, make_engine, require_existing_database
     from shub_pay.settings import load_settings
 
     settings = load_settings()
+    require_existing_database(settings.database_url)
     engine = make_engine(settings.database_url)
     ensure_schema(engine)
     return create_app(settings, engine, path=os.environ.get(ENV_PATH, DEFAULT_PATH))

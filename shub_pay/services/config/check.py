@@ -62,9 +62,14 @@ def check_configuration(*, settings: Settings) -> list[Check]:
 
 
 def _database_check(settings: Settings) -> Check:
-    from shub_pay.db import make_engine, migration_state
+    from shub_pay.db import make_engine, migration_state, require_existing_database
     from shub_pay.errors import ConfigError
 
+    try:
+        require_existing_database(settings.database_url)
+    except ConfigError as exc:
+        # Looking must not create the file (SQLite would, on connect).
+        return Check("database", "missing", "", f"error: {exc.message}; {exc.hint}")
     engine = make_engine(settings.database_url)
     try:
         state = migration_state(engine)
