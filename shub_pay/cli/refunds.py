@@ -317,3 +317,49 @@ def list_(
         title="Refunds",
         empty="no refunds match",
     )
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    request: Annotated[
+        str,
+        typer.Argument(
+            help="The pending request: its id in `refunds list` or its idempotency key."
+        ),
+    ],
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who abandons it, for the audit log. Default: your OS user."),
+    ] = None,
+    note_text: Annotated[
+        str | None, typer.Option("--note", help="Why, in words, for the audit log.")
+    ] = None,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Abandon a pending refund request that Stripe never received.
+
+    Asks Stripe first: when a refund carries the request's key, the request cannot be
+    abandoned (exit 5) and `refunds issue` finishes it instead. Nothing is refunded either way.
+
+    Example: shub-pay refunds cancel 42
+    """
+    from shub_pay.services.audit import default_actor
+    from shub_pay.services.refunds.cancel import cancel_request
+
+    context = app_context(ctx)
+    with context.session() as session:
+        outcome = cancel_request(
+            session=session,
+            gateway=context.gateway(),
+            request=request,
+            actor=actor or default_actor(),
+            note=note_text,
+        )
+    if fmt is Format.TABLE:
+        note(
+            f"Abandoned refund request {outcome.request_id} of "
+            f"{_money(outcome.amount_minor, outcome.currency)} on order "
+            f"{outcome.order_number}: Stripe never received it, nothing was refunded."
+        )
+    render_mapping(asdict(outcome), fmt=fmt)
