@@ -10,6 +10,7 @@ with the currency's exponent; never floats.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,11 @@ from shub_pay.services import audit
 
 class CatalogError(UsageError):
     default_code = "catalog_invalid"
+
+
+# A slug names a product on the command line and in URLs: letters, digits, `-`, `_` and `.`,
+# starting with a letter or digit — so it can never start a spreadsheet formula (`=`, `+`, …).
+SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass
@@ -192,6 +198,12 @@ def _plan(data: Any, default_currency: str) -> _Plan:
             status=rec.choice("status", "published", ("draft", "published", "archived")).upper(),
             cover_images=[str(i) for i in rec.data.get("cover_images", [])],
         )
+        if not SLUG.fullmatch(product.slug):
+            raise rec.fail(
+                "slug",
+                f"{product.slug!r} is not a slug: use letters, digits, '-', '_' and '.', "
+                "starting with a letter or digit",
+            )
         if product.creator_id not in creator_ids:
             raise rec.fail("creator", f"{product.creator_id} is not listed under creators")
         if product.id in {p.id for p in plan.products}:
