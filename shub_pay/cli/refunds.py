@@ -245,10 +245,12 @@ def _cell_money(key: str) -> Callable[[Mapping[str, Any]], str]:
 
 _COLUMNS = [
     Column("id", justify="right"),
-    Column("order_number", "order"),
-    Column("stripe_refund_id", "refund"),
+    Column("order_number", "order", essential=True),
+    Column("stripe_refund_id", "refund", essential=True),
     Column("status"),
-    Column("amount_minor", "amount", show=_cell_money("amount_minor"), justify="right"),
+    Column(
+        "amount_minor", "amount", show=_cell_money("amount_minor"), justify="right", essential=True
+    ),
     Column("currency", in_table=False),
     Column(
         "transfer_reversed_minor",
@@ -262,15 +264,15 @@ _COLUMNS = [
         show=_cell_money("application_fee_refunded_minor"),
         justify="right",
     ),
-    Column("reason"),
-    Column("source"),
-    Column("issued_by", "by"),
+    Column("reason", essential=False),
+    Column("source", essential=False),
+    Column("issued_by", "by", essential=False),
     Column("awaiting_resolution", "pending"),
     Column("refund_application_fee", in_table=False),
     Column("reverse_transfer", in_table=False),
     Column("failure_reason", in_table=False),
     Column("idempotency_key", in_table=False),
-    Column("created_at", "at"),
+    Column("created_at", "at", essential=False),
 ]
 
 
