@@ -255,13 +255,15 @@ def revenue(
             force=force,
         )
     elif fmt is Format.CSV or output is not None:
-        from shub_pay.services.reports.export import CSV_COLUMNS, csv_row
+        from shub_pay.services.reports.export import csv_columns, csv_rows
 
-        rows = [csv_row(r) for r in report.all_rows()]
+        rows, columns = csv_rows(report), csv_columns(report.group_by)
         if output is None:
-            write_csv(rows, CSV_COLUMNS)
+            write_csv(rows, columns)
             return
-        _write_atomically(output, lambda out: write_csv(rows, CSV_COLUMNS, out), force=force)
+        _write_atomically(output, lambda out: write_csv(rows, columns, out), force=force)
+        note(f"wrote {len(rows)} rows to {output} (totals are in the table and the JSON)")
+        return
     else:
         _render_table(report)
         return

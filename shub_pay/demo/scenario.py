@@ -422,7 +422,7 @@ class Demo:
     def revenue_report(self) -> StepResult:
         from shub_pay.csvfile import write_records
         from shub_pay.domain.money import format_money
-        from shub_pay.services.reports.export import CSV_COLUMNS, csv_row
+        from shub_pay.services.reports.export import csv_columns, csv_rows
         from shub_pay.services.reports.revenue import GroupBy
         from shub_pay.services.reports.revenue import revenue_report as build_report
 
@@ -450,7 +450,7 @@ class Demo:
             )
         path = self.world.csv_path
         with path.open("w", encoding="utf-8", newline="") as out:
-            write_records(out, CSV_COLUMNS, (csv_row(r) for r in report.all_rows()))
+            write_records(out, csv_columns(report.group_by), csv_rows(report))
         step.check("the CSV for finance is written", path.stat().st_size > 0, str(path.resolve()))
         balanced = all(
             r.refunds_minor + r.platform_net_minor + r.creator_net_minor == r.gross_minor
