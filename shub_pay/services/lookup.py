@@ -53,7 +53,7 @@ def find_order(session: Session, ref: str) -> Order:
         query = query.where(Order.stripe_payment_intent_id == ref)
     elif ref.startswith(("ch_", "py_")):
         query = query.where(Order.stripe_charge_id == ref)
-    elif ref.isdigit():
+    elif ref.isdigit() and len(ref) <= 18:  # an id fits 64 bits; 30 digits is no order at all
         query = query.where(Order.id == int(ref))
     else:
         query = query.where(Order.order_number == ref.upper())

@@ -123,8 +123,18 @@ def load_catalog_file(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CatalogError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CatalogError(f"{path}: is a directory, not a catalog file") from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise CatalogError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise CatalogError(f"{path}: nested too deeply to be a catalog") from None
+    except OSError as exc:
+        raise CatalogError(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 def _plan(data: Any, default_currency: str) -> _Plan:
@@ -249,7 +259,21 @@ def _plan(data: Any, default_currency: str) -> _Plan:
     return plan
 
 
+# Stripe takes amounts of up to eight digits in minor units ($999,999.99) in most currencies
+# (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): a larger price could
+# never be paid, and 10**20 would not even fit a database integer.
+MAX_PRICE_MINOR = 99_999_999
+
+
 def _price_amount(p: _Reader, currency: str, parse_amount: Any) -> int:
+    amount = _price_amount_given(p, currency, parse_amount)
+    if amount > MAX_PRICE_MINOR:
+        field_name = "amount_minor" if "amount_minor" in p.data else "amount"
+        raise p.fail(field_name, f"is above Stripe's maximum of {MAX_PRICE_MINOR} minor units")
+    return amount
+
+
+def _price_amount_given(p: _Reader, currency: str, parse_amount: Any) -> int:
     if "amount_minor" in p.data:
         value = p.data["amount_minor"]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -317,6 +341,12 @@ def import_catalog(
         else:
             counts.bump("creators", _upsert(session, row, row.id, fields))
     for product in plan.products:
+        owner = session.exec(select(Product).where(Product.slug == product.slug)).first()
+        if owner is not None and owner.id != product.id:
+            raise CatalogError(
+                f"products: slug {product.slug} already belongs to product {owner.id}",
+                hint="give this product another slug, or use the existing product's id",
+            )
         product_fields = {
             k: getattr(product, k)
             for k in ("slug", "title", "description", "creator_id", "license_type", "status")
