@@ -65,12 +65,30 @@ class AppContext:
             from shub_pay.gateway import Gateway
 
             self._gateway = Gateway.from_settings(self.settings)
+            if _stderr_is_terminal():
+                self._gateway.http.on_retry = _say_retrying
         return self._gateway
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _say_retrying(retry: int, wait_s: float) -> None:
+    """On a terminal, a person waiting on a slow Stripe learns why nothing is happening."""
+    from shub_pay.cli.output import note
+
+    note(f"[dim]Stripe did not answer; retrying… (retry {retry}, in {wait_s:.1f} s)[/dim]")
 
 
 def app_context(ctx: typer.Context) -> AppContext:
