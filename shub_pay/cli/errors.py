@@ -35,6 +35,15 @@ def _debug(ctx: typer.Context) -> bool:
 _OUTPUT_FAILURES = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG})
 
 
+def _print_traceback() -> None:
+    import traceback
+
+    from shub_pay.settings import redact_text
+
+    sys.stderr.write(redact_text(traceback.format_exc()))
+    sys.stderr.flush()
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail a second time."""
     import os
@@ -79,10 +88,14 @@ class ShubPayGroup(TyperGroup):
             return super().invoke(ctx)
         except ShubPayError as exc:
             if _debug(ctx):
-                raise
+                _print_traceback()  # --debug shows more; the exit code stays the contract's
             report_error(ctx, exc.to_dict())
             raise typer.Exit(exc.exit_code) from None
-        except (typer.Exit, typer.Abort, TyperException):
+        except typer.Abort:
+            # Ctrl-C (or end of input) at a prompt: an interrupt, not "found something" (1).
+            report_error(ctx, {"code": "interrupted", "message": "interrupted", "hint": None})
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        except (typer.Exit, TyperException):
             raise
         except BrokenPipeError:
             # `shub-pay … | head`: the reader left; nothing more to say, and nothing went wrong.
@@ -106,7 +119,8 @@ class ShubPayGroup(TyperGroup):
             raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             if _debug(ctx):
-                raise
+                _print_traceback()
+                raise typer.Exit(EXIT_INTERNAL) from None
             report_error(
                 ctx,
                 {
