@@ -26,6 +26,7 @@ from shub_pay.cli import (
     refunds,
     report,
     sandbox,
+    users,
     webhooks,
 )
 from shub_pay.cli.context import AppContext
@@ -80,6 +81,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(config.app, name="config")
 app.add_typer(catalog.app, name="catalog")
 app.add_typer(creators.app, name="creators")
+app.add_typer(users.app, name="users")
 app.add_typer(checkout.app, name="checkout")
 app.add_typer(orders.app, name="orders")
 app.add_typer(refunds.app, name="refunds")
