@@ -45,6 +45,7 @@ FormatOption = Annotated[
         help="Output shape: table for people, json or csv for scripts.",
         callback=_remember_format,
         case_sensitive=False,
+        metavar="FORMAT",  # the help names the choices; a wide type label cut option names
     ),
 ]
 

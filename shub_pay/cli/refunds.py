@@ -172,7 +172,14 @@ def issue(
             show_default=False,
         ),
     ] = None,
-    reason: Annotated[Reason | None, typer.Option(help="Stripe's refund reason.")] = None,
+    reason: Annotated[
+        Reason | None,
+        typer.Option(
+            help="Stripe's refund reason: duplicate, fraudulent or requested_by_customer.",
+            # The choices are in the help: as a type label they squeezed the option names.
+            metavar="REASON",
+        ),
+    ] = None,
     refund_application_fee: Annotated[
         bool,
         typer.Option(
