@@ -145,13 +145,13 @@ def _free_port() -> int:
 
 
 def test_every_delivery_is_logged_with_two_workers(
-    sqlite_url: str, world: Session, tmp_path: Path
+    db_url: str, world: Session, tmp_path: Path
 ) -> None:
     port = _free_port()
     env = {
         **os.environ,
         "STRIPE_WEBHOOK_SECRET": SECRET,
-        "DATABASE_URL": sqlite_url,
+        "DATABASE_URL": db_url,
     }
     log = (tmp_path / "serve.log").open("w+b")
     process = subprocess.Popen(
