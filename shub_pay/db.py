@@ -4,8 +4,10 @@ SQLite gets WAL, foreign keys and a busy timeout, and every transaction starts w
 `BEGIN IMMEDIATE`: one writer at a time, taken up front, so two workers never both read a row and
 then fail to upgrade their lock halfway through a unit of work. PostgreSQL uses psycopg 3.
 
-A brand-new database is created at head automatically; a database behind head stops the command
-with "run `shub-pay db upgrade`" (never a silent migration of data someone else depends on).
+Only `db upgrade` (and the demo) create a SQLite file; every other command refuses a missing one
+(`require_existing_database`), so a typo in the path is not a new empty shop. An existing empty
+database is created at head automatically; a database behind head stops the command with "run
+`shub-pay db upgrade`" (never a silent migration of data someone else depends on).
 
 The gate runs before every command that opens the database, so its common case is one query:
 the revision stored in `alembic_version` against `shub_pay.migrations.HEAD_REVISION`. Alembic is
@@ -57,6 +59,26 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def require_existing_database(url: str) -> None:
+    """Refuse a SQLite file that does not exist: only `db upgrade` (and the demo) create one.
+
+    SQLite opens a missing file as a new empty database, so a typo in the path would otherwise
+    make every command "succeed" on nothing (and `reconcile --fix` write orders into it)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return
+    database = parsed.database or ""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database).expanduser()
+    if not path.exists():
+        raise ConfigError(
+            f"no database at {path.absolute()}",
+            code="database_missing",
+            hint="check --database-url / DATABASE_URL, or create it with `shub-pay db upgrade`",
+        )
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -160,17 +160,13 @@ def _read_env_file(path: Path | None, *, explicit: bool) -> dict[str, str]:
     return {k: v for k, v in dotenv_values(path).items() if v is not None}
 
 
-def load_settings(
+def resolve_raw(
     *,
     overrides: Mapping[str, str | None] | None = None,
     env_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
-) -> Settings:
-    """Resolve every variable by precedence and validate the result.
-
-    `overrides` are values given as command-line options (None means not given); `env_file`
-    None means `./.env` if it exists.
-    """
+) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Each variable's raw value and where it came from, by precedence; nothing validated."""
     environ = os.environ if environ is None else environ
     file_values = _read_env_file(
         env_file if env_file is not None else Path(".env"), explicit=env_file is not None
@@ -187,56 +183,129 @@ def load_settings(
             raw[name], sources[name] = file_values[name], ".env"
         else:
             raw[name], sources[name] = default, "default"
-    return _validate(raw, sources)
+    return raw, sources
 
 
-def _validate(raw: Mapping[str, str | None], sources: dict[str, str]) -> Settings:
+def load_settings(
+    *,
+    overrides: Mapping[str, str | None] | None = None,
+    env_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Resolve every variable by precedence and validate the result.
+
+    `overrides` are values given as command-line options (None means not given); `env_file`
+    None means `./.env` if it exists. The first bad value is a ConfigError naming its variable;
+    `config check` shows them all (`parse_settings`).
+    """
+    raw, sources = resolve_raw(overrides=overrides, env_file=env_file, environ=environ)
+    settings, problems = parse_settings(raw, sources)
+    if problems:
+        first = next(iter(problems.values()))
+        every = "`shub-pay config check` shows every setting and what is wrong"
+        first.hint = f"{first.hint.rstrip('.')}; {every}" if first.hint else every
+        raise first
+    assert settings is not None
+    return settings
+
+
+def _named(name: str, message: str) -> str:
+    return message if message.startswith(name) else f"{name}: {message}"
+
+
+def parse_settings(
+    raw: Mapping[str, str | None], sources: dict[str, str]
+) -> tuple[Settings | None, dict[str, ConfigError]]:
+    """Every variable checked on its own: the settings (None if any is bad) and, per bad
+    variable, its ConfigError, whose message names the variable."""
     from shub_pay.domain.fees import percent_to_bps
     from shub_pay.domain.money import normalize_currency
     from shub_pay.errors import UsageError
 
-    key = (raw["STRIPE_SECRET_KEY"] or "").strip() or None
-    if key is not None:
-        key_info(key)
-    secrets = tuple(s.strip() for s in (raw["STRIPE_WEBHOOK_SECRET"] or "").split(",") if s.strip())
-    for secret in secrets:
-        if not secret.startswith("whsec_"):
-            raise ConfigError(
-                f"STRIPE_WEBHOOK_SECRET entry {redact(secret)} does not start with whsec_",
-                hint="copy the signing secret from the Dashboard or from `stripe listen`",
-            )
-    api_base = (raw["STRIPE_API_BASE"] or "").strip().rstrip("/") or None
-    for name, url in (("STRIPE_API_BASE", api_base), ("SHUB_BASE_URL", raw["SHUB_BASE_URL"])):
-        if url is not None and urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigError(f"{name} must be an http(s) URL, not {url!r}")
-    try:
-        fee_bps = percent_to_bps(raw["SHUB_DEFAULT_FEE_PERCENT"] or "")
-        currency = normalize_currency(raw["SHUB_CURRENCY"] or "")
-    except UsageError as exc:
-        raise ConfigError(exc.message, hint=exc.hint) from None
-    policy = (raw["SHUB_FEE_POLICY"] or "").strip().lower()
-    if policy not in ("flat", "tiered"):
-        raise ConfigError(f"SHUB_FEE_POLICY must be flat or tiered, not {policy!r}")
-    rate: float | None = None
-    if raw["SHUB_STRIPE_RATE_LIMIT"]:
+    problems: dict[str, ConfigError] = {}
+    values: dict[str, object] = {}
+
+    def check(name: str, parse: Callable[[], object]) -> None:
         try:
-            rate = float(raw["SHUB_STRIPE_RATE_LIMIT"])
+            values[name] = parse()
+        except ConfigError as exc:
+            problems[name] = ConfigError(_named(name, exc.message), code=exc.code, hint=exc.hint)
+        except UsageError as exc:
+            problems[name] = ConfigError(_named(name, exc.message), hint=exc.hint)
+
+    def key() -> str | None:
+        value = (raw["STRIPE_SECRET_KEY"] or "").strip() or None
+        if value is not None:
+            key_info(value)
+        return value
+
+    def secrets() -> tuple[str, ...]:
+        found = tuple(
+            s.strip() for s in (raw["STRIPE_WEBHOOK_SECRET"] or "").split(",") if s.strip()
+        )
+        for secret in found:
+            if not secret.startswith("whsec_"):
+                raise ConfigError(
+                    f"STRIPE_WEBHOOK_SECRET entry {redact(secret)} does not start with whsec_",
+                    hint="copy the signing secret from the Dashboard or from `stripe listen`",
+                )
+        return found
+
+    def url(name: str, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ConfigError(f"{name} must be an http(s) URL, not {value!r}")
+        return value
+
+    def policy() -> str:
+        value = (raw["SHUB_FEE_POLICY"] or "").strip().lower()
+        if value not in ("flat", "tiered"):
+            raise ConfigError(
+                f"SHUB_FEE_POLICY must be flat or tiered, not {value!r}",
+                hint="set SHUB_FEE_POLICY=flat or SHUB_FEE_POLICY=tiered",
+            )
+        return value
+
+    def rate() -> float | None:
+        if not raw["SHUB_STRIPE_RATE_LIMIT"]:
+            return None
+        try:
+            value = float(raw["SHUB_STRIPE_RATE_LIMIT"])
         except ValueError:
-            rate = -1.0
-        if not 0 < rate <= 10_000:
+            value = -1.0
+        if not 0 < value <= 10_000:
             raise ConfigError("SHUB_STRIPE_RATE_LIMIT must be a positive number of requests/s")
-    database_url = normalize_database_url(raw["DATABASE_URL"] or DEFAULT_DATABASE_URL)
-    return Settings(
-        database_url=database_url,
-        stripe_secret_key=key,
-        webhook_secrets=secrets,
-        stripe_api_base=api_base,
-        base_url=(raw["SHUB_BASE_URL"] or DEFAULT_BASE_URL).rstrip("/"),
-        default_fee_bps=fee_bps,
-        fee_policy=policy,
-        currency=currency,
-        stripe_rate_limit=rate,
-        sources=sources,
+        return value
+
+    check(
+        "DATABASE_URL", lambda: normalize_database_url(raw["DATABASE_URL"] or DEFAULT_DATABASE_URL)
+    )
+    check("STRIPE_SECRET_KEY", key)
+    check("STRIPE_WEBHOOK_SECRET", secrets)
+    check(
+        "STRIPE_API_BASE",
+        lambda: url("STRIPE_API_BASE", (raw["STRIPE_API_BASE"] or "").strip().rstrip("/") or None),
+    )
+    check("SHUB_BASE_URL", lambda: url("SHUB_BASE_URL", raw["SHUB_BASE_URL"]))
+    check("SHUB_DEFAULT_FEE_PERCENT", lambda: percent_to_bps(raw["SHUB_DEFAULT_FEE_PERCENT"] or ""))
+    check("SHUB_FEE_POLICY", policy)
+    check("SHUB_CURRENCY", lambda: normalize_currency(raw["SHUB_CURRENCY"] or ""))
+    check("SHUB_STRIPE_RATE_LIMIT", rate)
+    if problems:
+        return None, problems
+    return (
+        Settings(
+            database_url=str(values["DATABASE_URL"]),
+            stripe_secret_key=values["STRIPE_SECRET_KEY"],  # type: ignore[arg-type]
+            webhook_secrets=values["STRIPE_WEBHOOK_SECRET"],  # type: ignore[arg-type]
+            stripe_api_base=values["STRIPE_API_BASE"],  # type: ignore[arg-type]
+            base_url=str(values["SHUB_BASE_URL"] or DEFAULT_BASE_URL).rstrip("/"),
+            default_fee_bps=values["SHUB_DEFAULT_FEE_PERCENT"],  # type: ignore[arg-type]
+            fee_policy=str(values["SHUB_FEE_POLICY"]),
+            currency=str(values["SHUB_CURRENCY"]),
+            stripe_rate_limit=values["SHUB_STRIPE_RATE_LIMIT"],  # type: ignore[arg-type]
+            sources=sources,
+        ),
+        {},
     )
 
 

@@ -74,6 +74,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Creators' Stripe Express accounts: onboarding, links, status and fees.",
     ),
+    "users": LazyCommand(
+        "shub_pay.cli.users",
+        "app",
+        "Users: the buyers, creators and admins of the catalog.",
+    ),
     "checkout": LazyCommand(
         "shub_pay.cli.checkout",
         "app",

@@ -18,9 +18,14 @@ def check(ctx: typer.Context, fmt: FormatOption = Format.TABLE) -> None:
 
     Example: shub-pay config check --format json
     """
-    from shub_pay.services.config.check import check_configuration
+    from rich.markup import escape
 
-    checks = check_configuration(settings=app_context(ctx).settings)
+    from shub_pay.services.config.check import inspect_configuration
+
+    context = app_context(ctx)
+    checks = inspect_configuration(
+        overrides={"DATABASE_URL": context.database_url}, env_file=context.env_file
+    )
     rows = [
         {"name": c.name, "value": c.value, "source": c.source, "state": c.state} for c in checks
     ]
@@ -37,5 +42,5 @@ def check(ctx: typer.Context, fmt: FormatOption = Format.TABLE) -> None:
             problems = "; ".join(
                 f"{c.name} {c.state.removeprefix('error: ')}" for c in checks if not c.ok
             )
-            note(f"[bold red]error:[/bold red] configuration incomplete: {problems}")
+            note(f"[bold red]error:[/bold red] configuration incomplete: {escape(problems)}")
         raise typer.Exit(3)

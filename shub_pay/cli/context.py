@@ -40,11 +40,14 @@ class AppContext:
             )
         return self._settings
 
-    def engine(self, *, check_schema: bool = True) -> Engine:
-        """The database engine; a new database is created at head, an old one is refused."""
+    def engine(self, *, check_schema: bool = True, create: bool = False) -> Engine:
+        """The database engine; an old database is refused, and so is a missing SQLite file
+        unless `create` (only `db upgrade` passes it)."""
         if self._engine is None:
-            from shub_pay.db import ensure_schema, make_engine
+            from shub_pay.db import ensure_schema, make_engine, require_existing_database
 
+            if not create:
+                require_existing_database(self.settings.database_url)
             engine = make_engine(self.settings.database_url)
             if check_schema:
                 ensure_schema(engine)
@@ -62,12 +65,30 @@ class AppContext:
             from shub_pay.gateway import Gateway
 
             self._gateway = Gateway.from_settings(self.settings)
+            if _stderr_is_terminal():
+                self._gateway.http.on_retry = _say_retrying
         return self._gateway
 
     def close(self) -> None:
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _stderr_is_terminal() -> bool:
+    import sys
+
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _say_retrying(retry: int, wait_s: float) -> None:
+    """On a terminal, a person waiting on a slow Stripe learns why nothing is happening."""
+    from shub_pay.cli.output import note
+
+    note(f"[dim]Stripe did not answer; retrying… (retry {retry}, in {wait_s:.1f} s)[/dim]")
 
 
 def app_context(ctx: typer.Context) -> AppContext:

@@ -288,9 +288,15 @@ def set_fee(
     from shub_pay.services.audit import default_actor
     from shub_pay.services.creators.onboarding import set_fee_override
 
-    if (percent is None) == (not clear):
+    if percent is not None and clear:
         raise UsageError(
-            "give a fee percentage or --clear", hint="shub-pay creators set-fee USER 7.5 | --clear"
+            f"give a fee percentage ({percent}) or --clear, not both",
+            hint="shub-pay creators set-fee USER 7.5, or shub-pay creators set-fee USER --clear",
+        )
+    if percent is None and not clear:
+        raise UsageError(
+            "give a fee percentage or --clear",
+            hint="shub-pay creators set-fee USER 7.5, or shub-pay creators set-fee USER --clear",
         )
     fee_bps = None if percent is None else percent_to_bps(percent)
     context = app_context(ctx)

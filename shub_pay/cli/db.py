@@ -20,7 +20,7 @@ def upgrade(ctx: typer.Context, fmt: FormatOption = Format.TABLE) -> None:
     from shub_pay.db import upgrade as run_upgrade
 
     context = app_context(ctx)
-    engine = context.engine(check_schema=False)
+    engine = context.engine(check_schema=False, create=True)
     before = migration_state(engine)
     run_upgrade(engine)
     after = migration_state(engine)

@@ -145,7 +145,7 @@ def replay(
     from shub_pay.cli.progress import progress_reporter
     from shub_pay.domain.periods import parse_moment
     from shub_pay.services.audit import default_actor
-    from shub_pay.services.events.replay import ReplayOptions, replay_events
+    from shub_pay.services.events.replay import ReplayOptions, replay_events, run_owner
 
     context = app_context(ctx)
     options = ReplayOptions(
@@ -163,7 +163,7 @@ def replay(
             engine=engine,
             gateway=gateway,
             options=options,
-            owner=f"{default_actor()}@{_host()}",
+            owner=run_owner(default_actor()),
             progress=progress,
         )
     for warning in summary.warnings:
@@ -192,9 +192,3 @@ def replay(
         render_mapping(data, fmt=fmt, title="events replay")
     if summary.failed:
         raise typer.Exit(1)
-
-
-def _host() -> str:
-    import socket
-
-    return socket.gethostname()

@@ -40,7 +40,7 @@ def _cell_money(key: str) -> Callable[[Mapping[str, Any]], str]:
 
 
 _COLUMNS = [
-    Column("order_number", "order"),
+    Column("order_number", "order", essential=True),
     Column("status"),
     Column("amount_minor", "amount", show=_cell_money("amount_minor"), justify="right"),
     Column("currency", in_table=False),
@@ -48,10 +48,10 @@ _COLUMNS = [
         "application_fee_minor", "fee", show=_cell_money("application_fee_minor"), justify="right"
     ),
     Column("refunded_minor", "refunded", show=_cell_money("refunded_minor"), justify="right"),
-    Column("buyer_email", "buyer"),
-    Column("creator"),
-    Column("products", show=lambda row: ", ".join(row["products"])),
-    Column("paid_at", "paid"),
+    Column("buyer_email", "buyer", essential=True),
+    Column("creator", essential=False),
+    Column("products", show=lambda row: ", ".join(row["products"]), essential=False),
+    Column("paid_at", "paid", essential=False),
     Column("payment_intent_id", in_table=False),
     Column("charge_id", in_table=False),
     Column("created_at", in_table=False),

@@ -45,12 +45,19 @@ FormatOption = Annotated[
         help="Output shape: table for people, json or csv for scripts.",
         callback=_remember_format,
         case_sensitive=False,
+        metavar="FORMAT",  # the help names the choices; a wide type label cut option names
     ),
 ]
 
 
+PIPED_WIDTH = 100_000  # piped output is never cut to a width: nobody reads it at 80 columns
+
+
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, soft_wrap=False)
+    console = Console(file=sys.stdout, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
+    return console
 
 
 def stderr_console() -> Console:
@@ -98,6 +105,7 @@ class Column:
     show: Callable[[Mapping[str, Any]], str] | None = None
     justify: str = "left"
     in_table: bool = True
+    essential: bool | None = None  # never wrapped or left out first; None: single-word cells
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], keys: Sequence[str], out: Any = None) -> None:
@@ -125,13 +133,28 @@ def render_rows(
     if not rows:
         stderr_console().print(f"[dim]{empty}[/dim]")
         return
-    table = Table(title=title, header_style="bold", show_lines=False)
+    from shub_pay.cli.tables import TableColumn, print_fitted, write_plain
+
     shown = [c for c in columns if c.in_table]
-    for column in shown:
-        table.add_column(column.header or column.key, justify=column.justify)  # type: ignore[arg-type]
-    for row in rows:
-        table.add_row(*[(c.show(row) if c.show else _cell(row.get(c.key))) for c in shown])
-    stdout_console().print(table)
+    table = [
+        TableColumn(
+            header=c.header or c.key,
+            cells=[(c.show(row) if c.show else _cell(row.get(c.key))) for row in rows],
+            justify=c.justify,
+            essential=c.essential,
+        )
+        for c in shown
+    ]
+    console = stdout_console()
+    if not console.is_terminal:
+        write_plain(console, table)
+        return
+    left_out = print_fitted(console, table, title=title)
+    if left_out:
+        Console(file=sys.stderr, stderr=True, highlight=False).print(
+            f"[dim]not shown at this width: {', '.join(left_out)} "
+            "(a wider terminal, a pipe or --format json shows every column)[/dim]"
+        )
 
 
 def render_mapping(data: Mapping[str, Any], *, fmt: Format, title: str | None = None) -> None:

@@ -173,7 +173,14 @@ def issue(
             show_default=False,
         ),
     ] = None,
-    reason: Annotated[Reason | None, typer.Option(help="Stripe's refund reason.")] = None,
+    reason: Annotated[
+        Reason | None,
+        typer.Option(
+            help="Stripe's refund reason: duplicate, fraudulent or requested_by_customer.",
+            # The choices are in the help: as a type label they squeezed the option names.
+            metavar="REASON",
+        ),
+    ] = None,
     refund_application_fee: Annotated[
         bool,
         typer.Option(
@@ -246,10 +253,12 @@ def _cell_money(key: str) -> Callable[[Mapping[str, Any]], str]:
 
 _COLUMNS = [
     Column("id", justify="right"),
-    Column("order_number", "order"),
-    Column("stripe_refund_id", "refund"),
+    Column("order_number", "order", essential=True),
+    Column("stripe_refund_id", "refund", essential=True),
     Column("status"),
-    Column("amount_minor", "amount", show=_cell_money("amount_minor"), justify="right"),
+    Column(
+        "amount_minor", "amount", show=_cell_money("amount_minor"), justify="right", essential=True
+    ),
     Column("currency", in_table=False),
     Column(
         "transfer_reversed_minor",
@@ -263,15 +272,15 @@ _COLUMNS = [
         show=_cell_money("application_fee_refunded_minor"),
         justify="right",
     ),
-    Column("reason"),
-    Column("source"),
-    Column("issued_by", "by"),
+    Column("reason", essential=False),
+    Column("source", essential=False),
+    Column("issued_by", "by", essential=False),
     Column("awaiting_resolution", "pending"),
     Column("refund_application_fee", in_table=False),
     Column("reverse_transfer", in_table=False),
     Column("failure_reason", in_table=False),
     Column("idempotency_key", in_table=False),
-    Column("created_at", "at"),
+    Column("created_at", "at", essential=False),
 ]
 
 
@@ -321,3 +330,49 @@ def list_(
         empty="no refunds match",
     )
     say_page(page, "refunds")
+
+
+@app.command()
+def cancel(
+    ctx: typer.Context,
+    request: Annotated[
+        str,
+        typer.Argument(
+            help="The pending request: its id in `refunds list` or its idempotency key."
+        ),
+    ],
+    actor: Annotated[
+        str | None,
+        typer.Option(help="Who abandons it, for the audit log. Default: your OS user."),
+    ] = None,
+    note_text: Annotated[
+        str | None, typer.Option("--note", help="Why, in words, for the audit log.")
+    ] = None,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Abandon a pending refund request that Stripe never received.
+
+    Asks Stripe first: when a refund carries the request's key, the request cannot be
+    abandoned (exit 5) and `refunds issue` finishes it instead. Nothing is refunded either way.
+
+    Example: shub-pay refunds cancel 42
+    """
+    from shub_pay.services.audit import default_actor
+    from shub_pay.services.refunds.cancel import cancel_request
+
+    context = app_context(ctx)
+    with context.session() as session:
+        outcome = cancel_request(
+            session=session,
+            gateway=context.gateway(),
+            request=request,
+            actor=actor or default_actor(),
+            note=note_text,
+        )
+    if fmt is Format.TABLE:
+        note(
+            f"Abandoned refund request {outcome.request_id} of "
+            f"{_money(outcome.amount_minor, outcome.currency)} on order "
+            f"{outcome.order_number}: Stripe never received it, nothing was refunded."
+        )
+    render_mapping(asdict(outcome), fmt=fmt)

@@ -76,12 +76,38 @@ def json_row(row: RevenueRow, *, statement: bool) -> dict[str, Any]:
 
 
 def _write_atomically(target: Path, write: Callable[[TextIO], object], *, force: bool) -> None:
-    from shub_pay.errors import ConflictError
+    """Write `target` whole or not at all; refuse what is not a regular file (a device node or
+    a symlink is never replaced), a missing directory (exit 2) and a failing disk (exit 3)."""
+    import stat
+
+    from shub_pay.errors import ConfigError, ConflictError, UsageError
 
     directory = target.parent if str(target.parent) else Path(".")
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename)
-        "w", dir=directory, prefix=f".{target.name}.", suffix=".tmp", delete=False, newline=""
-    )
+    if not directory.is_dir():
+        raise UsageError(
+            f"cannot write {target}: no directory {directory}",
+            code="output_directory_missing",
+            hint="create the directory first, or choose another --output",
+        )
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ConflictError(
+            f"{target} exists and is not a regular file; it is never replaced",
+            code="output_not_a_file",
+            hint="choose another --output",
+        )
+    try:
+        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed before the rename)
+            "w", dir=directory, prefix=f".{target.name}.", suffix=".tmp", delete=False, newline=""
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write in {directory}: {exc.strerror or type(exc).__name__}",
+            code="output_unwritable",
+        ) from None
     temp = Path(handle.name)
     try:
         with handle:
@@ -100,6 +126,13 @@ def _write_atomically(target: Path, write: Callable[[TextIO], object], *, force:
                     hint="Add --force to replace it, or choose another --output.",
                 ) from None
             temp.unlink()
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ConfigError(
+            f"cannot write {target}: {exc.strerror or type(exc).__name__}; nothing was written",
+            code="output_unwritable",
+            hint="free some space or choose another --output",
+        ) from None
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
@@ -256,13 +289,15 @@ def revenue(
             force=force,
         )
     elif fmt is Format.CSV or output is not None:
-        from shub_pay.services.reports.export import CSV_COLUMNS, csv_row
+        from shub_pay.services.reports.export import csv_columns, csv_rows
 
-        rows = [csv_row(r) for r in report.all_rows()]
+        rows, columns = csv_rows(report), csv_columns(report.group_by)
         if output is None:
-            write_csv(rows, CSV_COLUMNS)
+            write_csv(rows, columns)
             return
-        _write_atomically(output, lambda out: write_csv(rows, CSV_COLUMNS, out), force=force)
+        _write_atomically(output, lambda out: write_csv(rows, columns, out), force=force)
+        note(f"wrote {len(rows)} rows to {output} (totals are in the table and the JSON)")
+        return
     else:
         _render_table(report)
         return

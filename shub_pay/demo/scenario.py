@@ -425,7 +425,7 @@ class Demo:
     def revenue_report(self) -> StepResult:
         from shub_pay.csvfile import write_records
         from shub_pay.domain.money import format_money
-        from shub_pay.services.reports.export import CSV_COLUMNS, csv_row
+        from shub_pay.services.reports.export import csv_columns, csv_rows
         from shub_pay.services.reports.revenue import revenue_report as build_report
         from shub_pay.services.reports.rows import GroupBy
 
@@ -453,7 +453,7 @@ class Demo:
             )
         path = self.world.csv_path
         with path.open("w", encoding="utf-8", newline="") as out:
-            write_records(out, CSV_COLUMNS, (csv_row(r) for r in report.all_rows()))
+            write_records(out, csv_columns(report.group_by), csv_rows(report))
         where = str(path.resolve()) if self.world.keep else "a temporary file; --keep keeps it"
         step.check("the CSV for finance is written", path.stat().st_size > 0, where)
         balanced = all(

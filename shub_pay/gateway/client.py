@@ -29,6 +29,7 @@ import orjson
 import stripe
 from stripe import _util
 
+from shub_pay.gateway import http
 from shub_pay.gateway.errors import translate
 from shub_pay.gateway.http import CountingRateLimitedClient, KeepAliveClient
 from shub_pay.gateway.limiter import RateLimiter
@@ -85,7 +86,7 @@ class Gateway:
         rate_limit_per_s: float | None = 25.0,
         max_network_retries: int = 2,
         max_rate_limit_retries: int = 6,
-        timeout_s: float = 30.0,
+        timeout_s: float | None = None,
         sleep: Callable[[float], None] = time.sleep,
         keep_alive_http: bool = False,
     ) -> None:
@@ -100,6 +101,7 @@ class Gateway:
             if rate_limit_per_s
             else None
         )
+        timeout_s = http.READ_TIMEOUT_S if timeout_s is None else timeout_s
         self.http: CountingRateLimitedClient | KeepAliveClient = (
             KeepAliveClient(limiter, timeout_s=timeout_s)
             if keep_alive_http

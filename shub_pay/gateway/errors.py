@@ -8,10 +8,14 @@ answer to "does this error mean the object does not exist" (dj-stripe's lesson).
 
 from __future__ import annotations
 
+import re
+
 import stripe
 
 from shub_pay.errors import ConfigError, StripeError, StripeRefusedError, StripeRetryableError
 from shub_pay.settings import redact_text
+
+_NETWORK_ERROR = re.compile(r"Network error: (\w+)")
 
 
 def _message(exc: stripe.StripeError) -> str:
@@ -31,7 +35,19 @@ def translate(exc: stripe.StripeError, *, action: str) -> StripeError | ConfigEr
             code="stripe_auth",
             hint="check STRIPE_SECRET_KEY (mode, restrictions) with `shub-pay config check`",
         )
-    if isinstance(exc, stripe.RateLimitError | stripe.APIConnectionError) or (
+    if isinstance(exc, stripe.APIConnectionError):
+        # The SDK's text is a paragraph of transport internals; say it in one sentence.
+        reason = _NETWORK_ERROR.search(str(exc))
+        return StripeRetryableError(
+            f"Stripe did not answer while trying to {action}"
+            f" ({reason.group(1) if reason else 'connection failed'}), after retrying",
+            hint="check the network; if STRIPE_API_BASE is set it must point at a running Stripe "
+            "(`shub-pay config check` shows the address in use); the command is safe to re-run",
+            request_id=request_id,
+            stripe_code=stripe_code,
+            http_status=exc.http_status,
+        )
+    if isinstance(exc, stripe.RateLimitError) or (
         exc.http_status is not None and exc.http_status >= 500
     ):
         return StripeRetryableError(

@@ -27,7 +27,7 @@ import ssl
 import textwrap
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,14 +69,32 @@ class EnvironmentOnceSession(requests.Session):
         return super().merge_environment_settings(url, merged, stream, verify, cert)
 
 
+# Sized for a person at a CLI, not for a server: a Stripe that does not accept the connection
+# within 5 s or answer within 20 s is not going to, and the SDK retries twice more. (The SDK's
+# own default is 80 s per attempt: three attempts were minutes of silence.)
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 20.0
+
+
 class Metered:
-    """Every attempt takes a slot of the limiter first and is counted (`api_requests`)."""
+    """Every attempt takes a slot of the limiter first and is counted (`api_requests`).
+
+    `on_retry(retry_number, wait_s)` is called before the SDK waits to retry an attempt that
+    failed (the CLI prints "retrying…" on a terminal); the gateway itself never prints."""
+
+    on_retry: Callable[[int, float], None] | None = None
 
     def __init__(self, limiter: RateLimiter | None) -> None:
         self.limiter = limiter
         self._count_lock = threading.Lock()
         self.request_count: int = 0
         self.by_method: Counter[str] = Counter()
+
+    def _sleep_time_seconds(self, num_retries: int) -> float:
+        wait = float(super()._sleep_time_seconds(num_retries))  # type: ignore[misc]
+        if self.on_retry is not None:
+            self.on_retry(num_retries, wait)
+        return wait
 
     def meter(self, method: str) -> None:
         if self.limiter is not None:
@@ -90,8 +108,8 @@ class Metered:
 
 
 class CountingRateLimitedClient(Metered, RequestsClient):
-    def __init__(self, limiter: RateLimiter | None, *, timeout_s: float = 30.0) -> None:
-        RequestsClient.__init__(self, timeout=timeout_s)
+    def __init__(self, limiter: RateLimiter | None, *, timeout_s: float = READ_TIMEOUT_S) -> None:
+        RequestsClient.__init__(self, timeout=(min(CONNECT_TIMEOUT_S, timeout_s), timeout_s))
         Metered.__init__(self, limiter)
         self._proxy_cache: dict[str, dict[str, str]] = {}
         self._proxy_lock = threading.Lock()
@@ -118,7 +136,7 @@ class KeepAliveClient(Metered, HTTPClient):
 
     name = "shub-pay-http.client"
 
-    def __init__(self, limiter: RateLimiter | None, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, limiter: RateLimiter | None, *, timeout_s: float = READ_TIMEOUT_S) -> None:
         HTTPClient.__init__(self)
         Metered.__init__(self, limiter)
         self.timeout_s = timeout_s

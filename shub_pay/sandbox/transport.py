@@ -12,7 +12,9 @@ stdlib's traceback.
 from __future__ import annotations
 
 import logging
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from .pipeline import handle
 from .state import SandboxState
@@ -28,6 +30,13 @@ class SandboxHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: SandboxState) -> None:
         self.state = state
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (Ctrl-C, a timeout) is not the sandbox's error:
+        # socketserver would print its BrokenPipeError traceback on the console.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlmodel import Session, select
 
 from shub_pay.domain.models import CreatorAccount, Order, Product, Role, User
@@ -17,11 +19,20 @@ def find_user(session: Session, ref: str) -> User:
         else session.get(User, ref)
     )
     if user is None:
+        close = _closest(ref.lower(), session.exec(select(User.email)).all())
         raise NotFoundError(
-            f"no user {ref!r}",
-            hint="name a user by email or id; `shub-pay catalog list` shows them",
+            f"no user {ref!r}" + (f"; did you mean {close}?" if close else ""),
+            hint="name a user by email or id; `shub-pay users list` shows them",
         )
     return user
+
+
+def _closest(ref: str, candidates: Sequence[str]) -> str | None:
+    """The one candidate `ref` is most likely a typo of (difflib's ratio ≥ 0.75), if any."""
+    from difflib import get_close_matches
+
+    found = get_close_matches(ref, list(candidates), n=1, cutoff=0.75)
+    return found[0] if found else None
 
 
 def find_creator(session: Session, ref: str) -> tuple[User, CreatorAccount]:
@@ -41,7 +52,11 @@ def find_product(session: Session, slug: str) -> Product:
     if product is None:
         product = session.get(Product, slug.strip())
     if product is None:
-        raise NotFoundError(f"no product {slug!r}", hint="`shub-pay catalog list` shows the slugs")
+        close = _closest(slug.strip(), session.exec(select(Product.slug)).all())
+        raise NotFoundError(
+            f"no product {slug!r}" + (f"; did you mean {close}?" if close else ""),
+            hint="`shub-pay catalog list` shows the slugs",
+        )
     return product
 
 
@@ -53,7 +68,7 @@ def find_order(session: Session, ref: str) -> Order:
         query = query.where(Order.stripe_payment_intent_id == ref)
     elif ref.startswith(("ch_", "py_")):
         query = query.where(Order.stripe_charge_id == ref)
-    elif ref.isdigit():
+    elif ref.isdigit() and len(ref) <= 18:  # an id fits 64 bits; 30 digits is no order at all
         query = query.where(Order.id == int(ref))
     else:
         query = query.where(Order.order_number == ref.upper())

@@ -2,8 +2,12 @@
 
 Decides what Stripe is answered, and nothing about the business:
 
-- The body is read raw and capped at 1 MiB while it streams (413 beyond), then verified and
-  parsed by `services.events.verify` (400 with a reason otherwise; nothing stored, one log line).
+- The request must say `Content-Type: application/json` (Stripe sends its events "as a JSON
+  payload", https://docs.stripe.com/webhooks; 415 otherwise). The body is read raw within
+  `BODY_TIMEOUT_S` (408 beyond: a client dripping bytes does not hold a worker) and capped at
+  1 MiB while it streams (413 beyond), then verified and parsed by `services.events.verify`
+  (400 with a reason otherwise; nothing stored, one log line). Headers must arrive within
+  `shub_pay.webhooks.server.HEADER_TIMEOUT_S`, enforced by the server's protocol.
 - A verified event is stored and applied by the pipeline (`services.events.dispatcher`): 200
   when it is processed, ignored, deferred or a duplicate; 500 when its handler failed, so
   Stripe retries it. The answer is sent only after the event's transaction committed.
@@ -52,6 +56,9 @@ CATALOG_MEMO_S = 1.0
 log = logging.getLogger("shub_pay.webhooks")
 
 
+BODY_TIMEOUT_S = 10.0
+
+
 class _TooLarge(Exception):
     pass
 
@@ -61,11 +68,17 @@ async def _read_body(request: Request) -> bytes:
     if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
         raise _TooLarge
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY_BYTES:
-            raise _TooLarge
+    async with asyncio.timeout(BODY_TIMEOUT_S):  # TimeoutError: a slow client, answered 408
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise _TooLarge
     return bytes(body)
+
+
+def _is_json(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json"
 
 
 def _duplicate(engine: Engine, event: dict[str, Any]) -> Outcome | None:
@@ -187,10 +200,26 @@ def create_app(
         def elapsed_ms() -> float:  # milliseconds, for the log line
             return (time.perf_counter() - started) * 1000
 
+        if not _is_json(request):
+            log.warning("rejected delivery: content type is not application/json (415)")
+            return JSONResponse(
+                {
+                    "error": {
+                        "code": "unsupported_media_type",
+                        "message": "Stripe events are posted as application/json",
+                    }
+                },
+                415,
+            )
         try:
             body = await _read_body(request)
             event = verify_and_parse(
                 body, request.headers.get("stripe-signature"), secrets, tolerance_s=tolerance_s
+            )
+        except TimeoutError:
+            log.warning("rejected delivery: body not received within %.0f s (408)", BODY_TIMEOUT_S)
+            return JSONResponse(
+                {"error": {"code": "body_timeout", "message": "the body arrived too slowly"}}, 408
             )
         except _TooLarge:
             log.warning(
@@ -264,10 +293,13 @@ ENV_PATH = "SHUB_WEBHOOK_PATH"
 
 def create_app_from_env() -> Starlette:
     """Factory for `uvicorn --factory` worker processes: settings from the environment."""
-    from shub_pay.db import ensure_schema, make_engine
+    from shub_pay.db import ensure_schema, make_engine, require_existing_database
     from shub_pay.settings import load_settings
+    from shub_pay.webhooks.server import configure_delivery_log
 
+    configure_delivery_log()  # each worker process logs its own deliveries
     settings = load_settings()
+    require_existing_database(settings.database_url)
     engine = make_engine(settings.database_url)
     ensure_schema(engine)
     return create_app(settings, engine, path=os.environ.get(ENV_PATH, DEFAULT_PATH))

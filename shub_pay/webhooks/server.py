@@ -5,10 +5,17 @@ deliveries finish, up to 10 s). Several workers are separate processes that each
 from the environment (`app.create_app_from_env`), so the command passes its resolved settings
 down through environment variables. `BackgroundServer` binds a free loopback port itself, so
 tests and the demo know the address before the first request, and stops the server cleanly.
+
+uvicorn has no timeout for a request's headers: a client that connects and sends nothing, or
+drips a header a byte at a time, holds its connection for ever (thousands of them exhaust the
+process). `HeaderTimeoutProtocol` closes a connection whose request headers are not complete
+`HEADER_TIMEOUT_S` after it opened or after its previous response; the body has its own limit
+in the app (`BODY_TIMEOUT_S`, answered 408).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -19,10 +26,54 @@ from types import TracebackType
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from shub_pay.settings import Settings
 
 GRACEFUL_SHUTDOWN_S = 10
+HEADER_TIMEOUT_S = 10.0
+
+
+class HeaderTimeoutProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol, closing connections whose headers come too slowly."""
+
+    _header_timer: asyncio.TimerHandle | None = None
+
+    def _start_header_timer(self) -> None:
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._headers_too_slow)
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_too_slow(self) -> None:
+        self._header_timer = None
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_header_timer()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_header_timer()
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        pipelined = bool(self.pipeline)  # its next request's headers are already complete
+        super().on_response_complete()
+        if not pipelined and self.transport is not None and not self.transport.is_closing():
+            self._start_header_timer()  # the next request on a kept-alive connection
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
 
 
 def configure_delivery_log() -> None:
@@ -54,6 +105,7 @@ def serve(
         "access_log": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
+        "http": HeaderTimeoutProtocol,
     }
     if workers <= 1 and app is not None:
         uvicorn.run(app, **common)
@@ -88,6 +140,7 @@ class BackgroundServer:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            http=HeaderTimeoutProtocol,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -30,12 +31,46 @@ def _order(pi: str, number: str, **kw: object) -> Order:
     return Order(**fields)  # type: ignore[arg-type]
 
 
-def test_a_brand_new_sqlite_file_is_created_at_head_by_the_first_command(tmp_path) -> None:
-    url = f"sqlite:///{tmp_path / 'new' / 'shop.db'}"
-    result = Cli(url)("catalog", "list")
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("orders", "list"),
+        ("reconcile",),
+        ("catalog", "list"),
+        ("db", "status"),
+        ("events", "list", "--format", "json"),
+    ],
+)
+def test_a_typo_in_the_sqlite_path_is_refused_not_created(tmp_path, command) -> None:
+    path = tmp_path / "typo_dir" / "shop.db"
+    result = Cli(f"sqlite:///{path}")(*command)
+    assert result.exit_code == 3, (result.stdout, result.stderr)
+    assert str(path) in result.stdout + result.stderr
+    assert "db upgrade" in result.stdout + result.stderr
+    assert not path.exists()
+    assert not path.parent.exists()
+
+
+def test_only_db_upgrade_creates_a_new_sqlite_database(tmp_path) -> None:
+    path = tmp_path / "new" / "shop.db"
+    url = f"sqlite:///{path}"
+    cli = Cli(url)
+    assert cli("orders", "list").exit_code == 3
+    upgraded = cli.json("db", "upgrade")
+    assert upgraded["from_revision"] is None
+    assert upgraded["revision"] == head_revision()
+    result = cli("orders", "list")
     assert result.exit_code == 0, result.stderr
     state = migration_state(make_engine(url))
     assert state.current == head_revision()
+
+
+def test_config_check_reports_a_missing_database_without_creating_it(tmp_path) -> None:
+    result = Cli("sqlite:///shub_pay.db")("config", "check", "--format", "json")
+    assert result.exit_code == 3
+    rows = {row["name"]: row for row in json.loads(result.stdout)["settings"]}
+    assert rows["database"]["state"].startswith("error: no database at")
+    assert not (tmp_path / "shub_pay.db").exists()
 
 
 def test_a_database_behind_head_stops_every_command(engine: Engine, db_url: str) -> None:

@@ -214,7 +214,7 @@ def test_the_config_rebuilds_the_gateway_and_hides_the_key() -> None:
         rate_limit_per_s=50,
         max_network_retries=2,
         max_rate_limit_retries=6,
-        timeout_s=30.0,
+        timeout_s=20.0,  # READ_TIMEOUT_S: sized for a CLI (issue 18, item 6)
     )
     assert SANDBOX_KEY not in repr(config)
     assert Gateway.from_config(config).config == config

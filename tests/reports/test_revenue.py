@@ -151,14 +151,7 @@ def test_currencies_are_never_added_and_yen_has_no_decimals(shop: Shop, cli: Cli
     assert lines[0] == HEADER
     parsed = list(csv.DictReader(io.StringIO(result.stdout)))
     by_currency = {(r["period"], r["currency"]): r for r in parsed}
-    assert set(by_currency) == {
-        ("2026-11", "eur"),
-        ("total", "eur"),
-        ("2026-11", "jpy"),
-        ("total", "jpy"),
-        ("2026-11", "usd"),
-        ("total", "usd"),
-    }
+    assert set(by_currency) == {("2026-11", "eur"), ("2026-11", "jpy"), ("2026-11", "usd")}
     jpy = by_currency[("2026-11", "jpy")]
     assert (jpy["gross"], jpy["refunds"], jpy["platform_fees"]) == ("1200", "200", "100")
     assert (jpy["platform_net"], jpy["creator_net"], jpy["average_order_value"]) == (
@@ -166,7 +159,7 @@ def test_currencies_are_never_added_and_yen_has_no_decimals(shop: Shop, cli: Cli
         "900",
         "1200",
     )
-    usd = by_currency[("total", "usd")]
+    usd = by_currency[("2026-11", "usd")]
     assert (usd["gross"], usd["platform_fees"], usd["creator_net"]) == ("12.99", "1.30", "11.69")
     for line in parsed:  # back to the cent, per currency
         exponent = {"usd": 2, "eur": 2, "jpy": 0}[line["currency"]]
@@ -273,6 +266,37 @@ def test_the_table_shows_window_filters_and_a_bar_per_period(shop: Shop, cli: Cl
     assert "█" in result.stdout
     bad = cli("report", "revenue", "--since", "last tuesday")
     assert bad.exit_code == 2 and "Invalid date" in bad.stderr
+
+
+def test_a_csv_by_creator_or_product_names_its_first_column_and_sums_to_the_totals(
+    shop: Shop, cli: Cli
+) -> None:
+    shop.sell(at("2026-11-10T09:00:00"))
+    shop.sell(at("2026-11-10T10:00:00"), product="p_spooky", price="p_spooky_usd", amount=2499)
+    shop.sell(
+        at("2026-11-10T11:00:00"), product="p_sakura", price="p_sakura_usd", amount=999, fee=100
+    )
+    for group_by, first in (("creator", "creator"), ("product", "product"), ("day", "period")):
+        result = cli("report", "revenue", "--group-by", group_by, "--format", "csv")
+        assert result.exit_code == 0, result.stderr
+        header = result.stdout.partition("\n")[0]
+        assert header == first + HEADER.removeprefix("period"), group_by
+        rows = list(csv.DictReader(io.StringIO(result.stdout)))
+        assert "total" not in {r[first] for r in rows}
+        # What a spreadsheet's SUM(gross) gives is the report's total, not twice it.
+        (total,) = [
+            r for r in cli.json("report", "revenue", "--group-by", group_by) if r["kind"] == "total"
+        ]
+        assert sum(Decimal(r["gross"]) for r in rows) * 100 == total["gross_minor"] == 4797
+    by_creator = list(
+        csv.DictReader(
+            io.StringIO(cli("report", "revenue", "--group-by", "creator", "-f", "csv").stdout)
+        )
+    )
+    assert [(r["creator"], r["orders"]) for r in by_creator] == [
+        ("ada@lumen-lights.example", "2"),
+        ("hiro@kirakira-seq.example", "1"),
+    ]
 
 
 def test_output_is_written_whole_and_never_over_an_existing_file(

@@ -10,6 +10,7 @@ with the currency's exponent; never floats.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,11 @@ from shub_pay.services import audit
 
 class CatalogError(UsageError):
     default_code = "catalog_invalid"
+
+
+# A slug names a product on the command line and in URLs: letters, digits, `-`, `_` and `.`,
+# starting with a letter or digit — so it can never start a spreadsheet formula (`=`, `+`, …).
+SLUG = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass
@@ -116,8 +122,18 @@ def load_catalog_file(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CatalogError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CatalogError(f"{path}: is a directory, not a catalog file") from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise CatalogError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:
+        raise CatalogError(f"{path}: nested too deeply to be a catalog") from None
+    except OSError as exc:
+        raise CatalogError(
+            f"{path}: cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
 
 
 def _plan(data: Any, default_currency: str) -> _Plan:
@@ -191,6 +207,12 @@ def _plan(data: Any, default_currency: str) -> _Plan:
             status=rec.choice("status", "published", ("draft", "published", "archived")).upper(),
             cover_images=[str(i) for i in rec.data.get("cover_images", [])],
         )
+        if not SLUG.fullmatch(product.slug):
+            raise rec.fail(
+                "slug",
+                f"{product.slug!r} is not a slug: use letters, digits, '-', '_' and '.', "
+                "starting with a letter or digit",
+            )
         if product.creator_id not in creator_ids:
             raise rec.fail("creator", f"{product.creator_id} is not listed under creators")
         if product.id in {p.id for p in plan.products}:
@@ -236,7 +258,21 @@ def _plan(data: Any, default_currency: str) -> _Plan:
     return plan
 
 
+# Stripe takes amounts of up to eight digits in minor units ($999,999.99) in most currencies
+# (https://docs.stripe.com/currencies#minimum-and-maximum-charge-amounts): a larger price could
+# never be paid, and 10**20 would not even fit a database integer.
+MAX_PRICE_MINOR = 99_999_999
+
+
 def _price_amount(p: _Reader, currency: str, parse_amount: Any) -> int:
+    amount = _price_amount_given(p, currency, parse_amount)
+    if amount > MAX_PRICE_MINOR:
+        field_name = "amount_minor" if "amount_minor" in p.data else "amount"
+        raise p.fail(field_name, f"is above Stripe's maximum of {MAX_PRICE_MINOR} minor units")
+    return amount
+
+
+def _price_amount_given(p: _Reader, currency: str, parse_amount: Any) -> int:
     if "amount_minor" in p.data:
         value = p.data["amount_minor"]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -304,6 +340,12 @@ def import_catalog(
         else:
             counts.bump("creators", _upsert(session, row, row.id, fields))
     for product in plan.products:
+        owner = session.exec(select(Product).where(Product.slug == product.slug)).first()
+        if owner is not None and owner.id != product.id:
+            raise CatalogError(
+                f"products: slug {product.slug} already belongs to product {owner.id}",
+                hint="give this product another slug, or use the existing product's id",
+            )
         product_fields = {
             k: getattr(product, k)
             for k in ("slug", "title", "description", "creator_id", "license_type", "status")

@@ -5,9 +5,23 @@ Returns data only; values of secrets are redacted here, before anything can prin
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
-from shub_pay.settings import VARIABLES, Settings, redact, redact_text
+from shub_pay.errors import ShubPayError
+from shub_pay.settings import (
+    SECRET_VARIABLES,
+    VARIABLES,
+    Settings,
+    parse_settings,
+    redact,
+    redact_text,
+    resolve_raw,
+)
+
+LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
 
 @dataclass(frozen=True)
@@ -41,11 +55,59 @@ def _value_of(settings: Settings, name: str) -> str:
     return values.get(name) or "(not set)"
 
 
-def check_configuration(*, settings: Settings) -> list[Check]:
+def inspect_configuration(
+    *, overrides: Mapping[str, str | None] | None = None, env_file: Path | None = None
+) -> list[Check]:
+    """Every row, whatever is wrong: each bad variable's row says why, the others are checked
+    as if it had its default (one typo does not hide the rest of the diagnosis)."""
+    raw, sources = resolve_raw(overrides=overrides, env_file=env_file)
+    settings, problems = parse_settings(raw, sources)
+    if settings is None:
+        fallback = {
+            name: (VARIABLES[name][0] if name in problems else value) for name, value in raw.items()
+        }
+        settings, _ = parse_settings(fallback, sources)
+        assert settings is not None
+    return check_configuration(settings=settings, problems=problems, raw=raw)
+
+
+def _shown_raw(name: str, value: str | None) -> str:
+    if not value:
+        return "(not set)"
+    return redact(value) if name in SECRET_VARIABLES else redact_text(value)[:120]
+
+
+def _api_base_state(settings: Settings) -> str:
+    base = settings.stripe_api_base
+    if base is None or not settings.is_live:
+        return "ok"
+    parts = urlsplit(base)
+    host = (parts.hostname or "").lower()
+    if parts.scheme == "http" and host not in LOOPBACK:
+        return f"error: a live key would be sent unencrypted (http) to {host}"
+    if host != "api.stripe.com":
+        return f"warning: the live key is sent to {host}, not to Stripe"
+    return "ok"
+
+
+def check_configuration(
+    *,
+    settings: Settings,
+    problems: Mapping[str, ShubPayError] | None = None,
+    raw: Mapping[str, str | None] | None = None,
+) -> list[Check]:
+    problems = problems or {}
     checks: list[Check] = []
     for name in VARIABLES:
         source = settings.sources.get(name, "default")
         state = "ok"
+        if name in problems:
+            error = problems[name]
+            reason = redact_text(error.message)
+            hint = f" ({error.hint})" if error.hint else ""
+            value = _shown_raw(name, (raw or {}).get(name))
+            checks.append(Check(name, value, source, f"error: {reason}{hint}"))
+            continue
         if name == "STRIPE_SECRET_KEY":
             info = settings.key
             if info is None:
@@ -56,15 +118,22 @@ def check_configuration(*, settings: Settings) -> list[Check]:
                     state += " — commands that move money ask for confirmation"
         elif name == "STRIPE_WEBHOOK_SECRET" and not settings.webhook_secrets:
             state = "warning: not set; `webhooks serve` and signed `webhooks process` need it"
+        elif name == "STRIPE_API_BASE":
+            state = _api_base_state(settings)
         checks.append(Check(name, _value_of(settings, name), source, state))
     checks.append(_database_check(settings))
     return checks
 
 
 def _database_check(settings: Settings) -> Check:
-    from shub_pay.db import make_engine, migration_state
+    from shub_pay.db import make_engine, migration_state, require_existing_database
     from shub_pay.errors import ConfigError
 
+    try:
+        require_existing_database(settings.database_url)
+    except ConfigError as exc:
+        # Looking must not create the file (SQLite would, on connect).
+        return Check("database", "missing", "", f"error: {exc.message}; {exc.hint}")
     engine = make_engine(settings.database_url)
     try:
         state = migration_state(engine)

@@ -16,7 +16,10 @@ Decides (DESIGN.md §7, replay paragraph; STRIPE-FACTS.md §2):
   applying are idempotent.
 - One run at a time: a lease row (`replay_cursors`, name `lock:events-replay`) taken with a
   conditional UPDATE, renewed on every page, released at the end; a second run fails with a
-  conflict (exit 5) instead of doing the same work twice. A lease left by a killed run expires.
+  conflict (exit 5) instead of doing the same work twice. The lease belongs to one run (user,
+  host, process id and a per-run token: two cron runs of one user are two owners). A lease left
+  by a run killed on this host is taken over at once (its process is gone); one from another
+  host expires.
 - Stripe keeps events 30 days: a window reaching further back is listed anyway (what exists is
   replayed) with a warning.
 - `--all-accounts` lists each connected account's events with the `Stripe-Account` header.
@@ -30,6 +33,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
+import socket
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -169,12 +176,44 @@ def _cursor_name(options: ReplayOptions, scope: str | None) -> str:
 # -- the lease ------------------------------------------------------------------------------
 
 
+_RUN_OWNER = re.compile(r"@(?P<host>\S+) pid (?P<pid>[0-9]+) run [0-9a-f]+$")
+
+
+def run_owner(actor: str) -> str:
+    """The lease owner of this one run: who, where, its process and a per-run token.
+
+    The lease belongs to a run, not to a user: two cron runs of the same user on the same host
+    are two owners, so the second is refused while the first is alive."""
+    return f"{actor}@{socket.gethostname()} pid {os.getpid()} run {uuid.uuid4().hex[:8]}"[-200:]
+
+
+def _died_here(owner: str | None) -> bool:
+    """True when `owner` is a run on this host whose process no longer exists."""
+    match = _RUN_OWNER.search(owner or "")
+    if match is None or match["host"] != socket.gethostname():
+        return False
+    pid = int(match["pid"])
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, but someone else's process
+        return False
+    return False
+
+
 def acquire_lease(engine: Engine, *, owner: str, now: datetime) -> None:
+    """Take the replay lease for `owner`: free, expired, or held by a run that died on this
+    host (its process is gone); else ConflictError (exit 5)."""
     with session_scope(engine) as session:
         if session.get(ReplayCursor, LOCK_NAME) is None:
             _insert_ignore(session, {"name": LOCK_NAME, "updated_at": now})
+    table = ReplayCursor.__table__  # type: ignore[attr-defined]
     with session_scope(engine) as session:
-        table = ReplayCursor.__table__  # type: ignore[attr-defined]
+        holder = session.get(ReplayCursor, LOCK_NAME)
+        dead = holder.locked_by if holder and _died_here(holder.locked_by) else None
         result = session.execute(
             update(table)
             .where(table.c.name == LOCK_NAME)
@@ -183,6 +222,7 @@ def acquire_lease(engine: Engine, *, owner: str, now: datetime) -> None:
                     table.c.locked_until.is_(None),
                     table.c.locked_until < now,
                     table.c.locked_by == owner,
+                    *([table.c.locked_by == dead] if dead else []),
                 )
             )
             .values(locked_by=owner, locked_until=now + LEASE, updated_at=now)
@@ -195,7 +235,8 @@ def acquire_lease(engine: Engine, *, owner: str, now: datetime) -> None:
     raise ConflictError(
         f"another events replay is running ({who}, lease until {until})",
         code="replay_locked",
-        hint="wait for it to finish; a lease left by a killed run expires after 10 minutes",
+        hint="wait for it to finish; the lease of a run killed on this host is taken over at "
+        "once, one from another host expires after 10 minutes",
     )
 
 

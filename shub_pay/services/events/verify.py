@@ -8,6 +8,11 @@ Decides, before anything is stored:
 - The timestamp must be within 300 s of now in *both* directions. Stripe's SDK accepts any
   future timestamp; we refuse them too, so a signed body captured with a skewed clock cannot be
   replayed for ever.
+- The header's `t=` is at most 12 digits (a Unix time; a 400-digit one is malformed, not a 500).
+- The body must be strict JSON (RFC 8259: no `NaN`/`Infinity`, which Stripe never sends and a
+  database JSON column cannot hold), integers within 64 bits and nesting that the parser can
+  take; its `created` a Unix time before year 10000. Anything else is refused with a 400 that
+  Stripe will not retry for ever, and nothing is stored.
 - The body must be JSON, a v1 *snapshot* event (`object: "event"` with a `data.object`). Thin
   v2 events (`object: "v2.core.event"`, no `data.object`) carry no state to apply and need a
   fetch we do not do, so they are refused with a reason rather than silently stored.
@@ -29,6 +34,9 @@ from shub_pay.errors import UsageError
 
 DEFAULT_TOLERANCE_S = 300
 MAX_BODY_BYTES = 1024 * 1024
+MAX_TIMESTAMP_DIGITS = 12
+MAX_CREATED = 253_402_300_799  # 9999-12-31T23:59:59Z, the last moment a datetime can hold
+INT64 = 2**63 - 1  # what SQLite and PostgreSQL integer columns hold
 
 
 class DeliveryRejected(UsageError):
@@ -53,12 +61,13 @@ def parse_signature_header(header: str) -> tuple[int, list[str]]:
         if not sep:
             continue
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
+            value = value.strip()
+            if not (value.isascii() and value.isdigit() and len(value) <= MAX_TIMESTAMP_DIGITS):
                 raise DeliveryRejected(
-                    "the Stripe-Signature timestamp is not a number", code="signature_malformed"
-                ) from None
+                    "the Stripe-Signature timestamp is not a Unix time",
+                    code="signature_malformed",
+                )
+            timestamp = int(value)
         elif key == "v1" and value:
             signatures.append(value.strip())
     if timestamp is None:
@@ -132,9 +141,17 @@ def parse_event(payload: bytes) -> dict[str, Any]:
             http_status=413,
         )
     try:
-        event = json.loads(payload)
+        event = json.loads(
+            payload, parse_constant=_no_constant, parse_int=_int64, parse_float=_finite
+        )
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise DeliveryRejected("the body is not JSON", code="body_not_json") from None
+    except _NotStrictJson as exc:
+        raise DeliveryRejected(
+            f"the body is not strict JSON: {exc}", code="body_not_json"
+        ) from None
+    except RecursionError:
+        raise DeliveryRejected("the body is nested too deeply", code="body_not_json") from None
     if not isinstance(event, dict):
         raise DeliveryRejected("the body is not a JSON object", code="body_not_event")
     kind = event.get("object")
@@ -164,9 +181,33 @@ def parse_event(payload: bytes) -> dict[str, Any]:
         )
     if not isinstance(obj.get("object"), str):
         raise DeliveryRejected("data.object has no object type", code="unknown_object")
-    if not isinstance(event.get("created"), int):
+    created = event.get("created")
+    if not isinstance(created, int) or isinstance(created, bool):
         raise DeliveryRejected("the event has no created timestamp", code="event_malformed")
+    if not 0 <= created <= MAX_CREATED:
+        raise DeliveryRejected("the event's created is not a Unix time", code="event_malformed")
     return event
+
+
+class _NotStrictJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotStrictJson(f"{name} is not a JSON value")
+
+
+def _int64(text: str) -> int:
+    if len(text) > 20 or abs(value := int(text)) > INT64:
+        raise _NotStrictJson("an integer beyond 64 bits")
+    return value
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _NotStrictJson("a number beyond a double")
+    return value
 
 
 def verify_and_parse(

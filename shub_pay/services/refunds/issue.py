@@ -41,7 +41,8 @@ first finds the unresolved request:
   Stripe has pruned the key); else by sending the stored request again with its key;
 - anything else → refused (exit 5) until the pending one is resolved, by re-running it.
 
-Stripe errors: a refusal (4xx) executed nothing, so the request is marked ``failed`` and closed;
+Stripe errors: a refusal (4xx, a rejected key included) executed nothing, so the request is
+marked ``failed`` and closed;
 a timeout, 5xx or rate limit leaves the outcome unknown, so the request stays pending and the
 same command finishes it later. A crash anywhere after step 2 is the same case.
 
@@ -64,6 +65,7 @@ from shub_pay.domain.models import Order, Refund, RefundSource
 from shub_pay.domain.money import parse_amount
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import (
+    ConfigError,
     ConflictError,
     StripeError,
     StripeRefusedError,
@@ -254,11 +256,18 @@ def _audit_request(
 
 
 def _close_refused(
-    session: Session, *, order: Order, row: Refund, error: StripeError, actor: str, note: str | None
+    session: Session,
+    *,
+    order: Order,
+    row: Refund,
+    error: StripeError | ConfigError,
+    actor: str,
+    note: str | None,
 ) -> None:
-    """Stripe refused (4xx): nothing was executed, the request is closed as failed."""
+    """Stripe refused (4xx, a rejected key too): nothing was executed, the request is closed."""
+    stripe_code = getattr(error, "stripe_code", None)
     row.status = "failed"
-    row.failure_reason = (error.stripe_code or error.code)[:200]
+    row.failure_reason = (stripe_code or error.code)[:200]
     row.updated_at = utcnow()
     session.add(row)
     _audit_request(
@@ -268,7 +277,7 @@ def _close_refused(
         row=row,
         actor=actor,
         note=note,
-        stripe_code=error.stripe_code,
+        stripe_code=stripe_code,
         message=error.message,
     )
     session.commit()
@@ -301,10 +310,17 @@ def _send(
             raise  # a changed request under the same key: never close what may exist
         _close_refused(session, order=order, row=row, error=exc, actor=actor, note=note)
         raise
+    except ConfigError as exc:
+        # Stripe rejected the key (401/403): it executed nothing, so the request is closed and
+        # blocks no later refund of this order.
+        _close_refused(session, order=order, row=row, error=exc, actor=actor, note=note)
+        exc.hint = f"{exc.hint}; the refund request was closed, nothing was refunded"
+        raise
     except StripeRetryableError as exc:
         exc.hint = (
             f"the refund request is kept: run the same command again to finish it "
             f"(`shub-pay refunds issue {order.order_number} ...`); it cannot refund twice"
+            f" (`shub-pay refunds cancel {row.id}` abandons it if Stripe never got it)"
         )
         raise
     refund_id = str(created["id"])

@@ -277,6 +277,7 @@ def pending_conflict(order: Order, pending: Refund) -> ConflictError:
         hint=(
             f"Resolve it first: `shub-pay refunds issue {order.order_number} --amount {amount}"
             f"{flags}` finishes it without refunding twice; "
+            f"`shub-pay refunds cancel {pending.id}` abandons it if Stripe never received it; "
             f"`shub-pay refunds list --order {order.order_number}` shows it."
         ),
     )

@@ -2,6 +2,11 @@
 
 Amounts are major units with the currency's exponent (`12.50`, `1200`, `1.250`); a group without
 sales has an empty average order value. Shared by `report revenue --format csv` and the demo.
+
+Decided for spreadsheets: the first column is named for the grouping (`period` for day, week
+and month; `creator`; `product`), and the CSV has group rows only — no per-currency total rows,
+which a `SUM(gross)` would count twice. The totals are in the table and in `--format json`
+(rows with `"kind": "total"`). The other columns are DESIGN.md §11's header, unchanged.
 """
 
 from __future__ import annotations
@@ -9,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from shub_pay.domain.money import to_major_str
-from shub_pay.services.reports.rows import RevenueRow
+from shub_pay.services.reports.rows import GroupBy, RevenueReport, RevenueRow
 
 CSV_COLUMNS = (
     "period",
@@ -22,14 +27,20 @@ CSV_COLUMNS = (
     "creator_net",
     "average_order_value",
 )
+_FIRST_COLUMN = {GroupBy.CREATOR: "creator", GroupBy.PRODUCT: "product"}
 
 
-def csv_row(row: RevenueRow) -> dict[str, Any]:
+def csv_columns(group_by: GroupBy) -> tuple[str, ...]:
+    """The header for a grouping: §11's, its first column named for what the rows group by."""
+    return (_FIRST_COLUMN.get(group_by, "period"), *CSV_COLUMNS[1:])
+
+
+def csv_row(row: RevenueRow, group_by: GroupBy = GroupBy.MONTH) -> dict[str, Any]:
     def major(amount: int | None) -> str:
         return "" if amount is None else to_major_str(amount, row.currency)
 
     return {
-        "period": row.key,
+        csv_columns(group_by)[0]: row.key,
         "currency": row.currency,
         "orders": row.orders,
         "gross": major(row.gross_minor),
@@ -39,3 +50,10 @@ def csv_row(row: RevenueRow) -> dict[str, Any]:
         "creator_net": major(row.creator_net_minor),
         "average_order_value": major(row.average_order_value_minor),
     }
+
+
+def csv_rows(report: RevenueReport) -> list[dict[str, Any]]:
+    """The report's group rows (never its totals), each currency's together, for CSV."""
+    return [
+        csv_row(row, report.group_by) for cur in report.currencies for row in report.rows_for(cur)
+    ]
