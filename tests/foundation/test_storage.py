@@ -183,3 +183,50 @@ def test_the_migrations_build_exactly_the_tables_the_models_describe(engine: Eng
         warnings.filterwarnings("ignore", "autogenerate skipping", category=UserWarning)
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []
+
+
+def test_upgrading_a_shop_with_orders_keeps_every_row_and_records_each_orders_product(
+    engine: Engine,
+) -> None:
+    # Migrations run on databases full of money, not only on empty ones: a shop at revision
+    # 0002 (before the lists' indexes and `orders.product_id`) with an order, its item, refund
+    # and audit entry is upgraded to head; nothing is lost and the order learns its product.
+    from alembic import command
+
+    from shub_pay.db import _alembic_config, upgrade
+
+    command.downgrade(_alembic_config(engine), "0002_report_indexes")
+    now = "2026-11-02 10:00:00"
+    with engine.begin() as connection:
+        for statement in (
+            "INSERT INTO users (id, email, name, role, created_at) VALUES "
+            "('b_mia', 'mia@example.com', 'Mia', 'buyer', :now), "
+            "('c_ada', 'ada@example.com', 'Ada', 'creator', :now)",
+            "INSERT INTO products (id, slug, title, description, creator_id, license_type, "
+            "status, cover_images, sale_count, created_at) VALUES ('p_aurora', 'aurora', "
+            "'Aurora', '', 'c_ada', 'personal', 'PUBLISHED', '[]', 1, :now)",
+            "INSERT INTO orders (id, order_number, buyer_id, creator_id, "
+            "stripe_payment_intent_id, amount_minor, currency, application_fee_minor, status, "
+            "refunded_minor, paid_at, created_at, updated_at) VALUES (1, 'SH-1', 'b_mia', "
+            "'c_ada', 'pi_1', 1299, 'usd', 130, 'PARTIALLY_REFUNDED', 500, :now, :now, :now)",
+            "INSERT INTO order_items (order_id, product_id, price_at_purchase_minor, currency) "
+            "VALUES (1, 'p_aurora', 1299, 'usd')",
+            "INSERT INTO refunds (stripe_refund_id, order_id, amount_minor, currency, status, "
+            "application_fee_refunded_minor, transfer_reversed_minor, refund_application_fee, "
+            "reverse_transfer, source, created_at, updated_at) VALUES ('re_1', 1, 500, 'usd', "
+            "'succeeded', 0, 500, false, true, 'dashboard', :now, :now)",
+            "INSERT INTO audit_log (at, actor, action, entity_type, entity_id, order_id, "
+            "metadata) VALUES (:now, 'system', 'PAYMENT_RECEIVED', 'order', '1', 1, '{}')",
+        ):
+            connection.execute(text(statement), {"now": now})
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT product_id FROM orders")).all() == [("p_aurora",)]
+        counts = [
+            connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            for table in ("orders", "order_items", "refunds", "audit_log")
+        ]
+        assert counts == [1, 1, 1, 1]
+        if engine.dialect.name == "sqlite":
+            assert connection.execute(text("PRAGMA foreign_key_check")).all() == []
+    assert migration_state(engine).at_head

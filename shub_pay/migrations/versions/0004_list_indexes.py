@@ -34,10 +34,21 @@ _REFUND_MOMENT = sa.text("coalesce(stripe_created_at, created_at)")
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("product_id", sa.String(length=64), nullable=True))
-        batch_op.create_foreign_key(
-            "fk_orders_product_id_products", "products", ["product_id"], ["id"]
+    # A plain ADD COLUMN, not a batch (copy-and-swap) of `orders`: on SQLite dropping the old
+    # table of a database with orders would break the foreign keys of its items, refunds,
+    # entitlements and audit entries. SQLite adds a nullable column with an inline reference
+    # natively; Alembic's SQLite dialect only refuses to emit the reference separately.
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("ALTER TABLE orders ADD COLUMN product_id VARCHAR(64) REFERENCES products (id)")
+    else:
+        op.add_column(
+            "orders",
+            sa.Column(
+                "product_id",
+                sa.String(length=64),
+                sa.ForeignKey("products.id", name="fk_orders_product_id_products"),
+                nullable=True,
+            ),
         )
     op.execute(
         "UPDATE orders SET product_id = (SELECT MIN(order_items.product_id) FROM order_items "
@@ -73,6 +84,6 @@ def downgrade() -> None:
         ("ix_orders_report_product", "orders"),
     ):
         op.drop_index(name, table_name=table)
-    with op.batch_alter_table("orders", schema=None) as batch_op:
-        batch_op.drop_constraint("fk_orders_product_id_products", type_="foreignkey")
-        batch_op.drop_column("product_id")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_constraint("fk_orders_product_id_products", "orders", type_="foreignkey")
+    op.drop_column("orders", "product_id")  # SQLite ≥ 3.35 drops the column and its reference
