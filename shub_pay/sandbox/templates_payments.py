@@ -260,7 +260,11 @@ def refund(
     reason: str | None,
     metadata: dict[str, str],
     transfer_reversal: str | None,
+    status: str = "succeeded",
+    pending_reason: str | None = None,
 ) -> Obj:
+    # `failure_reason` and `failure_balance_transaction` are absent until the refund fails: the
+    # spec lists them as optional and not nullable (Stripe's refund samples omit them).
     return {
         "id": refund_id,
         "object": "refund",
@@ -283,10 +287,11 @@ def refund(
         "metadata": metadata,
         "payment_intent": intent_id,
         "payment_method": None,
+        "pending_reason": pending_reason,
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
-        "status": "succeeded",
+        "status": status,
         "transfer_reversal": transfer_reversal,
     }
 

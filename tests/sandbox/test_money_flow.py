@@ -243,5 +243,9 @@ def test_disputes_open_and_close_with_events(client, sandbox, control):
     closed = control.post(f"/_sandbox/charges/{paid.charge}/dispute", data={"status": "lost"})
     assert closed.json()["status"] == "lost"
     types = [e.type for e in client.v1.events.list(params={"type": "charge.dispute.*"}).data]
-    assert types == ["charge.dispute.closed", "charge.dispute.created"]
+    assert types == [
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",  # a chargeback takes the money at once
+        "charge.dispute.created",
+    ]
     assert client.v1.disputes.retrieve(opened["id"]).status == "lost"
