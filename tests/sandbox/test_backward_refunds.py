@@ -81,9 +81,7 @@ def test_a_pending_refund_succeeds_by_control_route_and_only_a_pending_one(
     assert missing.status_code == 400 and missing.json()["error"]["param"] == "enabled"
 
 
-def test_a_succeeded_refund_fails_days_later_and_the_charge_takes_it_back(
-    client, sandbox, control
-):
+def test_a_succeeded_refund_fails_days_later_and_the_charge_takes_it_back(client, sandbox, control):
     paid = paid_charge(client, sandbox, 2500, 250)
     first = client.v1.refunds.create(params={"charge": paid.charge, "amount": 1000})
     second = client.v1.refunds.create(params={"charge": paid.charge, "amount": 1500})
