@@ -25,8 +25,9 @@ def events_after(client: stripe.StripeClient, marker: str | None) -> list[Any]:
     return found
 
 
-def last_event(client: stripe.StripeClient) -> str:
-    return client.v1.events.list(params={"limit": 1}).data[0].id
+def last_event(client: stripe.StripeClient) -> str | None:
+    newest = client.v1.events.list(params={"limit": 1}).data
+    return newest[0].id if newest else None
 
 
 def short_of_funds(control, enabled: bool, account: str | None = None) -> dict[str, Any]:

@@ -71,7 +71,10 @@ def test_declined_card_fails_the_intent_and_keeps_the_session_open(client, sandb
     intent = client.v1.payment_intents.retrieve(session.payment_intent)
     assert intent.status == "requires_payment_method"
     assert intent.last_payment_error.code == "card_declined"
-    assert [e.type for e in client.v1.events.list().data] == ["payment_intent.payment_failed"]
+    assert [e.type for e in client.v1.events.list().data] == [
+        "payment_intent.payment_failed",
+        "charge.failed",  # Stripe sends both for a decline, the charge's first
+    ]
     assert client.v1.application_fees.list().data == []
     # A second attempt with a good card reuses the intent.
     assert control.post(f"/_sandbox/checkout/sessions/{session.id}/pay").status_code == 200

@@ -13,11 +13,12 @@ from ..disputing import REASONS as DISPUTE_REASONS
 from ..disputing import dispute
 from ..errors import invalid, missing, required
 from ..expand import render
-from ..payflow import pay
+from ..payflow import pay, settle, settle_due
 from ..refunding import cover_pending, fail_refund, scope_key, succeed_refund
 from ..state import SandboxState
 from ..wire import Params
 from .accounts import complete_onboarding
+from .checkout import expire_due
 from .context import CONTROL_ROUTES
 
 Obj = dict[str, Any]
@@ -77,7 +78,17 @@ def pay_session(state: SandboxState, params: Params, session_id: str) -> Answer:
         "payment_intent": render(state, result.payment_intent, []),
         "charge": render(state, result.charge, []),
     }
-    return (200 if result.paid else 402), answer
+    answer["processing"] = result.processing
+    return (200 if result.paid or result.processing else 402), answer
+
+
+@CONTROL_ROUTES.add("POST", "/_sandbox/payment_intents/{intent_id}/settle")
+def settle_payment(state: SandboxState, params: Params, intent_id: str) -> Answer:
+    params.allow(())
+    intent = state.store.get_any_scope(intent_id)
+    if intent is None or intent["object"] != "payment_intent":
+        raise missing("payment_intent", intent_id, param="payment_intent")
+    return 200, render(state, settle(state, intent), [])
 
 
 @CONTROL_ROUTES.add("POST", "/_sandbox/accounts/{account_id}/complete_onboarding")
@@ -188,6 +199,8 @@ def set_clock(state: SandboxState, params: Params) -> Answer:
         state.clock.reset()
     else:
         state.clock.set(now)
+    expire_due(state)
+    settle_due(state)
     return 200, {"now": state.clock.now()}
 
 
