@@ -313,12 +313,11 @@ def fail_refund(
             param="refund",
         )
     store = state.store
-    previous = {
-        "failure_balance_transaction": None,
-        "failure_reason": None,
-        "pending_reason": obj.get("pending_reason"),
-        "status": obj["status"],
-    }
+    # Only what changed (the fields absent until now read as null, as in Stripe's events).
+    previous: Obj = {"failure_balance_transaction": None, "failure_reason": None}
+    if obj.get("pending_reason") is not None:
+        previous["pending_reason"] = obj["pending_reason"]
+    previous["status"] = obj["status"]
     store.set(
         obj["id"],
         status="failed",

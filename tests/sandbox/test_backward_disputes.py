@@ -125,3 +125,33 @@ def test_dispute_control_route_refuses_what_stripe_has_no_word_for(client, sandb
     assert move(control, paid.charge, "needs_response", reason="bored").status_code == 400
     assert move(control, "ch_nothing", "needs_response").status_code == 404
     assert client.v1.disputes.list().data == []
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        ("warning_closed", ["charge.dispute.created", "charge.dispute.closed"]),
+        ("under_review", ["charge.dispute.created", "charge.dispute.funds_withdrawn"]),
+        (
+            "won",
+            [
+                "charge.dispute.created",
+                "charge.dispute.funds_withdrawn",
+                "charge.dispute.closed",
+                "charge.dispute.funds_reinstated",
+            ],
+        ),
+    ],
+)
+def test_a_status_asked_for_on_an_undisputed_charge_opens_the_dispute_first(
+    client, sandbox, control, status, expected
+):
+    paid = paid_charge(client, sandbox, 800, 80)
+    marker = last_event(client)
+    body = move(control, paid.charge, status).json()
+    assert body["status"] == status and body["amount"] == 800
+    assert [e.type for e in events_after(client, marker)] == expected
+    assert body["evidence_details"]["has_evidence"] is (status == "under_review")
+    assert body["is_charge_refundable"] is (status == "warning_closed")
+    assert move(control, paid.charge, status).status_code == 200  # asking again changes nothing
+    assert [e.type for e in events_after(client, marker)] == expected

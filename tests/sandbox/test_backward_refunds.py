@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from shub_pay.sandbox import Sandbox
 
-from .conftest import paid_charge
+from .conftest import express_account, paid_charge, session_params
 
 
 def events_after(client: stripe.StripeClient, marker: str | None) -> list[Any]:
@@ -102,7 +102,6 @@ def test_a_succeeded_refund_fails_days_later_and_the_charge_takes_it_back(client
     assert events[0].data.previous_attributes.to_dict() == {
         "failure_balance_transaction": None,
         "failure_reason": None,
-        "pending_reason": None,
         "status": "succeeded",
     }
     assert all(e.data.object.status == "failed" for e in events)
@@ -129,6 +128,13 @@ def test_a_pending_refund_can_fail_with_the_reason_given(client, sandbox, contro
         "lost_or_stolen_card",
         None,
     )
+    failed = client.v1.events.list(params={"type": "refund.updated", "limit": 1}).data[0]
+    assert failed.data.previous_attributes.to_dict() == {
+        "failure_balance_transaction": None,
+        "failure_reason": None,
+        "pending_reason": "insufficient_funds",
+        "status": "pending",
+    }
     assert client.v1.charges.retrieve(paid.charge).amount_refunded == 0
     # A card refund never needs action, so Stripe will not cancel it.
     with pytest.raises(stripe.InvalidRequestError):
@@ -255,3 +261,33 @@ def test_refunded_amount_is_the_sum_of_refunds_that_did_not_fail(
     expected = sum(r.amount for r in counted if r.status in ("pending", "succeeded"))
     assert charge.amount_refunded == expected <= gross
     assert charge.refunded is (expected == gross)
+
+
+def test_a_direct_charge_refund_waits_on_the_connected_accounts_balance(client, sandbox, control):
+    """A direct charge lives on the connected account, so its refunds are paid from that
+    account's balance: short of funds there, its refund is pending and its events carry
+    `account`; the platform's balance is not the one asked."""
+    account = express_account(client, sandbox)
+    on_account = {"stripe_account": account}
+    session = client.v1.checkout.sessions.create(
+        params=session_params(None, 2000, 200), options=on_account
+    )
+    assert sandbox.pay(session.id)
+    intent_id = client.v1.checkout.sessions.retrieve(session.id, options=on_account).payment_intent
+    short_of_funds(control, True)  # the platform is short: irrelevant to a direct charge
+    refund = client.v1.refunds.create(params={"payment_intent": intent_id}, options=on_account)
+    assert refund.status == "succeeded"
+    short_of_funds(control, True, account)
+    session = client.v1.checkout.sessions.create(
+        params=session_params(None, 900, None), options=on_account
+    )
+    assert sandbox.pay(session.id)
+    intent_id = client.v1.checkout.sessions.retrieve(session.id, options=on_account).payment_intent
+    pending = client.v1.refunds.create(params={"payment_intent": intent_id}, options=on_account)
+    assert (pending.status, pending.amount) == ("pending", 900)
+    assert short_of_funds(control, False, account)["succeeded_refunds"] == [pending.id]
+    updated = client.v1.events.list(
+        params={"type": "refund.updated", "limit": 1}, options=on_account
+    ).data[0]
+    assert (updated.account, updated.data.object.id) == (account, pending.id)
+    assert client.v1.events.list(params={"type": "refund.updated"}).data == []
