@@ -163,6 +163,8 @@ def refund(
     scope = store.scope_of(charge["id"])
     pending = not covers(state, scope, currency, refund_amount)
     reversal = None
+    transfer_previous: Obj = {}
+    fee_previous: Obj = {}
     if reverse_transfer and transfer is not None:
         reversed_amount = share(
             refund_amount=refund_amount,
@@ -188,6 +190,10 @@ def refund(
                 bulk=bulk,
             )
             total = transfer["amount_reversed"] + reversed_amount
+            transfer_previous = {
+                "amount_reversed": transfer["amount_reversed"],
+                "reversed": transfer["reversed"],
+            }
             store.set(transfer["id"], amount_reversed=total, reversed=total == transfer["amount"])
     fee_refund = None
     if refund_application_fee and fee is not None:
@@ -213,6 +219,7 @@ def refund(
                 bulk=bulk,
             )
             total = fee["amount_refunded"] + fee_amount
+            fee_previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
             store.set(fee["id"], amount_refunded=total, refunded=total == fee["amount"])
     # Money: Stripe writes the refund's balance transaction (type `refund`, category `refund`,
     # -amount on the charge's balance; for a pending refund once it is processed), and for the
@@ -266,6 +273,7 @@ def refund(
             request=request,
             created=now,
             bulk=bulk,
+            previous_attributes=transfer_previous,
         )
     if fee_refund is not None and fee is not None:
         emit(
@@ -276,6 +284,7 @@ def refund(
             request=request,
             created=now,
             bulk=bulk,
+            previous_attributes=fee_previous,
         )
     return obj
 

@@ -291,3 +291,24 @@ def test_a_direct_charge_refund_waits_on_the_connected_accounts_balance(client, 
     ).data[0]
     assert (updated.account, updated.data.object.id) == (account, pending.id)
     assert client.v1.events.list(params={"type": "refund.updated"}).data == []
+
+
+def test_a_refunds_connect_movements_say_what_they_changed(client, sandbox):
+    paid = paid_charge(client, sandbox, 2000, 200)
+    client.v1.refunds.create(
+        params={
+            "charge": paid.charge,
+            "amount": 500,
+            "reverse_transfer": True,
+            "refund_application_fee": True,
+        }
+    )
+    reversed_ = client.v1.events.list(params={"type": "transfer.reversed"}).data[0]
+    assert reversed_.data.previous_attributes.to_dict() == {
+        "amount_reversed": 0,
+        "reversed": False,
+    }
+    assert reversed_.data.object.amount_reversed == 500
+    refunded = client.v1.events.list(params={"type": "application_fee.refunded"}).data[0]
+    assert refunded.data.previous_attributes.to_dict() == {"amount_refunded": 0, "refunded": False}
+    assert refunded.data.object.amount_refunded == 50
