@@ -19,6 +19,7 @@ from .expand import render
 from .faults import FaultConfig, Faults
 from .ids import IdFactory
 from .payflow import pay
+from .payouts import settle_due
 from .state import SandboxState
 from .transport import SandboxHTTPServer
 from .webhooks import Attempt, Deliveries, Endpoint
@@ -113,10 +114,13 @@ class Sandbox:
         return self.state.clock.now()
 
     def set_clock(self, unix_seconds: int) -> None:
-        self.state.clock.set(unix_seconds)
+        """Set the sandbox clock; funds due by then become available and due payouts run."""
+        with self.state.lock:
+            self.state.clock.set(unix_seconds)
+            settle_due(self.state)
 
     def advance_clock(self, seconds: int) -> None:
-        self.state.clock.set(self.state.clock.now() + seconds)
+        self.set_clock(self.state.clock.now() + seconds)
 
     def stats(self) -> dict[str, Any]:
         return self.state.faults.stats.as_dict()
@@ -153,11 +157,14 @@ class Sandbox:
 
     # -- buyer and onboarding shortcuts (same code as the control routes) --------------------
     def pay(self, session_id: str, payment_method: str = "pm_card_visa") -> bool:
+        """True when the payment went through or is processing (an async method)."""
         with self.state.lock:
             session = self.state.store.get_any_scope(session_id)
             if session is None:
                 raise KeyError(session_id)
-            return pay(self.state, session, payment_method=payment_method).paid
+            settle_due(self.state)
+            result = pay(self.state, session, payment_method=payment_method)
+            return result.paid or result.processing
 
     def complete_onboarding(self, account_id: str) -> None:
         with self.state.lock:
@@ -174,11 +181,13 @@ class Sandbox:
     def seed_charges(self, count: int, **options: Any) -> seeding.SeedSummary:
         """See `seed.seed_charges` for the options."""
         with self.state.lock:
+            settle_due(self.state)
             return seeding.seed_charges(self.state, count, **options)
 
     def seed_events(self, count: int, **options: Any) -> seeding.SeedSummary:
         """Exactly `count` events from seeded payments; see `seed.seed_events`."""
         with self.state.lock:
+            settle_due(self.state)
             return seeding.seed_events(self.state, count, **options)
 
 

@@ -6,15 +6,29 @@ Importing this package registers every route on `ROUTES` (and the control routes
 
 from __future__ import annotations
 
-from . import accounts, checkout, control, events, payments, refunds, webhook_endpoints
+from . import (
+    accounts,
+    balance,
+    catalog,
+    checkout,
+    control,
+    control_money,
+    events,
+    payments,
+    refunds,
+    webhook_endpoints,
+)
 from .context import CONTROL_ROUTES, ROUTES
 
 __all__ = [
     "CONTROL_ROUTES",
     "ROUTES",
     "accounts",
+    "balance",
+    "catalog",
     "checkout",
     "control",
+    "control_money",
     "events",
     "payments",
     "refunds",
