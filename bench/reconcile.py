@@ -59,9 +59,20 @@ def serve_sandbox(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
     for object_id, obj in store.objects.items():
         if obj.get("object") != "charge":
             continue
+        fee_refunds = [
+            store.objects[f]["amount"]
+            for fee in store.by_field("application_fee", "originating_transaction", object_id)
+            for f in store.by_field("fee_refund", "fee", fee)
+        ]
         refunds = [
-            (r, store.objects[r]["amount"], _reversed(store, store.objects[r]))
-            for r in store.by_field("refund", "charge", object_id)
+            (
+                r,
+                store.objects[r]["amount"],
+                _reversed(store, store.objects[r]),
+                fee_refunds[n] if n < len(fee_refunds) else 0,
+                store.objects[r]["created"],
+            )
+            for n, r in enumerate(store.by_field("refund", "charge", object_id))
         ]
         facts.append(
             (
@@ -236,13 +247,15 @@ def build_database(url: str, facts: list[Any], first: int, last: int) -> dict[st
                 "amount_minor": refund_amount,
                 "currency": f[3],
                 "status": "succeeded",
-                "stripe_created_at": ts(f[6]),
+                "stripe_created_at": ts(refund_created),
                 "transfer_reversed_minor": reversed_minor,
                 "reverse_transfer": reversed_minor > 0,
+                "application_fee_refunded_minor": fee_refunded,
+                "refund_application_fee": fee_refunded > 0,
             }
             for f in refunded
             if f[0] not in unrefunded and f[0] in ids
-            for refund_id, refund_amount, reversed_minor in f[7]
+            for refund_id, refund_amount, reversed_minor, fee_refunded, refund_created in f[7]
         ]
         if refund_rows:
             conn.execute(insert(tables["refunds"]), refund_rows)
@@ -433,6 +446,16 @@ def main() -> None:
     sandbox.join()
 
     charges = result["charges_checked"]
+    objects = charges + sum(
+        result.get(k, 0)
+        for k in (
+            "refunds_checked",
+            "disputes_checked",
+            "application_fees_checked",
+            "transfers_checked",
+        )
+    )
+    lists = sum(v for k, v in stats["requests"].items() if k.count("/") == 2)
     print(json.dumps(result, indent=2))
     print(f"sandbox stats: {json.dumps(stats)}")
     print(
@@ -444,6 +467,13 @@ def main() -> None:
         f"{result['listing_process_cpu_s']:.1f} s; sandbox {stats['cpu_s']:.1f} s); peak RSS {result['peak_rss_mb']:.0f} MB "
         f"(before the run, imports done: {result['baseline_rss_mb']:.0f} MB; listing process "
         f"{result['listing_process_peak_rss_mb']:.0f} MB)"
+    )
+    ceiling = args.rate * 100
+    print(
+        f"objects read (charges, refunds, disputes, fees, transfers): {objects:,} in "
+        f"{lists:,} list calls = {objects / result['wall_s']:,.0f} objects/s, "
+        f"{objects / result['wall_s'] / ceiling:.0%} of the {ceiling:,} the rate limit allows "
+        f"(target ≥ 80 %)"
     )
 
 

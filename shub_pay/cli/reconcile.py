@@ -58,13 +58,24 @@ def _detail(row: dict[str, Any]) -> str:
             f"fee {local.get('application_fee_minor')} here, "
             f"{stripe.get('application_fee_amount')} at Stripe"
         )
-    if kind in ("refund_missing", "refund_excess"):
+    if kind == "payment_missing":
+        return f"paid at Stripe, {local.get('status')} here"
+    if kind in ("refund_missing", "refund_excess", "refund_mismatch"):
+        if stripe.get("refund_id"):
+            return f"refund {stripe.get('refund_id')} {stripe.get('status')} at Stripe"
+        if stripe.get("amount_refunded") is not None and "application_fee_id" not in stripe:
+            return (
+                f"refunded {local.get('refunded_minor')} here, "
+                f"{stripe.get('amount_refunded')} at Stripe"
+            )
+        return "a refund's transfer reversal or fee refund differs"
+    if kind == "movement_missing":
+        return f"not recorded here: {', '.join(stripe.get('not_recorded') or []) or 'movements'}"
+    if kind == "dispute_mismatch":
         return (
-            f"refunded {local.get('refunded_minor')} here, "
-            f"{stripe.get('amount_refunded')} at Stripe"
+            f"dispute {stripe.get('status')} at Stripe, "
+            f"{local.get('dispute_status') or 'none'} here"
         )
-    if kind == "dispute_open":
-        return "disputed at Stripe, no dispute here"
     return (
         f"order {local.get('status')}, "
         f"{local.get('entitlements_active')}/{local.get('entitlements')} entitlements active"
@@ -93,7 +104,9 @@ def _render(fmt: Format, summary: dict[str, Any], spool: IO[str]) -> None:
         _print_json(summary, spool)
         return
     headline = (
-        f"{summary['charges_checked']} charges, {summary['orders_checked']} orders checked: "
+        f"{summary['charges_checked']} charges, {summary['refunds_checked']} refunds, "
+        f"{summary['disputes_checked']} disputes, {summary['application_fees_checked']} fees, "
+        f"{summary['transfers_checked']} transfers, {summary['orders_checked']} orders checked: "
         f"{summary['differences']} differences, {summary['fixed']} fixed, "
         f"{summary['api_requests']} Stripe requests"
     )
@@ -150,13 +163,18 @@ def reconcile(
     ] = False,
     fmt: FormatOption = Format.TABLE,
 ) -> None:
-    """Compare Stripe's charges with local orders, refunds and access; one row per difference.
+    """Compare Stripe with local orders, refunds, disputes and access; one row per difference.
 
-    Kinds: missing_order, orphan_order, amount_mismatch, fee_mismatch, refund_missing,
-    refund_excess, access_not_revoked, access_missing, dispute_open.
+    Lists, each by its own creation time in the window: charges (with their refunds), refunds,
+    disputes, application fees (with their refunds) and transfers (with their reversals), so a
+    refund or dispute made today on an older charge is seen today.
 
-    Stripe is read in pages of 100 charges with their refunds, a large window in concurrent
-    segments within the rate limit. --fix changes local records only, never Stripe.
+    Kinds: missing_order, payment_missing, orphan_order, amount_mismatch, fee_mismatch,
+    refund_missing, refund_mismatch, refund_excess, movement_missing, dispute_mismatch,
+    access_not_revoked, access_missing.
+
+    Stripe is read in pages of 100, a large window in concurrent segments within the rate
+    limit. --fix changes local records only, never Stripe.
 
     Exit 0 when clean or every difference was fixed, 1 when differences remain.
 

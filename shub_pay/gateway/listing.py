@@ -53,7 +53,7 @@ import orjson
 from shub_pay.errors import ShubPayError
 from shub_pay.gateway.client import Gateway, GatewayConfig, api_base_of
 from shub_pay.gateway.http import proxies_for
-from shub_pay.gateway.segments import fetch_segments, split_window
+from shub_pay.gateway.segments import ListWindow, fetch_queries, window_queries
 
 _PAGE = b"P"
 _END = b"E"
@@ -81,14 +81,35 @@ def iter_pages_in_process(
     prefetch_pages: int = 16,
 ) -> Iterator[list[dict[str, Any]]]:
     """The pages `iter_pages_segmented` would yield, fetched by a child process."""
-    windows = split_window(since, until, segments)
-    if not windows:
+    return iter_lists_in_process(
+        gateway,
+        [ListWindow(resource, dict(params or {}), segments)],
+        since=since,
+        until=until,
+        workers=workers,
+        prefetch_pages=prefetch_pages,
+    )
+
+
+def iter_lists_in_process(
+    gateway: Gateway,
+    lists: list[ListWindow],
+    *,
+    since: int,
+    until: int,
+    workers: int,
+    prefetch_pages: int = 16,
+) -> Iterator[list[dict[str, Any]]]:
+    """The pages `iter_lists_segmented` would yield, fetched by a child process."""
+    queries = window_queries(lists, since=since, until=until)
+    if not queries:
         return
+    resource = "+".join(dict.fromkeys(item.resource for item in lists))
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
         target=_list_in_child,
-        args=(sender, gateway.config, resource, windows, dict(params or {}), workers),
+        args=(sender, gateway.config, [(r, dict(q)) for r, q in queries], workers),
         kwargs={"prefetch_pages": prefetch_pages},
         name="stripe-listing",
         daemon=True,
@@ -147,9 +168,7 @@ def _main_module_left_out() -> Iterator[None]:
 def _list_in_child(
     sender: Connection,
     config: GatewayConfig,
-    resource: str,
-    windows: list[tuple[int, int]],
-    params: dict[str, Any],
+    queries: list[tuple[str, dict[str, Any]]],
     workers: int,
     *,
     prefetch_pages: int,
@@ -160,14 +179,12 @@ def _list_in_child(
     def counts() -> bytes:
         return _COUNTS.pack(gateway.api_requests, gateway.rate_limit_retries)
 
-    def fetch(query: Mapping[str, Any]) -> Iterator[bytes]:
+    def fetch(resource: str, query: Mapping[str, Any]) -> Iterator[bytes]:
         return gateway.list_page_bodies(resource, query)
 
     error: tuple[Any, ...] | None = None
     try:
-        pages = fetch_segments(
-            fetch, windows, workers=workers, params=params, prefetch_pages=prefetch_pages
-        )
+        pages = fetch_queries(fetch, queries, workers=workers, prefetch_pages=prefetch_pages)
         for body in pages:
             sender.send_bytes(_PAGE + counts() + body)
     except (BrokenPipeError, KeyboardInterrupt):

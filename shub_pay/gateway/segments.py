@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from shub_pay.gateway.client import Gateway
 
@@ -33,6 +33,47 @@ def split_window(since: int, until: int, segments: int) -> list[tuple[int, int]]
         windows.append((start, end))
         start = end
     return windows
+
+
+class ListWindow(NamedTuple):
+    """One list to page over a created window, in `segments` time segments."""
+
+    resource: str
+    params: Mapping[str, Any]
+    segments: int
+
+
+def window_queries(
+    lists: Sequence[ListWindow], *, since: int, until: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """(resource, params with its `created` segment) for every segment of every list."""
+    return [
+        (item.resource, {**item.params, "created": {"gte": gte, "lt": lt}})
+        for item in lists
+        for gte, lt in split_window(since, until, item.segments)
+    ]
+
+
+def iter_lists_segmented(
+    gateway: Gateway,
+    lists: Sequence[ListWindow],
+    *,
+    since: int,
+    until: int,
+    workers: int = 16,
+    prefetch_pages: int = 32,
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of every list in `lists` created in `[since, until)`, from one pool of threads."""
+
+    def fetch(resource: str, query: Mapping[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        return gateway.list_pages(resource, query)
+
+    return fetch_queries(
+        fetch,
+        window_queries(lists, since=since, until=until),
+        workers=workers,
+        prefetch_pages=prefetch_pages,
+    )
 
 
 def iter_pages_segmented(
@@ -69,23 +110,39 @@ def fetch_segments(
     prefetch_pages: int = 32,
 ) -> Iterator[T]:
     """What `fetch(params + created window)` yields for every window, from `workers` threads."""
-    if not windows:
+    queries = [("", {**(params or {}), "created": {"gte": gte, "lt": lt}}) for gte, lt in windows]
+    return fetch_queries(
+        lambda _resource, query: fetch(query),
+        queries,
+        workers=workers,
+        prefetch_pages=prefetch_pages,
+    )
+
+
+def fetch_queries(
+    fetch: Callable[[str, Mapping[str, Any]], Iterator[T]],
+    queries: Sequence[tuple[str, Mapping[str, Any]]],
+    *,
+    workers: int,
+    prefetch_pages: int = 32,
+) -> Iterator[T]:
+    """What `fetch(resource, params)` yields for every query, from `workers` threads."""
+    if not queries:
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=prefetch_pages)
-    todo: queue.Queue[tuple[int, int]] = queue.Queue()
-    for window in windows:
-        todo.put(window)
+    todo: queue.Queue[tuple[str, Mapping[str, Any]]] = queue.Queue()
+    for item in queries:
+        todo.put(item)
     stop = threading.Event()
 
     def work() -> None:
         try:
             while not stop.is_set():
                 try:
-                    gte, lt = todo.get_nowait()
+                    resource, query = todo.get_nowait()
                 except queue.Empty:
                     return
-                query = {**(params or {}), "created": {"gte": gte, "lt": lt}}
-                for page in fetch(query):
+                for page in fetch(resource, query):
                     while not stop.is_set():
                         try:
                             pages.put(page, timeout=0.2)
@@ -101,7 +158,7 @@ def fetch_segments(
 
     threads = [
         threading.Thread(target=work, name=f"stripe-list-{i}", daemon=True)
-        for i in range(min(workers, len(windows)))
+        for i in range(min(workers, len(queries)))
     ]
     for thread in threads:
         thread.start()

@@ -171,9 +171,12 @@ def test_a_refund_whose_movement_events_were_lost_gets_its_reversal_and_fee_refu
     (refund,) = _refunds(world, order)
     assert (refund.transfer_reversed_minor, refund.application_fee_refunded_minor) == (0, 0)
     summary, found = world.run()
-    assert kinds(found) == ["refund_missing"]
-    assert found[0].stripe is not None
-    assert found[0].stripe["reversals_not_local"] == [refund.stripe_refund_id]
+    # the transfers list shows the reversal with its refund, the fees list the fee refund
+    assert kinds(found) == ["movement_missing", "movement_missing"] or kinds(found) == [
+        "refund_mismatch",
+        "refund_mismatch",
+    ]
+    assert all(d.order_number == order.order_number for d in found)
     summary, found = world.run(fix=True)
     assert summary.clean and all(d.fixed for d in found)
     (refund,) = _refunds(world, world.order(paid.payment_intent_id))
@@ -197,13 +200,20 @@ def test_a_full_refund_without_its_webhook_also_leaves_access_to_revoke(world: W
     assert world.run()[1] == []
 
 
-def test_more_refunded_locally_than_at_stripe_is_reported_only(world: World) -> None:
+def test_more_refunded_locally_than_at_stripe_is_set_to_stripes_refunds(world: World) -> None:
+    """Needs the state side (`money-backward`): `refunded_minor` derived from the refunds."""
     paid = world.buy()
     world.deliver()
     world.update_order(paid.payment_intent_id, refunded_minor=500)
     _, found = world.run(fix=True)
-    assert kinds(found) == ["refund_excess"] and not found[0].fixed
-    assert kinds(world.run()[1]) == ["refund_excess"]
+    assert kinds(found) == ["refund_excess"]
+    if not found[0].fixed:  # state code that keeps the larger total: said, not hidden
+        assert found[0].error is not None and "500 refunded" in found[0].error
+        assert kinds(world.run()[1]) == ["refund_excess"]
+        return
+    order = world.order(paid.payment_intent_id)
+    assert order is not None and (order.refunded_minor, order.status) == (0, "COMPLETED")
+    assert world.run()[1] == []
 
 
 def test_access_granted_again_after_a_full_refund_is_revoked(world: World) -> None:
@@ -257,8 +267,9 @@ def test_a_dispute_opened_without_its_webhook_is_applied_and_access_suspended(
     world.dispute(paid.charge_id)
     world.drop()
     summary, found = world.run()
-    assert kinds(found) == ["dispute_open"]
-    assert found[0].stripe is not None and found[0].stripe["disputed"] is True
+    assert kinds(found) == ["dispute_mismatch"]
+    assert found[0].stripe is not None and found[0].stripe["status"] == "needs_response"
+    assert found[0].local is not None and found[0].local["dispute_status"] is None
     summary, found = world.run(fix=True)
     assert found[0].fixed and summary.clean
     order = world.order(paid.payment_intent_id)

@@ -15,14 +15,39 @@ def _at(unix: int) -> datetime:
     return datetime.fromtimestamp(unix, UTC)
 
 
-def test_a_window_costs_one_request_per_100_charges_and_none_per_charge(world: World) -> None:
+LISTS = ("charges", "refunds", "disputes", "application_fees", "transfers")
+
+
+def _list_requests(world: World) -> dict[str, int]:
+    requests = world.sandbox.stats()["requests"]
+    return {name: int(requests.get(f"GET /v1/{name}", 0)) for name in LISTS}
+
+
+def _sent(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {name: after[name] - before[name] for name in LISTS}
+
+
+def test_a_window_costs_one_request_per_100_objects_of_each_list_and_none_per_object(
+    world: World,
+) -> None:
     now = world.sandbox.now()
+    # 250 destination charges: 250 application fees, 250 transfers, every 10th refunded
     world.sandbox.seed_charges(250, start=now - 7200, end=now - 3600)
-    requests = world.charge_requests()
+    before = _list_requests(world)
     summary, found = world.run()
     assert found == []  # no shub-pay metadata: other integrations' charges are not ours
     assert summary.charges_checked == 250
-    assert summary.api_requests == world.charge_requests() - requests == math.ceil(250 / 100)
+    assert (summary.refunds_checked, summary.disputes_checked) == (25, 0)
+    assert (summary.application_fees_checked, summary.transfers_checked) == (250, 250)
+    sent = _sent(before, _list_requests(world))
+    assert sent == {
+        "charges": math.ceil(250 / 100),
+        "refunds": 1,
+        "disputes": 1,  # an empty page says there are none
+        "application_fees": math.ceil(250 / 100),
+        "transfers": math.ceil(250 / 100),
+    }
+    assert summary.api_requests == sum(sent.values())
     assert summary.segments == 1  # no local orders expected: one cursor, no partial pages
 
 
@@ -39,7 +64,6 @@ def test_a_large_window_is_split_into_segments_and_each_charge_is_checked_once(
     assert [d.kind for d in found] == ["missing_order"] * 1200
     assert len({d.charge_id for d in found}) == 1200
     sent = world.charge_requests() - requests
-    assert sent == summary.api_requests
     assert 12 <= sent <= 12 + 4  # at most one partial page more per segment
 
 
@@ -60,10 +84,14 @@ def test_a_fix_run_asks_stripe_once_per_fixed_charge_not_per_checked_charge(
     assert [d.kind for d in found] == ["missing_order"] and summary.clean
     assert sent == {
         "GET /v1/charges": 1,  # the page of three charges
+        "GET /v1/refunds": 1,  # one page of each after-sale list
+        "GET /v1/disputes": 1,
+        "GET /v1/application_fees": 1,
+        "GET /v1/transfers": 1,
         "GET /v1/checkout/sessions": 1,  # the missing order's session
         "GET /v1/charges/{charge_id}": 1,  # its refunds with reversal and fee refund amounts
     }
-    assert summary.api_requests == 3
+    assert summary.api_requests == 7
 
 
 def test_the_local_orders_of_the_window_decide_how_many_segments() -> None:
@@ -82,6 +110,7 @@ def test_a_window_listed_by_a_child_process_checks_every_charge_once(world: Worl
     start = world.sandbox.now() - 600
     world.sandbox.seed_charges(1200, start=start, end=start + 4, metadata=SHUB_METADATA)
     requests = world.charge_requests()
+    before = sum(world.sandbox.stats()["requests"].get(f"GET /v1/{n}", 0) for n in LISTS)
     summary, found = world.run(
         since=_at(start), until=_at(start + 5), segments=4, listing_process=True
     )
@@ -89,8 +118,9 @@ def test_a_window_listed_by_a_child_process_checks_every_charge_once(world: Worl
     assert [d.kind for d in found] == ["missing_order"] * 1200
     assert len({d.charge_id for d in found}) == 1200
     sent = world.charge_requests() - requests
-    assert sent == summary.api_requests  # the child's requests are the run's
     assert 12 <= sent <= 12 + 4
+    listed = sum(world.sandbox.stats()["requests"].get(f"GET /v1/{n}", 0) for n in LISTS)
+    assert summary.api_requests == listed - before  # the child's requests are the run's
 
 
 def test_large_windows_list_from_a_child_process_but_never_while_fixing() -> None:

@@ -1,28 +1,32 @@
-"""Reconciliation's comparisons: one Stripe charge against one local order, as pure functions.
+"""Reconciliation's comparisons of a listed charge with its order, as pure functions.
 
 Decides what a difference is (DESIGN.md §8), from a charge as listed with `expand[]=data.refunds`
-and a snapshot of the order's row (no database, no Stripe call here, so every rule is a unit):
+and a snapshot of the order's row (no database, no Stripe call here, so every rule is a unit).
+The refunds, disputes, fees and transfers listed on their own are compared in `after_sale`.
 
 - Only succeeded charges are compared. A failed attempt says nothing about the order; an order
   whose payment intent has no succeeded charge at all is an `orphan_order` (found elsewhere, from
   the set of payment intents seen).
 - `missing_order` only for charges from a shub-pay checkout, recognised by `product_id` and
   `user_id` in the charge's metadata (copied from `payment_intent_data.metadata`): other charges
-  on the platform account are not ours to own.
+  on the platform account are not ours to own. `payment_missing`: the charge succeeded and the
+  order is still PENDING or FAILED (an async payment whose success event was lost).
 - Money is compared to the cent: amount and currency (`amount_mismatch`), the application fee
-  Stripe charged (`fee_mismatch`; a charge without one took 0), and refunds both ways: Stripe's
-  `amount_refunded` above the order's `refunded_minor`, a succeeded/pending Stripe refund with
-  no local row, or one that reversed the creator's transfer while its local row records no
-  reversal (its `transfer.reversed` event was lost), is `refund_missing`; the order above Stripe
-  is `refund_excess`. (A lost `application_fee.refunded` cannot be seen in a charge list without
-  expanding every charge's fee; its `--fix` is the same read-back, done for the reversal.)
-- `dispute_open`: Stripe marks the charge `disputed` and the order shows no dispute at all. The
-  charge does not say whether the dispute is still open; the fix reads the dispute itself.
-- Access is judged on the order *as Stripe's refunds say it is* (the one fact the charge gives
-  for sure), through the same rule as everywhere (`orders_state.access_for`): so a refund the
-  webhook never delivered shows up as `refund_missing` and, when it was a full refund, also as
-  `access_not_revoked`. Entitlements that should be active and are not, or do not exist, are
-  `access_missing`.
+  Stripe charged (`fee_mismatch`; a charge without one took 0), and refunds one by one: a listed
+  refund with no local row is `refund_missing`, one whose status or amount differs from its row
+  is `refund_mismatch` (a refund that failed after it succeeded, a pending one whose success was
+  lost, a request shub-pay closed that Stripe carried out). When every listed refund agrees, the
+  totals decide: Stripe's `amount_refunded` above the order's `refunded_minor` is
+  `refund_missing` (refunds beyond the ten a charge embeds), below it `refund_excess`. Transfer
+  reversals and fee refunds are compared from the transfers and fees lists (`after_sale`), which
+  carry their amounts; the charge only names them.
+- Disputes are compared from the disputes list, which carries each dispute's status (the
+  charge's `disputed` flag says nothing about where a dispute stands).
+- Access is judged on the order *as Stripe's refunds say it is* (Stripe's `amount_refunded`, the
+  one total the charge gives for sure), through the same rule as everywhere
+  (`orders_state.access_for`): so a full refund the webhook never delivered shows up as
+  `refund_missing` and also as `access_not_revoked`, and a full refund that failed as
+  `refund_mismatch` and `access_missing`.
 """
 
 from __future__ import annotations
@@ -43,18 +47,25 @@ class Kind(StrEnum):
     ORPHAN_ORDER = "orphan_order"
     AMOUNT_MISMATCH = "amount_mismatch"
     FEE_MISMATCH = "fee_mismatch"
+    PAYMENT_MISSING = "payment_missing"
     REFUND_MISSING = "refund_missing"
+    REFUND_MISMATCH = "refund_mismatch"
     REFUND_EXCESS = "refund_excess"
+    MOVEMENT_MISSING = "movement_missing"
+    DISPUTE_MISMATCH = "dispute_mismatch"
     ACCESS_NOT_REVOKED = "access_not_revoked"
     ACCESS_MISSING = "access_missing"
-    DISPUTE_OPEN = "dispute_open"
 
 
 # Report only: the local record and Stripe disagree in a way only a human can settle.
-REPORT_ONLY = frozenset({Kind.ORPHAN_ORDER, Kind.AMOUNT_MISMATCH, Kind.REFUND_EXCESS})
+REPORT_ONLY = frozenset({Kind.ORPHAN_ORDER, Kind.AMOUNT_MISMATCH})
 ACCESS_KINDS = frozenset({Kind.ACCESS_NOT_REVOKED, Kind.ACCESS_MISSING})
+REFUND_KINDS = frozenset({Kind.REFUND_MISSING, Kind.REFUND_MISMATCH, Kind.REFUND_EXCESS})
 # Refunds Stripe counts in `amount_refunded`; a failed or canceled one moved no money.
 MONEY_REFUND_STATUSES = frozenset({"succeeded", "pending", "requires_action"})
+# Local refund statuses that are shub-pay's own, not Stripe's: a request written before the call
+# ("requested") or closed by shub-pay without Stripe's word ("abandoned", "failed" before that).
+REQUEST_STATUSES = frozenset({"requested", "abandoned"})
 
 
 @dataclass
@@ -103,6 +114,24 @@ class LocalOrder(NamedTuple):
     active_entitlements: int
 
 
+class LocalRefund(NamedTuple):
+    """A local refund row as the batched lookups read it (`local.refunds_by_stripe`)."""
+
+    id: int
+    order_id: int
+    stripe_refund_id: str | None
+    idempotency_key: str | None
+    amount_minor: int
+    currency: str
+    status: str
+    application_fee_refunded_minor: int
+    transfer_reversed_minor: int
+    refund_application_fee: bool
+    reverse_transfer: bool
+    source: str
+    stripe_created: int | None  # unix seconds of Stripe's `created`
+
+
 def payment_intent_of(charge: Mapping[str, Any]) -> str | None:
     value = charge.get("payment_intent")
     if isinstance(value, Mapping):
@@ -134,9 +163,40 @@ def listed_refunds(charge: Mapping[str, Any]) -> tuple[list[Mapping[str, Any]], 
 
 
 def refund_ids(charge: Mapping[str, Any]) -> list[str]:
-    """Ids of the listed refunds that moved (or are moving) money."""
+    """Ids of the refunds listed on a charge."""
     refunds, _ = listed_refunds(charge)
-    return [str(r["id"]) for r in refunds if r.get("status") in MONEY_REFUND_STATUSES]
+    return [str(r["id"]) for r in refunds if r.get("id")]
+
+
+def request_key_of(refund: Mapping[str, Any]) -> str | None:
+    """The local request a Stripe refund answers, when shub-pay made it (`metadata`)."""
+    metadata = refund.get("metadata")
+    key = metadata.get("shub_refund_request") if isinstance(metadata, Mapping) else None
+    return key if isinstance(key, str) and key else None
+
+
+def local_refund_of(
+    refund: Mapping[str, Any], known: Mapping[str, LocalRefund]
+) -> LocalRefund | None:
+    """The local row of a Stripe refund: by its id, else the request it answers."""
+    row = known.get(str(refund.get("id")))
+    if row is not None:
+        return row
+    key = request_key_of(refund)
+    return known.get(f"request:{key}") if key else None
+
+
+def refund_differences(refund: Mapping[str, Any], row: LocalRefund) -> dict[str, Any]:
+    """What differs between Stripe's refund and its local row: status and amount, `{}` if
+    nothing. A request shub-pay closed itself differs from any status Stripe gives."""
+    differ: dict[str, Any] = {}
+    status = refund.get("status")
+    if isinstance(status, str) and status != row.status:
+        differ["status"] = {"local": row.status, "stripe": status}
+    amount = refund.get("amount")
+    if isinstance(amount, int) and amount != row.amount_minor:
+        differ["amount"] = {"local": row.amount_minor, "stripe": amount}
+    return differ
 
 
 def local_view(local: LocalOrder) -> dict[str, Any]:
@@ -210,7 +270,7 @@ def expected_access(local: LocalOrder, charge: Mapping[str, Any] | None) -> tupl
     """Should the buyer have access, given the order and Stripe's refunded total?"""
     refunded = local.refunded_minor
     if charge is not None and isinstance(charge.get("amount_refunded"), int):
-        refunded = max(refunded, int(charge["amount_refunded"]))
+        refunded = int(charge["amount_refunded"])
     state = 0 if refunded <= 0 else 2 if refunded >= local.amount_minor else 1
     paid = bool(local.paid or local.paid_at is not None)
     return _access(paid, local.status, local.dispute_status, state)
@@ -225,22 +285,14 @@ def access_difference(local: LocalOrder, charge: Mapping[str, Any] | None) -> Ki
     return None
 
 
-def unmoved_refund_ids(charge: Mapping[str, Any], known_refunds: Mapping[str, int]) -> list[str]:
-    """Listed refunds that reversed the transfer while their local row records no reversal."""
-    refunds, _ = listed_refunds(charge)
-    return [
-        str(r["id"])
-        for r in refunds
-        if r.get("status") in MONEY_REFUND_STATUSES
-        and r.get("transfer_reversal")
-        and known_refunds.get(str(r["id"])) == 0
-    ]
-
-
 def compare(
-    charge: Mapping[str, Any], local: LocalOrder | None, *, known_refunds: Mapping[str, int]
+    charge: Mapping[str, Any], local: LocalOrder | None, *, known_refunds: Mapping[str, LocalRefund]
 ) -> list[Difference]:
-    """Every difference between a listed charge and its order (None: no local order)."""
+    """Every difference between a listed charge and its order (None: no local order).
+
+    `known_refunds`: the local rows of the listed refunds, by Stripe id and by
+    `request:<key>` for the requests they answer (`local.refunds_by_stripe`).
+    """
     if charge.get("status") != "succeeded":
         return []
     intent = payment_intent_of(charge)
@@ -251,6 +303,8 @@ def compare(
         return [Difference(Kind.MISSING_ORDER, None, intent, charge_id, None, stripe_view(charge))]
 
     kinds: list[Kind] = []
+    if not (local.paid or local.paid_at is not None):
+        kinds.append(Kind.PAYMENT_MISSING)
     amount, currency = charge.get("amount"), str(charge.get("currency") or "").lower()
     if local.amount_minor != amount or local.currency != currency:
         kinds.append(Kind.AMOUNT_MISMATCH)
@@ -258,14 +312,23 @@ def compare(
         kinds.append(Kind.FEE_MISMATCH)
     refunded = charge.get("amount_refunded")
     refunded = refunded if isinstance(refunded, int) else 0
-    unknown_refunds = [r for r in refund_ids(charge) if r not in known_refunds]
-    unmoved = unmoved_refund_ids(charge, known_refunds)
-    if refunded > local.refunded_minor or unknown_refunds or unmoved:
+    not_local: list[str] = []
+    differ: dict[str, Any] = {}
+    for refund in listed_refunds(charge)[0]:
+        row = local_refund_of(refund, known_refunds)
+        if row is None:
+            not_local.append(str(refund.get("id")))
+        elif found := refund_differences(refund, row):
+            differ[str(refund.get("id"))] = found
+    if not_local:
         kinds.append(Kind.REFUND_MISSING)
-    elif local.refunded_minor > refunded:
-        kinds.append(Kind.REFUND_EXCESS)
-    if charge.get("disputed") is True and local.dispute_status is None:
-        kinds.append(Kind.DISPUTE_OPEN)
+    if differ:
+        kinds.append(Kind.REFUND_MISMATCH)
+    if not not_local and not differ:
+        if refunded > local.refunded_minor:
+            kinds.append(Kind.REFUND_MISSING)
+        elif local.refunded_minor > refunded:
+            kinds.append(Kind.REFUND_EXCESS)
     access = access_difference(local, charge)
     if access is not None:
         kinds.append(access)
@@ -273,10 +336,10 @@ def compare(
         return []
     local_data = local_view(local)
     stripe_data = stripe_view(charge)
-    if unknown_refunds:
-        stripe_data = {**stripe_data, "refunds_not_local": unknown_refunds}
-    if unmoved:
-        stripe_data = {**stripe_data, "reversals_not_local": unmoved}
+    if not_local:
+        stripe_data = {**stripe_data, "refunds_not_local": not_local}
+    if differ:
+        stripe_data = {**stripe_data, "refunds_differ": differ}
     return [
         Difference(kind, local.order_number, intent, charge_id, local_data, stripe_data)
         for kind in kinds

@@ -15,6 +15,10 @@ Decides (DESIGN.md §8, "local lookups are batched per page, memory stays flat")
   Stripe's payment facts arrived, so it falls in the window the charge was listed from.
 - Unseen orders are read in keyset chunks by id, so even a run where every order is an orphan
   (the wrong Stripe account) keeps memory flat.
+- Refunds, disputes, fees and transfers listed on their own find their orders by payment
+  intent or by charge id, in one query a batch; refund rows by Stripe id or by the request
+  key a refund's metadata names; an order's refund rows and recorded movements in one query
+  each for the batch's orders.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from sqlalchemy import (
     exists,
     func,
     null,
+    or_,
     select,
     true,
 )
@@ -41,8 +46,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from shub_pay.domain import models
 from shub_pay.domain.models import Entitlement, Order, OrderStatus, Refund
-from shub_pay.services.reconcile.checks import LocalOrder
+from shub_pay.services.reconcile.after_checks import LocalMovement
+from shub_pay.services.reconcile.checks import LocalOrder, LocalRefund
 
 PAID_STATUSES = (
     OrderStatus.COMPLETED,
@@ -95,9 +102,48 @@ def _order_rows(*, with_paid_at: bool) -> Any:
 _ORDERS_BY_INTENT = _order_rows(with_paid_at=False).where(
     _ORDERS.c.stripe_payment_intent_id.in_(bindparam("intents", expanding=True))
 )
-_KNOWN_REFUNDS = select(_REFUNDS.c.stripe_refund_id, _REFUNDS.c.transfer_reversed_minor).where(
-    _REFUNDS.c.stripe_refund_id.in_(bindparam("refund_ids", expanding=True))
+_ORDERS_BY_KEYS = _order_rows(with_paid_at=False).where(
+    or_(
+        _ORDERS.c.stripe_payment_intent_id.in_(bindparam("intents", expanding=True)),
+        _ORDERS.c.stripe_charge_id.in_(bindparam("charges", expanding=True)),
+    )
 )
+_R = _REFUNDS.c
+_REFUND_ROWS = select(
+    _R.id,
+    _R.order_id,
+    _R.stripe_refund_id,
+    _R.idempotency_key,
+    _R.amount_minor,
+    _R.currency,
+    _R.status,
+    _R.application_fee_refunded_minor,
+    _R.transfer_reversed_minor,
+    _R.refund_application_fee,
+    _R.reverse_transfer,
+    _R.source,
+    _R.stripe_created_at,
+)
+_REFUNDS_BY_KEYS = _REFUND_ROWS.where(
+    or_(
+        _R.stripe_refund_id.in_(bindparam("refund_ids", expanding=True)),
+        _R.idempotency_key.in_(bindparam("keys", expanding=True)),
+    )
+)
+_REFUNDS_OF_ORDERS = _REFUND_ROWS.where(
+    _R.order_id.in_(bindparam("order_ids", expanding=True))
+).order_by(_R.id)
+_SEEN_OF = select(SEEN.c.payment_intent_id).where(
+    SEEN.c.payment_intent_id.in_(bindparam("intents", expanding=True))
+)
+# The Connect movements the local books record one by one, when they keep them (a table of
+# the orders capability; absent before it, then only refund rows record movements).
+_MOVEMENTS: Any = getattr(getattr(models, "OrderMovement", None), "__table__", None)
+
+
+def _refund_of(row: Any) -> LocalRefund:
+    created = row[12]
+    return LocalRefund._make((*row[:12], int(created.timestamp()) if created else None))
 
 
 def orders_for(session: Session, intents: Sequence[str]) -> dict[str, LocalOrder]:
@@ -113,13 +159,83 @@ def order_by_intent(session: Session, payment_intent_id: str) -> LocalOrder | No
     return orders_for(session, [payment_intent_id]).get(payment_intent_id)
 
 
-def known_refunds(session: Session, refund_ids: Sequence[str]) -> dict[str, int]:
-    """Which of these Stripe refund ids have a local row, with the transfer reversal it records
-    (one query)."""
-    if not refund_ids:
+def refunds_by_stripe(
+    session: Session, refund_ids: Sequence[str], request_keys: Sequence[str] = ()
+) -> dict[str, LocalRefund]:
+    """The local rows of these Stripe refunds (one query): by Stripe id, and by
+    `request:<key>` for the rows of shub-pay's requests they answer (`metadata`)."""
+    if not refund_ids and not request_keys:
         return {}
-    rows = session.connection().execute(_KNOWN_REFUNDS, {"refund_ids": list(refund_ids)}).all()
-    return {str(refund_id): int(reversed_minor) for refund_id, reversed_minor in rows}
+    rows = session.connection().execute(
+        _REFUNDS_BY_KEYS, {"refund_ids": list(refund_ids), "keys": list(request_keys)}
+    )
+    found: dict[str, LocalRefund] = {}
+    wanted = set(request_keys)
+    for row in rows:
+        refund = _refund_of(row)
+        if refund.stripe_refund_id:
+            found[refund.stripe_refund_id] = refund
+        if refund.idempotency_key in wanted:
+            found[f"request:{refund.idempotency_key}"] = refund
+    return found
+
+
+def orders_by_keys(
+    session: Session, intents: Sequence[str], charges: Sequence[str]
+) -> tuple[dict[str, LocalOrder], dict[str, LocalOrder]]:
+    """The local orders of these payment intents or charges (one query): by each."""
+    if not intents and not charges:
+        return {}, {}
+    rows = session.connection().execute(
+        _ORDERS_BY_KEYS, {"intents": list(intents), "charges": list(charges)}
+    )
+    by_intent: dict[str, LocalOrder] = {}
+    by_charge: dict[str, LocalOrder] = {}
+    for row in rows:
+        order = LocalOrder._make(row)
+        by_intent[order.payment_intent_id] = order
+        if order.charge_id:
+            by_charge[order.charge_id] = order
+    return by_intent, by_charge
+
+
+def refunds_of_orders(session: Session, order_ids: Sequence[int]) -> dict[int, list[LocalRefund]]:
+    """Every refund row of these orders (one query), by order id."""
+    out: dict[int, list[LocalRefund]] = {}
+    if not order_ids:
+        return out
+    for row in session.connection().execute(_REFUNDS_OF_ORDERS, {"order_ids": list(order_ids)}):
+        refund = _refund_of(row)
+        out.setdefault(refund.order_id, []).append(refund)
+    return out
+
+
+def movements_of_orders(
+    session: Session, order_ids: Sequence[int]
+) -> dict[int, dict[str, LocalMovement]] | None:
+    """The recorded movements of these orders by Stripe id (one query); None when the local
+    books keep no movement rows."""
+    if _MOVEMENTS is None:
+        return None
+    out: dict[int, dict[str, LocalMovement]] = {order_id: {} for order_id in order_ids}
+    if not order_ids:
+        return out
+    m = _MOVEMENTS.c
+    query = select(m.stripe_id, m.order_id, m.kind, m.amount_minor, m.refund_id).where(
+        m.order_id.in_(list(order_ids))
+    )
+    for row in session.connection().execute(query):
+        movement = LocalMovement._make(row)
+        out.setdefault(movement.order_id, {})[movement.stripe_id] = movement
+    return out
+
+
+def seen_intents(session: Session, intents: Sequence[str]) -> set[str]:
+    """Which of these payment intents a listed charge of this run showed (one query)."""
+    if not intents:
+        return set()
+    rows = session.connection().execute(_SEEN_OF, {"intents": list(intents)})
+    return {str(intent) for (intent,) in rows}
 
 
 # -- the payment intents seen ---------------------------------------------------------------
@@ -150,6 +266,15 @@ def count_orders(session: Session, *, since: datetime, until: datetime) -> int:
     """Orders paid in `[since, until)`: how many charges the window should hold."""
     o = _ORDERS
     query = select(func.count()).where(o.c.paid_at >= since).where(o.c.paid_at < until)
+    return int(session.execute(query).scalar_one())
+
+
+def count_refunds(session: Session, *, since: datetime, until: datetime) -> int:
+    """Local refunds Stripe created in `[since, until)`: how many the refunds list should hold."""
+    r = _REFUNDS.c
+    query = (
+        select(func.count()).where(r.stripe_created_at >= since).where(r.stripe_created_at < until)
+    )
     return int(session.execute(query).scalar_one())
 
 

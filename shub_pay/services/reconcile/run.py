@@ -5,10 +5,19 @@ Decides:
 - **Window.** `[since, until)` on the charge's `created` and the order's `paid_at`. Default: the
   last 30 days up to now — what a daily cron job needs, and the span `events replay` can
   still recover from; older history is reconciled by asking for it (`--since 2026-01-01`).
-- **What is read from Stripe.** Charges only, `limit=100` with `expand[]=data.refunds`: one
-  request per 100 charges carries amount, currency, application fee, refunds and the dispute
-  flag. Checkout sessions, full charges and disputes are fetched only to fix a difference (once
-  per fixed charge, `reconcile_fixes`) and to confirm an orphan candidate near a window edge.
+- **What is read from Stripe.** Five lists, each by its *own* `created` in the window, so a
+  refund or dispute made today on a charge from last quarter is seen by today's run: charges
+  (`expand[]=data.refunds`: one request per 100 charges carries amount, currency, application
+  fee and refunds), then refunds (`expand[]=data.transfer_reversal`) and disputes, then
+  application fees (their refunds embedded) and transfers (their reversals embedded). Checkout
+  sessions and full charges are fetched only to fix a difference (once per fixed object) and
+  to confirm an orphan candidate near a window edge.
+- **Three streams, in order.** The charges first; then refunds and disputes, together; then
+  fees and transfers, together (each stream's lists share one pool of segment threads, so a
+  short list never waits for a long one's last page). The order makes one fact one row: a
+  refund whose charge was listed was compared with that charge (its payment intent is in the
+  seen table) and is skipped in the refunds list, and the fees and transfers of an order
+  whose refunds differ are left to the refund fix, which brings their movements with it.
 - **Segments.** A window expected to hold more than ~10 pages is split into time segments,
   one per ~10 pages and at most 32, paged concurrently by the gateway's threads within its rate
   limit (`iter_pages_segmented`); each segment costs at most one partial page more. The
@@ -60,13 +69,23 @@ from shub_pay.domain.models import ReconcileRun
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
 from shub_pay.services.reconcile import local
+from shub_pay.services.reconcile.after_checks import (
+    compare_dispute,
+    compare_fee,
+    compare_refund,
+    compare_transfer,
+    keys_of,
+)
 from shub_pay.services.reconcile.checks import (
+    REFUND_KINDS,
     REPORT_ONLY,
     Difference,
+    LocalOrder,
     compare,
+    listed_refunds,
     orphan,
     payment_intent_of,
-    refund_ids,
+    request_key_of,
 )
 from shub_pay.services.reconcile.fixes import apply_fixes
 
@@ -76,6 +95,15 @@ PAGE = 100
 BATCH_PAGES = 5
 PROCESS_MIN_SEGMENTS = 20  # ~200 expected pages and more: page from a child process
 LIST_PARAMS: dict[str, Any] = {"expand": ["data.refunds"]}
+# The after-sale lists, in the streams they are paged in (module docstring).
+REFUND_STREAM: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("refunds", {"expand": ["data.transfer_reversal"]}),
+    ("disputes", {}),
+)
+MOVEMENT_STREAM: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("application_fees", {}),
+    ("transfers", {}),
+)
 
 Progress = Callable[[str, int, int | None], None]
 OnDifference = Callable[[Difference], None]
@@ -109,6 +137,10 @@ class ReconcileSummary:
     until: datetime
     run_id: int | None = None
     charges_checked: int = 0
+    refunds_checked: int = 0
+    disputes_checked: int = 0
+    application_fees_checked: int = 0
+    transfers_checked: int = 0
     orders_checked: int = 0
     differences: int = 0
     fixed: int = 0
@@ -118,6 +150,16 @@ class ReconcileSummary:
     elapsed_s: float = 0.0
     waiting_for_stripe_s: float = 0.0
     local_work_s: float = 0.0
+
+    @property
+    def listed(self) -> int:
+        """Refunds, disputes, fees and transfers checked on their own."""
+        return (
+            self.refunds_checked
+            + self.disputes_checked
+            + self.application_fees_checked
+            + self.transfers_checked
+        )
 
     @property
     def clean(self) -> bool:
@@ -140,6 +182,10 @@ class ReconcileSummary:
             "since": self.since,
             "until": self.until,
             "segments": self.segments,
+            "refunds_checked": self.refunds_checked,
+            "disputes_checked": self.disputes_checked,
+            "application_fees_checked": self.application_fees_checked,
+            "transfers_checked": self.transfers_checked,
             "by_kind": dict(sorted(self.by_kind.items())),
             "elapsed_s": round(self.elapsed_s, 3),
         }
@@ -192,12 +238,62 @@ def charge_pages(
         yield from iter_pages_segmented(gateway, "charges", **window)  # type: ignore[arg-type]
 
 
+def after_sale_pages(
+    gateway: ChargeSource,
+    lists: list[tuple[str, dict[str, Any], int]],
+    *,
+    since: int,
+    until: int,
+    in_process: bool = False,
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of several lists created in `[since, until)` from one pool of segment threads
+    (`(resource, params, segments)` each); with `in_process`, from a child process."""
+    from shub_pay.gateway import Gateway
+    from shub_pay.gateway.listing import can_start_listing_process, iter_lists_in_process
+    from shub_pay.gateway.segments import ListWindow, iter_lists_segmented
+
+    windows = [ListWindow(resource, params, segments) for resource, params, segments in lists]
+    if not isinstance(gateway, Gateway):  # a test double: one cursor per list
+        for resource, params, _ in lists:
+            yield from gateway.list_pages(
+                resource, {**params, "created": {"gte": since, "lt": until}}
+            )
+        return
+    workers = max(1, sum(w.segments for w in windows))
+    options: dict[str, Any] = {
+        "since": since,
+        "until": until,
+        "workers": workers,
+        "prefetch_pages": min(16, 2 * workers),
+    }
+    if in_process and can_start_listing_process():
+        yield from iter_lists_in_process(gateway, windows, **options)
+    else:
+        yield from iter_lists_segmented(gateway, windows, **options)
+
+
 def use_listing_process(options: ReconcileOptions, *, segments: int) -> bool:
     """Whether to page from a child process: for large windows (its start costs ~0.5 s) and
     never with `--fix`, whose requests must share one rate limiter with the listing."""
     if options.listing_process is not None:
         return options.listing_process and not options.fix
     return segments >= PROCESS_MIN_SEGMENTS and not options.fix
+
+
+def _segments_of(options: ReconcileOptions, resource: str, orders: int, refunds: int) -> int:
+    """Segments of an after-sale list: as many as its expected size asks (fees and transfers:
+    one per paid order; refunds: the local ones; disputes: few), within `max_segments`."""
+    expected = {"application_fees": orders, "transfers": orders, "refunds": refunds}.get(
+        resource, 0
+    )
+    if options.segments is not None and expected:
+        return max(1, options.segments)
+    return plan_segments(
+        ReconcileOptions(
+            max_segments=options.max_segments, pages_per_segment=options.pages_per_segment
+        ),
+        expected_charges=expected,
+    )
 
 
 # -- local side: one batch of pages ------------------------------------------------------------
@@ -228,11 +324,13 @@ def _check_batch(
     summary: ReconcileSummary,
     actor: str,
     on_difference: OnDifference | None,
+    refund_orders: set[int],
 ) -> None:
     """Check a batch of listed charges against the local books: three statements in all."""
     succeeded: list[tuple[dict[str, Any], str | None]] = []
     intents: list[str] = []
     refunded: list[str] = []
+    requests: list[str] = []
     for charge in charges:
         if charge.get("status") != "succeeded":
             continue
@@ -240,10 +338,13 @@ def _check_batch(
         succeeded.append((charge, intent))
         if intent is not None:
             intents.append(intent)
-        if charge.get("amount_refunded"):
-            refunded.extend(refund_ids(charge))
+        for refund in listed_refunds(charge)[0]:
+            refunded.append(str(refund.get("id")))
+            key = request_key_of(refund)
+            if key:
+                requests.append(key)
     orders = local.orders_for(session, intents)
-    known = local.known_refunds(session, refunded)
+    known = local.refunds_by_stripe(session, refunded, requests)
     local.mark_seen(session, intents)
     summary.charges_checked += len(charges)
     for charge, intent in succeeded:
@@ -252,6 +353,8 @@ def _check_batch(
         differences = compare(charge, order, known_refunds=known)
         if not differences:
             continue
+        if order is not None and any(d.kind in REFUND_KINDS for d in differences):
+            refund_orders.add(order.id)
         if options.fix:
             apply_fixes(
                 session,
@@ -265,6 +368,108 @@ def _check_batch(
             summary.record(difference)
             if on_difference:
                 on_difference(difference)
+
+
+_COUNTERS = {
+    "refund": "refunds_checked",
+    "dispute": "disputes_checked",
+    "application_fee": "application_fees_checked",
+    "transfer": "transfers_checked",
+}
+
+
+def _check_after_sale_batch(
+    session: Session,
+    gateway: ChargeSource,
+    items: list[dict[str, Any]],
+    *,
+    options: ReconcileOptions,
+    summary: ReconcileSummary,
+    actor: str,
+    on_difference: OnDifference | None,
+    refund_orders: set[int],
+) -> None:
+    """Check a batch of listed refunds, disputes, fees and transfers: up to five statements
+    (their orders; the charges seen; refund rows; the orders' refund rows and movements)."""
+    intents: list[str] = []
+    charges: list[str] = []
+    refund_ids: list[str] = []
+    requests: list[str] = []
+    for obj in items:
+        intent, charge = keys_of(obj)
+        if intent:
+            intents.append(intent)
+        if charge:
+            charges.append(charge)
+        if obj.get("object") == "refund":
+            refund_ids.append(str(obj.get("id")))
+            key = request_key_of(obj)
+            if key:
+                requests.append(key)
+    by_intent, by_charge = local.orders_by_keys(session, intents, charges)
+    seen = local.seen_intents(session, intents) if refund_ids else set()
+    known = local.refunds_by_stripe(session, refund_ids, requests)
+    movers = sorted(
+        {
+            order.id
+            for obj in items
+            if obj.get("object") in ("application_fee", "transfer")
+            for order in [_order_of(obj, by_intent, by_charge)]
+            if order is not None and order.id not in refund_orders
+        }
+    )
+    rows_of = local.refunds_of_orders(session, movers)
+    movements = local.movements_of_orders(session, movers)
+    for obj in items:
+        kind = str(obj.get("object"))
+        counter = _COUNTERS.get(kind)
+        if counter is None:
+            continue
+        setattr(summary, counter, getattr(summary, counter) + 1)
+        order = _order_of(obj, by_intent, by_charge)
+        if order is None:
+            continue  # its charge's own window reports the missing order
+        if kind == "refund":
+            if keys_of(obj)[0] in seen:
+                continue  # compared with its listed charge
+            differences = compare_refund(obj, order, known)
+            if differences:
+                refund_orders.add(order.id)
+        elif kind == "dispute":
+            differences = compare_dispute(obj, order)
+        elif order.id in refund_orders:
+            continue
+        else:
+            mine = movements.get(order.id, {}) if movements is not None else None
+            compare_movements = compare_fee if kind == "application_fee" else compare_transfer
+            differences = compare_movements(obj, order, rows_of.get(order.id, []), mine)
+        if not differences:
+            continue
+        if options.fix:
+            apply_fixes(
+                session,
+                gateway,
+                subject=obj,
+                differences=differences,
+                actor=actor,
+                run_id=summary.run_id,
+            )
+        for difference in differences:
+            summary.record(difference)
+            if on_difference:
+                on_difference(difference)
+
+
+def _order_of(
+    obj: Mapping[str, Any],
+    by_intent: Mapping[str, LocalOrder],
+    by_charge: Mapping[str, LocalOrder],
+) -> LocalOrder | None:
+    intent, charge = keys_of(obj)
+    found = by_intent.get(intent) if intent else None
+    if found is None and charge:
+        found = by_charge.get(charge)
+    return found
 
 
 def _confirm_orphan(gateway: ChargeSource, payment_intent_id: str) -> dict[str, Any] | None:
@@ -387,6 +592,7 @@ def reconcile(
             local.create_seen(connection)
             with Session(bind=connection, expire_on_commit=False) as session:
                 expected = local.count_orders(session, since=since, until=until)
+                refunds = local.count_refunds(session, since=since, until=until)
                 session.commit()
                 summary.segments = plan_segments(options, expected_charges=expected)
                 pages = charge_pages(
@@ -396,14 +602,11 @@ def reconcile(
                     segments=summary.segments,
                     in_process=use_listing_process(options, segments=summary.segments),
                 )
-                while True:
-                    waited = time.perf_counter()
-                    batch = _next_batch(pages)
-                    summary.waiting_for_stripe_s += time.perf_counter() - waited
-                    if not batch:
-                        break
+                refund_orders: set[int] = set()
+
+                def check(batch: list[dict[str, Any]], checker: Any, what: str) -> None:
                     worked = time.perf_counter()
-                    _check_batch(
+                    checker(
                         session,
                         gateway,
                         batch,
@@ -411,12 +614,52 @@ def reconcile(
                         summary=summary,
                         actor=actor,
                         on_difference=on_difference,
+                        refund_orders=refund_orders,
                     )
                     session.commit()
                     session.expunge_all()
                     summary.local_work_s += time.perf_counter() - worked
                     if progress:
-                        progress("charges", summary.charges_checked, expected or None)
+                        done = summary.charges_checked if what == "charges" else summary.listed
+                        progress(what, done, expected or None if what == "charges" else None)
+
+                in_process = use_listing_process(options, segments=summary.segments)
+                window = {
+                    "since": math.ceil(since.timestamp()),
+                    "until": math.ceil(until.timestamp()),
+                }
+                streams: list[tuple[str, Iterator[list[dict[str, Any]]], Any]] = [
+                    (
+                        "charges",
+                        charge_pages(
+                            gateway, **window, segments=summary.segments, in_process=in_process
+                        ),
+                        _check_batch,
+                    )
+                ]
+                for name, lists in (
+                    ("refunds and disputes", REFUND_STREAM),
+                    ("fees and transfers", MOVEMENT_STREAM),
+                ):
+                    planned = [
+                        (resource, params, _segments_of(options, resource, expected, refunds))
+                        for resource, params in lists
+                    ]
+                    streams.append(
+                        (
+                            name,
+                            after_sale_pages(gateway, planned, **window, in_process=in_process),
+                            _check_after_sale_batch,
+                        )
+                    )
+                for what, pages, checker in streams:
+                    while True:
+                        waited = time.perf_counter()
+                        batch = _next_batch(pages)
+                        summary.waiting_for_stripe_s += time.perf_counter() - waited
+                        if not batch:
+                            break
+                        check(batch, checker, what)
                 _orphans(
                     session,
                     gateway,
