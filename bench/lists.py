@@ -99,6 +99,7 @@ def run(url: str, *args: str) -> dict[str, object]:
         capture_output=True,
         text=True,
         env=env,
+        cwd=CODE,  # `python -c` puts the working directory first on sys.path
         check=False,
     )
     if out.returncode:
