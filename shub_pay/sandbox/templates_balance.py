@@ -171,7 +171,7 @@ def destination_payment(
         receipt_email=None,
     )
     # The spec's `charge.transfer` is not nullable: a payment that no transfer left has none.
-    del obj["transfer"]
+    obj.pop("transfer", None)  # charge() leaves it out already when there is none
     obj.update(
         billing_details=_NO_BILLING_DETAILS,
         calculated_statement_descriptor=None,
