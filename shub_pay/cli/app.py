@@ -14,6 +14,7 @@ import typer
 from shub_pay import __version__
 from shub_pay.cli import (
     audit,
+    books,
     catalog,
     checkout,
     config,
@@ -90,6 +91,7 @@ app.add_typer(events.app, name="events")
 app.command("reconcile")(reconcile.reconcile)
 app.command("demo")(demo.demo)
 app.add_typer(report.app, name="report")
+app.add_typer(books.app, name="books")
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from shub_pay.gateway.client import Gateway
 
 _DONE = object()
 T = TypeVar("T")
+W = TypeVar("W")
 
 
 def split_window(since: int, until: int, segments: int) -> list[tuple[int, int]]:
@@ -69,23 +70,39 @@ def fetch_segments(
     prefetch_pages: int = 32,
 ) -> Iterator[T]:
     """What `fetch(params + created window)` yields for every window, from `workers` threads."""
-    if not windows:
+
+    def fetch_window(window: tuple[int, int]) -> Iterator[T]:
+        gte, lt = window
+        return fetch({**(params or {}), "created": {"gte": gte, "lt": lt}})
+
+    return fetch_tasks(fetch_window, windows, workers=workers, prefetch_pages=prefetch_pages)
+
+
+def fetch_tasks(
+    fetch: Callable[[W], Iterator[T]],
+    tasks: list[W],
+    *,
+    workers: int,
+    prefetch_pages: int = 32,
+) -> Iterator[T]:
+    """What `fetch(task)` yields for every task (a window, or an account and a window), from
+    `workers` threads through one bounded queue."""
+    if not tasks:
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=prefetch_pages)
-    todo: queue.Queue[tuple[int, int]] = queue.Queue()
-    for window in windows:
-        todo.put(window)
+    todo: queue.Queue[W] = queue.Queue()
+    for task in tasks:
+        todo.put(task)
     stop = threading.Event()
 
     def work() -> None:
         try:
             while not stop.is_set():
                 try:
-                    gte, lt = todo.get_nowait()
+                    task = todo.get_nowait()
                 except queue.Empty:
                     return
-                query = {**(params or {}), "created": {"gte": gte, "lt": lt}}
-                for page in fetch(query):
+                for page in fetch(task):
                     while not stop.is_set():
                         try:
                             pages.put(page, timeout=0.2)
@@ -101,7 +118,7 @@ def fetch_segments(
 
     threads = [
         threading.Thread(target=work, name=f"stripe-list-{i}", daemon=True)
-        for i in range(min(workers, len(windows)))
+        for i in range(min(workers, len(tasks)))
     ]
     for thread in threads:
         thread.start()
