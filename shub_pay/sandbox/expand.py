@@ -35,6 +35,9 @@ EXPANDABLE: dict[str, frozenset[str]] = {
     "dispute": frozenset({"charge", "payment_intent"}),
     "account": frozenset(),
     "event": frozenset(),
+    "balance_transaction": frozenset({"source"}),
+    "payout": frozenset({"balance_transaction", "failure_balance_transaction", "destination"}),
+    "balance": frozenset(),
 }
 
 # (object type, field) → (child type, child field pointing back, url template)

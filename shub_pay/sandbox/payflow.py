@@ -29,11 +29,20 @@ from . import templates_connect as tc
 from . import templates_payments as tp
 from .errors import invalid
 from .events import emit
+from .settlement import (
+    INTERNATIONAL_CARDS,
+    book_dispute_reinstatement,
+    book_dispute_withdrawal,
+    book_payment,
+    check_convertible,
+)
 from .state import RequestInfo, SandboxState
 
 Obj = dict[str, Any]
 
-PAYMENT_METHODS = ("pm_card_visa", "pm_card_chargeDeclined")
+# pm_card_mx: a card issued in Mexico, an international card for a US platform (the fee
+# schedule's surcharge applies).
+PAYMENT_METHODS = ("pm_card_visa", "pm_card_mx", "pm_card_chargeDeclined")
 
 
 @dataclass
@@ -70,6 +79,7 @@ def pay(
     gross, currency = session["amount_total"], session["currency"]
     fee_amount = data["application_fee_amount"]
     destination = data["destination"]
+    check_convertible(state, currency, scope, destination)
     intent = store.get_any_scope(session["payment_intent"] or "")
     if intent is None:
         intent_id = ids.new("pi")
@@ -95,7 +105,7 @@ def pay(
             scope,
             bulk=bulk,
         )
-    paid = payment_method == "pm_card_visa"
+    paid = payment_method != "pm_card_chargeDeclined"
     charge_id, method_id = ids.new("ch"), ids.new("pm")
     fee_id = ids.new("fee") if paid and fee_amount else None
     transfer_id = ids.new("tr") if paid and destination else None
@@ -123,6 +133,8 @@ def pay(
         bulk=bulk,
     )
     store.extra[charge_id] = {"fee_refunded_with": 0, "reversed_with": 0, "dispute": None}
+    if payment_method in INTERNATIONAL_CARDS:
+        store.set(charge_id, payment_method_details=tp.MX_CARD_DETAILS)
     account = scope
     if not paid:
         error = {**tp.DECLINE_ERROR, "charge": charge_id, "payment_method": {"id": method_id}}
@@ -171,6 +183,7 @@ def pay(
         bulk=bulk,
     )
     destination_payment = ids.new("py") if destination else None
+    transfer = fee = None
     if transfer_id is not None and destination is not None and destination_payment:
         transfer = store.add(
             tc.transfer(
@@ -219,6 +232,15 @@ def pay(
             created=now,
             bulk=bulk,
         )
+    book_payment(
+        state,
+        charge,
+        transfer=transfer,
+        fee=fee,
+        international=payment_method in INTERNATIONAL_CARDS,
+        created=now,
+        bulk=bulk,
+    )
     emit(
         state,
         "checkout.session.completed",
@@ -263,11 +285,14 @@ def dispute(state: SandboxState, charge: Obj, status: str) -> Obj:
         )
         extra["dispute"] = existing["id"]
         store.set(charge["id"], disputed=True)
+        book_dispute_withdrawal(state, charge, existing)
         emit(state, "charge.dispute.created", existing, account=scope)
     if existing["status"] in ("won", "lost"):
         raise invalid(f"This dispute is already closed ({existing['status']}).", param="status")
     if status in ("won", "lost"):
         store.set(existing["id"], status=status)
+        if status == "won":
+            book_dispute_reinstatement(state, charge, existing)
         emit(state, "charge.dispute.closed", existing, account=scope)
     elif status != existing["status"]:
         store.set(existing["id"], status=status)

@@ -27,6 +27,7 @@ from .api.context import Ctx
 from .errors import ApiError, authentication, invalid
 from .expand import check_paths
 from .idempotency import Saved, fingerprint, should_store
+from .payouts import settle_due
 from .state import RequestInfo, SandboxState
 from .wire import Params, decode_form, expand_paths
 
@@ -162,6 +163,7 @@ def _run(
         expand = expand_paths(params)
         check_paths(expand)
         expire_due(state)
+        settle_due(state)
         ctx = Ctx(
             state, scope, Params(params), expand, RequestInfo(request_id, idempotency_key), api_key
         )
@@ -195,7 +197,9 @@ def _control(state: SandboxState, method: str, path: str, query: str, body: byte
         params = Params(_params(method, query, body))
         with state.lock:
             expire_due(state)
+            settle_due(state)
             status, payload = match.route.handler(state, params, **match.path_params)
+            settle_due(state)  # the route may have moved the clock
         return _json(status, payload)
     except ApiError as error:
         return _json(error.status, error.body())

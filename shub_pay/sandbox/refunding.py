@@ -25,6 +25,7 @@ from . import templates_payments as tp
 from .errors import invalid
 from .events import emit
 from .money import format_amount, share
+from .settlement import book_fee_refund, book_refund, book_transfer_reversal
 from .state import RequestInfo, SandboxState
 
 Obj = dict[str, Any]
@@ -168,6 +169,11 @@ def refund(
     )
     refunded_total = charge["amount_refunded"] + refund_amount
     store.set(charge["id"], amount_refunded=refunded_total, refunded=refunded_total == gross)
+    book_refund(state, charge, obj, bulk=bulk)
+    if reversal is not None and transfer is not None:
+        book_transfer_reversal(state, transfer, reversal, bulk=bulk)
+    if fee_refund is not None and fee is not None:
+        book_fee_refund(state, fee, fee_refund, bulk=bulk)
     emit(state, "refund.created", obj, account=scope, request=request, created=now, bulk=bulk)
     emit(
         state,

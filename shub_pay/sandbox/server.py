@@ -18,6 +18,7 @@ from .expand import render
 from .faults import FaultConfig, Faults
 from .ids import IdFactory
 from .payflow import pay
+from .payouts import settle_due
 from .state import SandboxState
 from .transport import SandboxHTTPServer
 from .webhooks import Attempt, Deliveries, Endpoint
@@ -112,10 +113,13 @@ class Sandbox:
         return self.state.clock.now()
 
     def set_clock(self, unix_seconds: int) -> None:
-        self.state.clock.set(unix_seconds)
+        """Set the sandbox clock; funds due by then become available and due payouts run."""
+        with self.state.lock:
+            self.state.clock.set(unix_seconds)
+            settle_due(self.state)
 
     def advance_clock(self, seconds: int) -> None:
-        self.state.clock.set(self.state.clock.now() + seconds)
+        self.set_clock(self.state.clock.now() + seconds)
 
     def stats(self) -> dict[str, Any]:
         return self.state.faults.stats.as_dict()
@@ -151,6 +155,7 @@ class Sandbox:
             session = self.state.store.get_any_scope(session_id)
             if session is None:
                 raise KeyError(session_id)
+            settle_due(self.state)
             return pay(self.state, session, payment_method=payment_method).paid
 
     def complete_onboarding(self, account_id: str) -> None:
@@ -168,11 +173,13 @@ class Sandbox:
     def seed_charges(self, count: int, **options: Any) -> seeding.SeedSummary:
         """See `seed.seed_charges` for the options."""
         with self.state.lock:
+            settle_due(self.state)
             return seeding.seed_charges(self.state, count, **options)
 
     def seed_events(self, count: int, **options: Any) -> seeding.SeedSummary:
         """Exactly `count` events from seeded payments; see `seed.seed_events`."""
         with self.state.lock:
+            settle_due(self.state)
             return seeding.seed_events(self.state, count, **options)
 
 

@@ -12,10 +12,13 @@ import heapq
 import threading
 from dataclasses import dataclass, field
 
+from .balance import Ledger
 from .clock import Clock
 from .faults import Faults
 from .idempotency import IdempotencyCache
 from .ids import IdFactory
+from .pricing import FeeSchedule, Rates
+from .schedule import PayoutClock
 from .store import Store
 from .webhooks import Deliveries
 
@@ -42,6 +45,14 @@ class SandboxState:
     application_id: str = "ca_SandboxShubPay"
     # Bulk seeding without events sets this; `events.emit` then records nothing.
     mute_events: bool = False
+    # Money as Stripe keeps it (DESIGN.md §10): balances, prices, rates, the payout schedule.
+    ledger: Ledger = field(default_factory=Ledger)
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    rates: Rates = field(default_factory=Rates)
+    payout_clock: PayoutClock = field(default_factory=PayoutClock)
+
+    def __post_init__(self) -> None:
+        self.payout_clock.anchor(self.clock.now())
 
     def reset(self) -> None:
         with self.lock:
@@ -51,6 +62,11 @@ class SandboxState:
             self.deliveries.reset()
             self.faults.reset()
             self.clock.reset()
+            self.ledger = Ledger()
+            self.fees = FeeSchedule()
+            self.rates = Rates()
+            self.payout_clock = PayoutClock()
+            self.payout_clock.anchor(self.clock.now())
 
     def watch_expiry(self, expires_at: int, session_id: str) -> None:
         heapq.heappush(self.session_expiry, (expires_at, session_id))

@@ -33,6 +33,7 @@ INDEXED_FIELDS: dict[str, tuple[str, ...]] = {
     "checkout.session": ("payment_intent",),
     "transfer_reversal": ("transfer",),
     "fee_refund": ("fee",),
+    "balance_transaction": ("source",),
 }
 
 

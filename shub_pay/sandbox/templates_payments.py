@@ -65,6 +65,15 @@ _DECLINED_CARD_DETAILS = {
     },
     "type": "card",
 }
+MX_CARD_DETAILS = {
+    "card": {
+        **_CARD_DETAILS["card"],
+        "country": "MX",
+        "last4": "0003",
+        "fingerprint": "SbxMX0003Fingerprint",
+    },
+    "type": "card",
+}
 _OUTCOME_PAID = {
     "advice_code": None,
     "network_advice_code": None,

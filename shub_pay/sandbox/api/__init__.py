@@ -6,15 +6,17 @@ Importing this package registers every route on `ROUTES` (and the control routes
 
 from __future__ import annotations
 
-from . import accounts, checkout, control, events, payments, refunds
+from . import accounts, balance, checkout, control, control_money, events, payments, refunds
 from .context import CONTROL_ROUTES, ROUTES
 
 __all__ = [
     "CONTROL_ROUTES",
     "ROUTES",
     "accounts",
+    "balance",
     "checkout",
     "control",
+    "control_money",
     "events",
     "payments",
     "refunds",

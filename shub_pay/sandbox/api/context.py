@@ -50,16 +50,17 @@ class Ctx:
         return obj
 
 
-def _created_bounds(params: Params) -> tuple[int | None, int | None]:
-    raw = params.data.get("created")
+def time_bounds(params: Params, name: str = "created") -> tuple[int | None, int | None]:
+    """A timestamp filter (`created`, `arrival_date`…): an integer or `gt/gte/lt/lte`."""
+    raw = params.data.get(name)
     if raw is None or raw == "":
         return None, None
     if isinstance(raw, str):
-        exact = params.int("created")
+        exact = params.int(name)
         return exact, exact
     if not isinstance(raw, dict):
-        raise invalid("Invalid created", param="created")
-    bounds = params.sub("created")
+        raise invalid(f"Invalid {name}", param=name)
+    bounds = params.sub(name)
     bounds.allow(("gt", "gte", "lt", "lte"))
     low: int | None = None
     high: int | None = None
@@ -116,7 +117,7 @@ def list_response(
     for name, cursor in (("starting_after", after), ("ending_before", before)):
         if cursor is not None and ctx.state.store.get(cursor, kind, owner) is None:
             raise missing(kind, cursor, param=name)
-    low, high = _created_bounds(params)
+    low, high = time_bounds(params)
     if created_min is not None:
         low = created_min if low is None else max(low, created_min)
     page = ctx.state.store.page(
