@@ -114,6 +114,11 @@ COMMANDS: dict[str, LazyCommand] = {
         "app",
         "Reports for finance: revenue per period, creator or product.",
     ),
+    "books": LazyCommand(
+        "shub_pay.cli.books",
+        "app",
+        "The books: Stripe's balance transactions in an append-only journal.",
+    ),
 }
 
 

@@ -133,7 +133,10 @@ def _render_detail(detail: OrderDetail) -> None:
     console.print(summary)
 
     ledger = detail.ledger
-    split = Table(title="Where the money went", header_style="bold")
+    split = Table(
+        title="Where the money went (order ledger: platform net before Stripe's fees)",
+        header_style="bold",
+    )
     for name in ("platform net", "creator net", "buyer refunded", "gross"):
         split.add_column(name, justify="right")
     split.add_row(
@@ -143,6 +146,28 @@ def _render_detail(detail: OrderDetail) -> None:
         _money(ledger.gross_minor, cur),
     )
     console.print(split)
+    settled = detail.settlement
+    if settled is None:
+        console.print("[dim]settlement: not in the books yet (run `shub-pay books sync`)[/dim]")
+    else:
+        scur = str(settled["currency"])
+        kept = Table(
+            title=f"What the platform kept after Stripe ({scur.upper()}, from the books)",
+            header_style="bold",
+        )
+        columns = (
+            ("gross", "gross_minor"),
+            ("refunds", "refunds_minor"),
+            ("disputes", "disputes_minor"),
+            ("Stripe fees", "stripe_fee_minor"),
+            ("dispute fees", "dispute_fee_minor"),
+            ("platform net", "platform_net_minor"),
+            ("creator net", "creator_net_minor"),
+        )
+        for name, _ in columns:
+            kept.add_column(name, justify="right")
+        kept.add_row(*(_money(int(settled[key]), scur) for _, key in columns))
+        console.print(kept)
     if detail.unrecorded_refunds_minor:
         console.print(
             f"[yellow]Stripe reports {_money(detail.unrecorded_refunds_minor, cur)} refunded "

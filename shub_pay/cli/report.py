@@ -34,11 +34,81 @@ from shub_pay.cli.output import Format, FormatOption, note, print_json, to_jsona
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from shub_pay.services.books.settlement import SettlementReport, SettlementRow
     from shub_pay.services.reports.rows import RevenueReport, RevenueRow
 
 app = typer.Typer(help="Reports for finance: revenue per period, creator or product.")
 
 BAR_WIDTH = 16
+
+
+class Basis(StrEnum):
+    PRESENTMENT = "presentment"
+    SETTLEMENT = "settlement"
+
+
+SETTLEMENT_CSV_COLUMNS = (
+    "period",
+    "currency",
+    "orders",
+    "gross",
+    "refunds",
+    "disputes",
+    "stripe_fees",
+    "dispute_fees",
+    "platform_fees",
+    "platform_net",
+    "creator_net",
+)
+
+
+def _settlement_csv_row(row: SettlementRow) -> dict[str, Any]:
+    from shub_pay.domain.money import to_major_str
+
+    data: dict[str, Any] = {"period": row.key, "currency": row.currency, "orders": row.orders}
+    for column in SETTLEMENT_CSV_COLUMNS[3:]:
+        data[column] = to_major_str(getattr(row, f"{column}_minor"), row.currency)
+    return data
+
+
+def _render_settlement(report: SettlementReport) -> None:
+    from rich.table import Table
+
+    from shub_pay.cli.output import stdout_console
+    from shub_pay.domain.money import format_money
+
+    console = stdout_console()
+    if not console.is_terminal:
+        console.width = max(console.width, 200)
+    if not report.totals:
+        note(
+            "[dim]Settlement: nothing in the books for this window "
+            "(run `shub-pay books sync`)[/dim]"
+        )
+        return
+    first = report.group_by.value if report.group_by.granularity is None else "period"
+    for currency in report.currencies:
+        table = Table(
+            title=(
+                f"What the platform kept after Stripe · {currency.upper()} (settlement) · "
+                f"by {report.group_by.value}"
+            ),
+            header_style="bold",
+        )
+        table.add_column(first, no_wrap=True)
+        for header in SETTLEMENT_CSV_COLUMNS[2:]:
+            table.add_column(header.replace("_", " "), justify="right", no_wrap=True)
+        for row in (*report.rows_for(currency), report.total_for(currency)):
+            table.add_row(
+                row.key,
+                str(row.orders),
+                *(
+                    format_money(getattr(row, f"{c}_minor"), row.currency)
+                    for c in SETTLEMENT_CSV_COLUMNS[3:]
+                ),
+                style="bold" if row.is_total else "",
+            )
+        console.print(table)
 
 
 class GroupByChoice(StrEnum):
@@ -165,6 +235,7 @@ def _render_table(report: RevenueReport) -> None:
     if report.product_slug:
         filters.append(f"product {report.product_slug}")
     heading = f"Statement of {report.creator_email}" if report.statement else "Revenue"
+    heading += " (platform net before Stripe's fees)"
     if not report.totals:
         note(f"[dim]{heading}, {', '.join(filters)}: no sales or refunds in this window[/dim]")
         return
@@ -236,6 +307,13 @@ def revenue(
         str | None,
         typer.Option("--tz", help="IANA zone where days, weeks and months begin (default UTC)."),
     ] = None,
+    basis: Annotated[
+        Basis,
+        typer.Option(
+            help="presentment: the order ledger in each sale's currency (platform net before "
+            "Stripe's fees); settlement: from the books, what the platform kept after Stripe.",
+        ),
+    ] = Basis.PRESENTMENT,
     fmt: FormatOption = Format.TABLE,
     output: Annotated[
         Path | None,
@@ -247,7 +325,10 @@ def revenue(
     platform fees, platform and creator net, average order value, and a total per currency.
 
     Sales count when paid, refunds when Stripe made them (cash basis). The window is all time
-    unless --since/--until narrow it (--until excluded).
+    unless --since/--until narrow it (--until excluded). With --basis settlement the rows come
+    from the books (`books sync`), in the settlement currency, with refunds, disputes, Stripe
+    fees and dispute fees: gross = refunds + disputes + stripe_fees + dispute_fees +
+    platform_net + creator_net.
 
     Example: shub-pay report revenue --since 2026-11-01 --until 2026-12-01 --format csv
     """
@@ -265,6 +346,9 @@ def revenue(
             code="output_exists",
             hint="Add --force to replace it, or choose another --output.",
         )
+    if basis is Basis.SETTLEMENT:
+        _settlement(ctx, start, end, creator, product, group_by, tz, fmt, output, force)
+        return
     with app_context(ctx).session() as session:
         report = revenue_report(
             session=session,
@@ -300,5 +384,56 @@ def revenue(
         return
     else:
         _render_table(report)
+        return
+    note(f"wrote {len(report.rows)} rows and {len(report.totals)} totals to {output}")
+
+
+def _settlement(
+    ctx: typer.Context,
+    start: datetime | None,
+    end: datetime | None,
+    creator: str | None,
+    product: str | None,
+    group_by: GroupByChoice,
+    tz: str | None,
+    fmt: Format,
+    output: Path | None,
+    force: bool,
+) -> None:
+    from shub_pay.services.books.settlement import settlement_report
+    from shub_pay.services.reports.rows import GroupBy
+
+    with app_context(ctx).session() as session:
+        report = settlement_report(
+            session=session,
+            since=start,
+            until=end,
+            creator=creator,
+            product=product,
+            group_by=GroupBy(group_by.value),
+            time_zone=tz,
+        )
+    if fmt is Format.JSON:
+        document = [r.as_dict() for r in report.all_rows()]
+        if output is None:
+            print_json(document)
+            return
+        import json
+
+        _write_atomically(
+            output,
+            lambda out: out.write(json.dumps(to_jsonable(document), indent=2) + "\n"),
+            force=force,
+        )
+    elif fmt is Format.CSV or output is not None:
+        rows = [_settlement_csv_row(r) for r in report.all_rows()]
+        if output is None:
+            write_csv(rows, SETTLEMENT_CSV_COLUMNS)
+            return
+        _write_atomically(
+            output, lambda out: write_csv(rows, SETTLEMENT_CSV_COLUMNS, out), force=force
+        )
+    else:
+        _render_settlement(report)
         return
     note(f"wrote {len(report.rows)} rows and {len(report.totals)} totals to {output}")

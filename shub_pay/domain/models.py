@@ -436,3 +436,135 @@ _AUDIT_TABLE = AuditLog.__table__  # type: ignore[attr-defined]
 Index("ix_audit_log_listed", _AUDIT_TABLE.c.at, _AUDIT_TABLE.c.id)
 Index("ix_audit_log_order_listed", _AUDIT_TABLE.c.order_id, _AUDIT_TABLE.c.at, _AUDIT_TABLE.c.id)
 Index("ix_audit_log_action_listed", _AUDIT_TABLE.c.action, _AUDIT_TABLE.c.at, _AUDIT_TABLE.c.id)
+# --- the books (DESIGN.md §4, §15) -----------------------------------------------------------
+
+PLATFORM_BOOK = "platform"  # the book of the platform's own Stripe balance
+
+
+class BalanceTransaction(SQLModel, table=True):
+    """Stripe's record of one change to one balance (`txn_…`), as `books sync` read it.
+
+    Immutable but for `status` (pending → available), whose change is also a journal entry.
+    `source_parent_id` is what the source object points back to (a transfer's charge, a
+    reversal's transfer, a fee refund's application fee, a `py_` payment's transfer), read
+    from the expanded source, so the order can be found through Stripe's own links.
+    """
+
+    __tablename__ = "balance_transactions"
+    # The covering index of `report revenue --basis settlement` (services/books/settlement.py).
+    __table_args__ = (
+        Index(
+            "ix_balance_transactions_settlement",
+            "account",
+            "currency",
+            "created",
+            "reporting_category",
+            "amount_minor",
+            "fee_minor",
+            "order_id",
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(unique=True, max_length=255)
+    account: str = Field(max_length=64)
+    type: str = Field(max_length=64)
+    reporting_category: str = Field(max_length=64)
+    amount_minor: int = _minor()
+    fee_minor: int = _minor()
+    fee_details: list[dict[str, Any]] = _json(list)
+    net_minor: int = _minor()
+    currency: str = Field(max_length=3)
+    exchange_rate: str | None = Field(default=None, max_length=40)
+    source_id: str | None = Field(default=None, index=True, max_length=255)
+    source_type: str | None = Field(default=None, max_length=64)
+    source_parent_id: str | None = Field(default=None, index=True, max_length=255)
+    payment_intent_id: str | None = Field(default=None, max_length=255)
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    payout_id: str | None = Field(default=None, index=True, max_length=255)
+    status: str = Field(max_length=16)
+    available_on: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    created: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    synced_at: datetime = _created()
+
+
+class Payout(SQLModel, table=True):
+    """A payout of one balance to its bank account (`po_…`), with Stripe's latest status."""
+
+    __tablename__ = "payouts"
+
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(unique=True, max_length=255)
+    account: str = Field(max_length=64, index=True)
+    amount_minor: int = _minor()
+    currency: str = Field(max_length=3)
+    status: str = Field(max_length=16)
+    arrival_date: datetime | None = _ts()
+    automatic: bool = True
+    failure_code: str | None = Field(default=None, max_length=64)
+    failure_balance_transaction: str | None = Field(default=None, max_length=255)
+    balance_transaction: str | None = Field(default=None, max_length=255)
+    created: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    synced_at: datetime = _created()
+
+
+class JournalEntry(SQLModel, table=True):
+    """One event of one book: a balance transaction (`kind` "transaction") or its funds
+    becoming available ("available"). Append-only: never updated or deleted."""
+
+    __tablename__ = "journal_entries"
+    __table_args__ = (
+        UniqueConstraint(
+            "balance_transaction_id", "kind", name="uq_journal_entries_balance_transaction_kind"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    effective_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    posted_at: datetime = _created()
+    period: str = Field(max_length=7)
+    kind: str = Field(max_length=24)
+    book: str = Field(max_length=64)
+    balance_transaction_id: int | None = Field(default=None, foreign_key="balance_transactions.id")
+    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    reverses_entry_id: int | None = Field(default=None, foreign_key="journal_entries.id")
+
+
+class JournalLine(SQLModel, table=True):
+    """One line of an entry: signed minor units on one ledger account (debit positive)."""
+
+    __tablename__ = "journal_lines"
+    # `books check` sums the balance accounts per book and currency from this index alone.
+    __table_args__ = (
+        Index("ix_journal_lines_balance", "ledger_account", "book", "currency", "amount_minor"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_id: int = Field(foreign_key="journal_entries.id", index=True)
+    book: str = Field(max_length=64)
+    ledger_account: str = Field(max_length=40)
+    currency: str = Field(max_length=3)
+    amount_minor: int = _minor()
+
+
+class BooksCursor(SQLModel, table=True):
+    """Per Stripe account and stream (`balance_transactions`, `payouts`): what `books sync`
+    has read, so a re-run starts where the last one could safely stop."""
+
+    __tablename__ = "books_cursors"
+
+    account: str = Field(primary_key=True, max_length=64)
+    stream: str = Field(primary_key=True, max_length=32)
+    read_until: datetime | None = _ts()
+    updated_at: datetime = _created()
+
+
+class ClosedPeriod(SQLModel, table=True):
+    """A closed month of one book: its entries are fixed, and their hash says so."""
+
+    __tablename__ = "closed_periods"
+
+    period: str = Field(primary_key=True, max_length=7)
+    closed_at: datetime = _created()
+    entries: int = 0
+    entries_hash: str = Field(max_length=64)

@@ -269,11 +269,13 @@ class Gateway:
     LIST_PATHS: dict[str, str] = {
         "accounts": "/v1/accounts",
         "application_fees": "/v1/application_fees",
+        "balance_transactions": "/v1/balance_transactions",
         "charges": "/v1/charges",
         "checkout_sessions": "/v1/checkout/sessions",
         "disputes": "/v1/disputes",
         "events": "/v1/events",
         "payment_intents": "/v1/payment_intents",
+        "payouts": "/v1/payouts",
         "refunds": "/v1/refunds",
         "transfers": "/v1/transfers",
     }
@@ -452,6 +454,19 @@ class Gateway:
     def iter_transfer_reversals(self, transfer_id: str) -> Iterator[dict[str, Any]]:
         return self._items(
             f"list reversals of {transfer_id}", f"/v1/transfers/{transfer_id}/reversals"
+        )
+
+    # -- Balances (the books) ---------------------------------------------------------------
+
+    def retrieve_balance(self, *, stripe_account: str | None = None) -> dict[str, Any]:
+        """`GET /v1/balance` of the platform, or of a connected account (`Stripe-Account`)."""
+        options = self._options(stripe_account=stripe_account)
+        who = stripe_account or "the platform"
+        return plain(
+            self._call(
+                f"retrieve the balance of {who}",
+                lambda: self.client.v1.balance.retrieve(options=options),
+            )
         )
 
     # -- Events -----------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from shub_pay.gateway.client import Gateway
 
 _DONE = object()
 T = TypeVar("T")
+W = TypeVar("W")
 
 
 def split_window(since: int, until: int, segments: int) -> list[tuple[int, int]]:
@@ -110,13 +111,12 @@ def fetch_segments(
     prefetch_pages: int = 32,
 ) -> Iterator[T]:
     """What `fetch(params + created window)` yields for every window, from `workers` threads."""
-    queries = [("", {**(params or {}), "created": {"gte": gte, "lt": lt}}) for gte, lt in windows]
-    return fetch_queries(
-        lambda _resource, query: fetch(query),
-        queries,
-        workers=workers,
-        prefetch_pages=prefetch_pages,
-    )
+
+    def fetch_window(window: tuple[int, int]) -> Iterator[T]:
+        gte, lt = window
+        return fetch({**(params or {}), "created": {"gte": gte, "lt": lt}})
+
+    return fetch_tasks(fetch_window, windows, workers=workers, prefetch_pages=prefetch_pages)
 
 
 def fetch_queries(
@@ -126,23 +126,41 @@ def fetch_queries(
     workers: int,
     prefetch_pages: int = 32,
 ) -> Iterator[T]:
-    """What `fetch(resource, params)` yields for every query, from `workers` threads."""
-    if not queries:
+    """What `fetch(resource, params)` yields for every (resource, params) query: `fetch_tasks`
+    with a query as the task (reconcile's several lists over one window)."""
+    return fetch_tasks(
+        lambda query: fetch(query[0], query[1]),
+        list(queries),
+        workers=workers,
+        prefetch_pages=prefetch_pages,
+    )
+
+
+def fetch_tasks(
+    fetch: Callable[[W], Iterator[T]],
+    tasks: list[W],
+    *,
+    workers: int,
+    prefetch_pages: int = 32,
+) -> Iterator[T]:
+    """What `fetch(task)` yields for every task (a window, or an account and a window), from
+    `workers` threads through one bounded queue."""
+    if not tasks:
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=prefetch_pages)
-    todo: queue.Queue[tuple[str, Mapping[str, Any]]] = queue.Queue()
-    for item in queries:
-        todo.put(item)
+    todo: queue.Queue[W] = queue.Queue()
+    for task in tasks:
+        todo.put(task)
     stop = threading.Event()
 
     def work() -> None:
         try:
             while not stop.is_set():
                 try:
-                    resource, query = todo.get_nowait()
+                    task = todo.get_nowait()
                 except queue.Empty:
                     return
-                for page in fetch(resource, query):
+                for page in fetch(task):
                     while not stop.is_set():
                         try:
                             pages.put(page, timeout=0.2)
@@ -158,7 +176,7 @@ def fetch_queries(
 
     threads = [
         threading.Thread(target=work, name=f"stripe-list-{i}", daemon=True)
-        for i in range(min(workers, len(queries)))
+        for i in range(min(workers, len(tasks)))
     ]
     for thread in threads:
         thread.start()

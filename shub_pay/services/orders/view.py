@@ -149,6 +149,8 @@ class OrderDetail:
     refunds: list[RefundView]
     ledger: LedgerView
     audit: list[AuditEntryView]
+    # What the platform really kept, from the books (DESIGN §15): None until `books sync`.
+    settlement: dict[str, Any] | None = None
 
 
 def parse_order_status(text: str) -> OrderStatus:
@@ -305,6 +307,13 @@ def _email(session: Session, user_id: str) -> str:
     return user.email if user is not None else user_id
 
 
+def _settlement(session: Session, order_id: int) -> dict[str, Any] | None:
+    from shub_pay.services.books.settlement import order_settlement
+
+    view = order_settlement(session, order_id)
+    return None if view is None else view.as_dict()
+
+
 def show_order(*, session: Session, ref: str, audit_limit: int = 200) -> OrderDetail:
     """One order in full: money, refunds with their Connect movements, access, ledger, audit."""
     order = find_order(session, ref)
@@ -354,6 +363,7 @@ def show_order(*, session: Session, ref: str, audit_limit: int = 200) -> OrderDe
         ],
         refunds=[refund_view(r) for r in refunds],
         ledger=order_ledger(order, refunds),
+        settlement=_settlement(session, order.id),
         # Oldest first: an order's history reads as a story.
         audit=[
             AuditEntryView(

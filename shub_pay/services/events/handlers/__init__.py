@@ -2,6 +2,7 @@
 
 from shub_pay.services.events.handlers import (
     accounts,
+    balances,
     checkout,
     disputes,
     movements,
@@ -9,4 +10,4 @@ from shub_pay.services.events.handlers import (
     refunds,
 )
 
-__all__ = ["accounts", "checkout", "disputes", "movements", "payments", "refunds"]
+__all__ = ["accounts", "balances", "checkout", "disputes", "movements", "payments", "refunds"]

@@ -1,0 +1,468 @@
+"""Writing the books: balance transactions and payouts as Stripe sent them, and their entries.
+
+Decides (DESIGN.md §4, §15):
+
+- **Once by id.** A balance transaction is inserted with `ON CONFLICT (stripe_id) DO NOTHING`
+  and only the rows this transaction actually inserted get their journal entry, so two runs at
+  once, a re-run after a kill, or the overlap of two listings can never post twice; the
+  journal's own unique key (balance transaction, kind) is the second guard.
+- **Immutable but for status.** A stored transaction Stripe now says is `available` is updated
+  from `pending` with a conditional UPDATE, and the run that changed it posts the availability
+  entry (dated `available_on`). Its amounts are never rewritten.
+- **Links through Stripe's own fields.** The order is found from the source: a charge by
+  charge id or payment intent, a refund by refund id, and anything else through the object its
+  expanded source points back to (a transfer's `source_transaction`, a reversal's `transfer`
+  or `source_refund`, a fee refund's `fee`, a `py_` payment's `source_transfer`), itself an
+  already stored transaction's source. What cannot be linked yet is linked by `link_pass`
+  after the listing (pages do not arrive in time order).
+- One page is one database transaction: its rows, their entries and their lines commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from shub_pay.domain.models import (
+    BalanceTransaction,
+    JournalEntry,
+    JournalLine,
+    Order,
+    Payout,
+    Refund,
+)
+from shub_pay.domain.types import utcnow
+from shub_pay.services.books import journal
+
+BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
+ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
+LINE: Table = JournalLine.__table__  # type: ignore[attr-defined]
+PAYOUT: Table = Payout.__table__  # type: ignore[attr-defined]
+ORDER: Table = Order.__table__  # type: ignore[attr-defined]
+REFUND: Table = Refund.__table__  # type: ignore[attr-defined]
+
+# Sources that belong to an order (DESIGN §15): charge, refund, transfer, reversal, application
+# fee, fee refund, dispute, the connected account's payment and payment refund.
+ORDER_SOURCE_PREFIXES = ("ch_", "py_", "re_", "pyr_", "tr_", "trr_", "fee_", "fr_", "du_", "dp_")
+# What a source points back to, in order of preference. An application fee's `charge` is the
+# connected account's `py_` payment; `originating_transaction` is the platform's charge.
+_PARENT_FIELDS = (
+    "source_transfer",
+    "source_transaction",
+    "originating_transaction",
+    "source_refund",
+    "fee",
+    "transfer",
+    "charge",
+)
+FINAL_PAYOUT_STATUSES = frozenset({"paid", "failed", "canceled"})
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def _moment(unix: int | None) -> datetime | None:
+    return None if unix is None else datetime.fromtimestamp(int(unix), UTC)
+
+
+def _insert(conn: Connection, table: Table) -> Any:
+    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
+def needs_order(source_id: str | None) -> bool:
+    return bool(source_id) and str(source_id).startswith(ORDER_SOURCE_PREFIXES)
+
+
+def row_of(bt: Mapping[str, Any], account: str) -> dict[str, Any]:
+    """A `balance_transactions` row from Stripe's object (its source expanded or not)."""
+    source = bt.get("source")
+    source_id = journal.source_id_of(bt)
+    source_type = None
+    parent = None
+    payment_intent = None
+    if isinstance(source, Mapping):
+        source_type = source.get("object")
+        for name in _PARENT_FIELDS:
+            parent = _id(source.get(name))
+            if parent:
+                break
+        payment_intent = _id(source.get("payment_intent"))
+        if payment_intent is None and isinstance(source.get("charge"), Mapping):
+            payment_intent = _id(source["charge"].get("payment_intent"))
+    rate = bt.get("exchange_rate")
+    return {
+        "stripe_id": bt["id"],
+        "account": account,
+        "type": bt["type"],
+        "reporting_category": bt.get("reporting_category") or "",
+        "amount_minor": int(bt["amount"]),
+        "fee_minor": int(bt.get("fee") or 0),
+        "fee_details": list(bt.get("fee_details") or []),
+        "net_minor": int(bt["net"]),
+        "currency": str(bt["currency"]).lower(),
+        # The decimal Stripe sent: JSON numbers parse to the float whose repr is that decimal.
+        "exchange_rate": None
+        if rate is None
+        else repr(rate)
+        if isinstance(rate, float)
+        else str(rate),
+        "source_id": source_id,
+        "source_type": source_type,
+        "source_parent_id": parent,
+        "payment_intent_id": payment_intent,
+        "payout_id": source_id if source_id and source_id.startswith("po_") else None,
+        "status": bt["status"],
+        "available_on": _moment(bt["available_on"]),
+        "created": _moment(bt["created"]),
+        "synced_at": utcnow(),
+    }
+
+
+def _bt_dict(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The posting rules' view of a stored row (Stripe's field names)."""
+    source = {"id": row["source_id"]} if row["source_id"] else None
+    return {
+        "id": row["stripe_id"],
+        "type": row["type"],
+        "reporting_category": row["reporting_category"],
+        "amount": row["amount_minor"],
+        "fee": row["fee_minor"],
+        "fee_details": row["fee_details"],
+        "net": row["net_minor"],
+        "currency": row["currency"],
+        "source": source,
+        "status": row["status"],
+        "available_on": int(row["available_on"].timestamp()),
+        "created": int(row["created"].timestamp()),
+    }
+
+
+@dataclass
+class PageResult:
+    listed: int = 0
+    stored: int = 0
+    became_available: int = 0
+    unchanged: int = 0
+    entries_posted: int = 0
+    max_created: int | None = None
+
+
+def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Set `order_id` on the rows whose order can be found now (see the module's doc)."""
+    charge_ids = {r["source_id"] for r in rows if r["source_id"]} | {
+        r["source_parent_id"] for r in rows if r["source_parent_id"]
+    }
+    intents = {r["payment_intent_id"] for r in rows if r["payment_intent_id"]}
+    by_charge: dict[str, int] = {}
+    by_intent: dict[str, int] = {}
+    by_refund: dict[str, int] = {}
+    by_source: dict[str, int] = {}
+    candidates = sorted(i for i in charge_ids if i.startswith(("ch_", "py_")))
+    if candidates:
+        for charge, order in conn.execute(
+            select(ORDER.c.stripe_charge_id, ORDER.c.id).where(
+                ORDER.c.stripe_charge_id.in_(candidates)
+            )
+        ):
+            by_charge[charge] = order
+    if intents:
+        for intent, order in conn.execute(
+            select(ORDER.c.stripe_payment_intent_id, ORDER.c.id).where(
+                ORDER.c.stripe_payment_intent_id.in_(sorted(intents))
+            )
+        ):
+            by_intent[intent] = order
+    refunds = sorted(i for i in charge_ids if i.startswith(("re_", "pyr_")))
+    if refunds:
+        for refund, order in conn.execute(
+            select(REFUND.c.stripe_refund_id, REFUND.c.order_id).where(
+                REFUND.c.stripe_refund_id.in_(refunds)
+            )
+        ):
+            by_refund[refund] = order
+    parents = sorted({r["source_parent_id"] for r in rows if r["source_parent_id"]})
+    if parents:
+        for source, order in conn.execute(
+            select(BT.c.source_id, BT.c.order_id).where(
+                BT.c.source_id.in_(parents), BT.c.order_id.is_not(None)
+            )
+        ):
+            by_source[source] = order
+    known = {**by_source, **by_refund, **by_charge}
+    for row in rows:
+        order = None
+        for ref in (row["source_id"], row["source_parent_id"]):
+            if ref and ref in known:
+                order = known[ref]
+                break
+        if order is None and row["payment_intent_id"]:
+            order = by_intent.get(row["payment_intent_id"])
+        row["order_id"] = order
+        if order is not None and row["source_id"]:
+            known[row["source_id"]] = order  # later rows of the page point back to this one
+
+
+def post_entries(
+    conn: Connection, posts: Iterable[tuple[int, dict[str, Any], str, int | None]]
+) -> int:
+    """Insert one entry per (balance transaction id, Stripe-shaped dict, kind, order) with its
+    lines; an entry that exists already is skipped (the journal's unique key). Returns how
+    many were posted."""
+    now = utcnow()
+    values = []
+    lines_of = []
+    for bt_id, bt, kind, order_id in posts:
+        if kind == journal.KIND_TRANSACTION:
+            lines = journal.transaction_lines(bt)
+            effective = _moment(bt["created"])
+        else:
+            lines = journal.availability_lines(bt)
+            effective = _moment(bt["available_on"])
+        assert effective is not None
+        if any(journal.sums_by_currency(lines).values()):
+            raise ValueError(f"the entry of {bt['id']} does not sum to 0")
+        values.append(
+            {
+                "effective_at": effective,
+                "posted_at": now,
+                "period": journal.period_of(effective),
+                "kind": kind,
+                "book": bt["_book"],
+                "balance_transaction_id": bt_id,
+                "order_id": order_id,
+                "reverses_entry_id": None,
+            }
+        )
+        lines_of.append(lines)
+    if not values:
+        return 0
+    statement = (
+        _insert(conn, ENTRY)
+        .on_conflict_do_nothing(index_elements=["balance_transaction_id", "kind"])
+        .returning(ENTRY.c.id, ENTRY.c.balance_transaction_id, ENTRY.c.kind)
+    )
+    inserted = (
+        conn.execute(statement, values).all()
+        if len(values) > 1
+        else list(conn.execute(statement, values[0]))
+    )
+    posted = {(bt_id, kind): entry_id for entry_id, bt_id, kind in inserted}
+    line_values: list[dict[str, Any]] = []
+    for value, lines in zip(values, lines_of, strict=True):
+        entry_id = posted.get((value["balance_transaction_id"], value["kind"]))
+        if entry_id is None:
+            continue
+        line_values.extend(
+            {
+                "entry_id": entry_id,
+                "book": value["book"],
+                "ledger_account": line.ledger_account,
+                "currency": line.currency,
+                "amount_minor": line.amount_minor,
+            }
+            for line in lines
+        )
+    if line_values:
+        conn.execute(insert(LINE), line_values)
+    return len(posted)
+
+
+def store_transactions(
+    conn: Connection, account: str, items: Sequence[Mapping[str, Any]]
+) -> PageResult:
+    """Store one page of an account's balance transactions and post what is new."""
+    result = PageResult(listed=len(items))
+    if not items:
+        return result
+    rows = {item["id"]: row_of(item, account) for item in items}
+    result.max_created = max(int(item["created"]) for item in items)
+    existing = {
+        stripe_id: (bt_id, status)
+        for stripe_id, bt_id, status in conn.execute(
+            select(BT.c.stripe_id, BT.c.id, BT.c.status).where(BT.c.stripe_id.in_(list(rows)))
+        )
+    }
+    new_rows = [row for stripe_id, row in rows.items() if stripe_id not in existing]
+    posts: list[tuple[int, dict[str, Any], str, int | None]] = []
+    if new_rows:
+        _resolve_orders(conn, new_rows)
+        statement = (
+            _insert(conn, BT)
+            .on_conflict_do_nothing(index_elements=["stripe_id"])
+            .returning(BT.c.id, BT.c.stripe_id)
+        )
+        inserted = {
+            stripe_id: bt_id
+            for bt_id, stripe_id in (
+                conn.execute(statement, new_rows).all()
+                if len(new_rows) > 1
+                else conn.execute(statement, new_rows[0]).all()
+            )
+        }
+        for stripe_id, bt_id in inserted.items():
+            row = rows[stripe_id]
+            bt = {**_bt_dict(row), "_book": account}
+            posts.append((bt_id, bt, journal.KIND_TRANSACTION, row["order_id"]))
+            if journal.needs_availability_entry(bt):
+                posts.append((bt_id, bt, journal.KIND_AVAILABLE, row["order_id"]))
+        result.stored = len(inserted)
+        result.unchanged += len(new_rows) - len(inserted)  # another run stored them first
+    became = [
+        stripe_id
+        for stripe_id, (_, status) in existing.items()
+        if status == "pending" and rows[stripe_id]["status"] == "available"
+    ]
+    result.unchanged += len(existing) - len(became)
+    for stripe_id in became:
+        bt_id = existing[stripe_id][0]
+        changed = conn.execute(
+            update(BT).where(BT.c.id == bt_id, BT.c.status == "pending").values(status="available")
+        ).rowcount
+        if not changed:
+            result.unchanged += 1
+            continue
+        order_id = conn.execute(select(BT.c.order_id).where(BT.c.id == bt_id)).scalar()
+        bt = {**_bt_dict(rows[stripe_id]), "_book": account}
+        posts.append((bt_id, bt, journal.KIND_AVAILABLE, order_id))
+        result.became_available += 1
+    result.entries_posted = post_entries(conn, posts)
+    return result
+
+
+def store_payouts(conn: Connection, account: str, items: Sequence[Mapping[str, Any]]) -> int:
+    """Upsert one page of payouts with Stripe's latest status; returns how many were new."""
+    if not items:
+        return 0
+    values = [
+        {
+            "stripe_id": p["id"],
+            "account": account,
+            "amount_minor": int(p["amount"]),
+            "currency": str(p["currency"]).lower(),
+            "status": p["status"],
+            "arrival_date": _moment(p.get("arrival_date")),
+            "automatic": bool(p.get("automatic", True)),
+            "failure_code": p.get("failure_code"),
+            "failure_balance_transaction": _id(p.get("failure_balance_transaction")),
+            "balance_transaction": _id(p.get("balance_transaction")),
+            "created": _moment(p["created"]),
+            "synced_at": utcnow(),
+        }
+        for p in items
+    ]
+    known = set(
+        conn.execute(
+            select(PAYOUT.c.stripe_id).where(
+                PAYOUT.c.stripe_id.in_([v["stripe_id"] for v in values])
+            )
+        ).scalars()
+    )
+    statement = _insert(conn, PAYOUT)
+    statement = statement.on_conflict_do_update(
+        index_elements=["stripe_id"],
+        set_={
+            name: statement.excluded[name]
+            for name in (
+                "status",
+                "arrival_date",
+                "failure_code",
+                "failure_balance_transaction",
+                "synced_at",
+            )
+        },
+    )
+    conn.execute(statement, values)
+    return len([v for v in values if v["stripe_id"] not in known])
+
+
+def link_pass(conn: Connection, accounts: Sequence[str]) -> int:
+    """Link the stored transactions still without an order whose order is now known (pages
+    arrive out of time order; orders arrive by webhook). Updates `balance_transactions` only:
+    the journal's lines never change. Returns how many were linked."""
+    linked = 0
+    for _ in range(4):  # a chain is at most py_/pyr_ → tr_ → ch_ deep
+        rows = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(
+                    BT.c.id,
+                    BT.c.source_id,
+                    BT.c.source_parent_id,
+                    BT.c.payment_intent_id,
+                ).where(
+                    BT.c.order_id.is_(None),
+                    BT.c.account.in_(list(accounts)),
+                    or_(*(BT.c.source_id.startswith(p) for p in ORDER_SOURCE_PREFIXES)),
+                )
+            )
+        ]
+        if not rows:
+            break
+        found = 0
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            _resolve_orders(conn, chunk)
+            updates = [{"row_id": r["id"], "order": r["order_id"]} for r in chunk if r["order_id"]]
+            if updates:
+                conn.execute(
+                    update(BT)
+                    .where(BT.c.id == bindparam("row_id"), BT.c.order_id.is_(None))
+                    .values(order_id=bindparam("order")),
+                    updates,
+                )
+                found += len(updates)
+        linked += found
+        if not found:
+            break
+    return linked
+
+
+def unlinked(
+    conn: Connection, accounts: Sequence[str], *, limit: int = 10
+) -> tuple[int, list[tuple[str, str, str]]]:
+    """How many stored transactions of an order's source have no order, and the first few
+    (transaction id, account, source id)."""
+    where = (
+        BT.c.order_id.is_(None),
+        BT.c.account.in_(list(accounts)),
+        or_(*(BT.c.source_id.startswith(p) for p in ORDER_SOURCE_PREFIXES)),
+    )
+    count = int(conn.execute(select(func.count()).select_from(BT).where(*where)).scalar() or 0)
+    first = [
+        (str(a), str(b), str(c))
+        for a, b, c in conn.execute(
+            select(BT.c.stripe_id, BT.c.account, BT.c.source_id)
+            .where(*where)
+            .order_by(BT.c.created, BT.c.id)
+            .limit(limit)
+        )
+    ]
+    return count, first
+
+
+def oldest_open(conn: Connection, account: str, stream: str) -> datetime | None:
+    """The `created` of the account's oldest transaction still pending (or payout not final):
+    a re-run must list from there to see it change."""
+    if stream == "balance_transactions":
+        query = select(func.min(BT.c.created)).where(
+            BT.c.account == account, BT.c.status == "pending"
+        )
+    else:
+        query = select(func.min(PAYOUT.c.created)).where(
+            PAYOUT.c.account == account, PAYOUT.c.status.not_in(sorted(FINAL_PAYOUT_STATUSES))
+        )
+    value = conn.execute(query).scalar()
+    if value is None:
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -1,0 +1,171 @@
+"""The books of a marketplace on the sandbox, end to end through the CLI: sales in three
+currencies, a refund with both Connect flags, a lost dispute, funds becoming available and
+paid out; `books sync` journals it all, `books check` agrees with Stripe's balance, and the
+settlement view shows Stripe's fees and what the dispute cost."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from tests.books.world import World
+from tests.conftest import Cli
+from tests.support.shop import Shop
+
+DAY = 86_400
+
+
+@pytest.fixture
+def world(engine: Engine, imported_catalog: Session, gateway: Any, stripe_sandbox: Any) -> World:
+    return World(
+        engine=engine,
+        gateway=gateway,
+        sandbox=stripe_sandbox,
+        shop=Shop(engine, gateway, stripe_sandbox),
+    )
+
+
+@pytest.fixture
+def books_cli(db_url: str, stripe_env: dict[str, str]) -> Cli:
+    return Cli(db_url, env=stripe_env)
+
+
+def _platform_txns(world: World, source: str) -> list[dict[str, Any]]:
+    return [
+        t
+        for page in world.gateway.list_pages("balance_transactions", {"source": source})
+        for t in page
+    ]
+
+
+def test_the_books_of_a_day_agree_with_stripe_and_show_what_the_platform_kept(
+    world: World, books_cli: Cli
+) -> None:
+    aurora = world.buy("p_aurora", "b_mia")  # USD 12.99 at 10 %
+    winter = world.buy("p_winter", "b_noah", currency="eur")  # EUR 8.49, settles in USD
+    sakura = world.buy("p_sakura", "b_kenji", currency="jpy")  # JPY 1200
+    world.deliver()
+    world.refund(aurora.charge_id)  # full, transfer reversed and fee refunded
+    world.dispute(winter.charge_id, "needs_response", "lost")
+    bounced = world.refund(sakura.charge_id, 300, connect=False)  # the card is gone: it fails
+    failed = httpx.post(f"{world.sandbox.url}/_sandbox/refunds/{bounced['id']}/fail")
+    assert failed.status_code == 200, failed.text
+    world.sandbox.advance_clock(3 * DAY)  # funds available, payouts run
+    world.deliver()
+
+    synced = books_cli.json("books", "sync")
+    assert synced["unlinked_count"] == 0
+    assert synced["stored"] == synced["listed"] > 10
+    checked = books_cli.json("books", "check")
+    assert checked["summary"]["differences"] == 0
+    assert checked["summary"]["accounts_checked"] >= 3  # the platform and two creators
+    assert all(row["difference_minor"] == 0 for row in checked["accounts"])
+
+    # The full refund with both Connect flags: the order ledger says 0, Stripe kept its fee.
+    shown = books_cli.json("orders", "show", aurora.payment_intent_id)
+    assert shown["ledger"]["platform_net_minor"] == 0
+    settlement = shown["settlement"]
+    (charge_txn,) = [
+        t for t in _platform_txns(world, aurora.charge_id or "") if t["type"] == "charge"
+    ]
+    assert charge_txn["fee"] > 0
+    assert settlement["stripe_fee_minor"] == charge_txn["fee"]
+    assert settlement["platform_net_minor"] == -charge_txn["fee"]
+    assert settlement["refunds_minor"] == 1299 and settlement["creator_net_minor"] == 0
+    assert charge_txn["id"] in settlement["balance_transactions"]
+
+    # The lost dispute on a EUR sale: USD amounts, the disputed amount and Stripe's fee.
+    lost = books_cli.json("orders", "show", winter.payment_intent_id)["settlement"]
+    assert lost["currency"] == "usd"
+    assert lost["disputes_minor"] == lost["gross_minor"] > 849  # EUR 8.49 at 1.08 USD
+    assert lost["dispute_fee_minor"] > 0
+    assert lost["platform_net_minor"] < -lost["dispute_fee_minor"]
+
+    kept = books_cli.json("orders", "show", sakura.payment_intent_id)["settlement"]
+    assert (
+        kept["currency"] == "usd" and 0 < kept["platform_net_minor"] < kept["platform_fees_minor"]
+    )
+
+    result = books_cli("report", "revenue", "--basis", "settlement", "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        "period,currency,orders,gross,refunds,disputes,stripe_fees,dispute_fees,"
+        "platform_fees,platform_net,creator_net"
+    )
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert {r["currency"] for r in rows} == {"usd"}
+    total = rows[-1]
+    assert total["period"] == "total" and total["orders"] == "3"
+    for row in rows:
+        cents = {
+            k: round(float(v) * 100)
+            for k, v in row.items()
+            if k not in ("period", "currency", "orders")
+        }
+        assert cents["gross"] == sum(
+            cents[k]
+            for k in (
+                "refunds",
+                "disputes",
+                "stripe_fees",
+                "dispute_fees",
+                "platform_net",
+                "creator_net",
+            )
+        ), row
+    assert float(total["dispute_fees"]) > 0 and float(total["stripe_fees"]) > 0
+
+    again = books_cli.json("books", "sync")
+    assert again["stored"] == 0 and again["entries_posted"] == 0
+    assert world.unbalanced_entries() == 0
+
+    events = books_cli.json("events", "list")
+    payout_events = [e for e in events if str(e["type"]).startswith("payout.")]
+    assert payout_events and {e["status"] for e in payout_events} == {"PROCESSED"}
+
+
+def test_a_difference_is_reported_until_the_next_sync(world: World, books_cli: Cli) -> None:
+    world.buy("p_aurora", "b_mia")
+    world.deliver()
+    assert books_cli.json("books", "sync")["stored"] > 0
+    later = world.buy("p_spooky", "b_mia")
+    world.deliver()
+
+    result = books_cli("books", "check", "--account", "platform", "--format", "json")
+    assert result.exit_code == 1
+    import json
+
+    (row,) = json.loads(result.stdout)["accounts"]
+    assert row["difference_minor"] == -(row["stripe_pending_minor"] - row["journal_pending_minor"])
+    assert row["first_differing_day"] is not None
+    assert later.charge_id
+
+    books_cli.json("books", "sync")
+    assert books_cli.json("books", "check")["summary"]["differences"] == 0
+
+
+@pytest.mark.parametrize("status", [500, 429])
+def test_injected_failures_lose_or_double_nothing(
+    world: World, books_cli: Cli, status: int
+) -> None:
+    for buyer in ("b_mia", "b_noah", "b_olivia", "b_liam"):
+        world.buy("p_aurora", buyer)
+        world.buy("p_winter", buyer, currency="eur")
+    world.deliver()
+    world.sandbox.set_faults(error_rate=0.1, status=status, seed=7)
+    try:
+        synced = books_cli.json("books", "sync")
+        assert world.sandbox.stats()["faults_injected"] > 0
+    finally:
+        world.sandbox.set_faults(error_rate=0)
+    assert synced["stored"] == synced["listed"] == 8 * 4
+    assert books_cli.json("books", "check")["summary"]["differences"] == 0
+    assert books_cli.json("books", "sync")["stored"] == 0
+    assert world.unbalanced_entries() == 0

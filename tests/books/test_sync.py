@@ -1,0 +1,197 @@
+"""`books sync` and `books check` against a Stripe that keeps balances (the fake): stored once,
+journaled, linked to orders, resumable, and equal to Stripe's balance."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlmodel import Session
+
+from shub_pay.domain.models import BalanceTransaction, JournalEntry, JournalLine
+from shub_pay.services.books.check import check_books
+from shub_pay.services.books.settlement import order_settlement
+from shub_pay.services.books.sync import sync_books
+from tests.books.conftest import CREATOR_ACCOUNT, DAY, T0, add_order, sale
+from tests.books.fake import FakeBooks, Killed
+from tests.books.samples import bt
+
+
+def _now(unix: int):  # type: ignore[no-untyped-def]
+    return lambda: datetime.fromtimestamp(unix, UTC)
+
+
+def journal_state(engine: Engine) -> tuple[int, int, list[tuple[str, str, str, int]]]:
+    with Session(engine) as session:
+        entries = session.exec(select(func.count()).select_from(JournalEntry)).one()[0]
+        lines = session.exec(select(func.count()).select_from(JournalLine)).one()[0]
+        sums = session.exec(
+            select(
+                JournalLine.book,
+                JournalLine.ledger_account,
+                JournalLine.currency,
+                func.sum(JournalLine.amount_minor),
+            )
+            .group_by(JournalLine.book, JournalLine.ledger_account, JournalLine.currency)
+            .order_by(JournalLine.book, JournalLine.ledger_account, JournalLine.currency)
+        ).all()
+    return int(entries), int(lines), [tuple(r) for r in sums]  # type: ignore[misc]
+
+
+def test_a_12_99_sale_shows_what_the_platform_really_keeps(
+    marketplace: Engine, fake: FakeBooks
+) -> None:
+    order_id = add_order(marketplace, 1)
+    sale(fake, 1)
+
+    summary = sync_books(engine=marketplace, source=fake, now=_now(T0 + 60))
+
+    assert (summary.accounts, summary.listed, summary.stored) == (2, 4, 4)
+    assert summary.unlinked_count == 0
+    assert summary.api_requests == 4  # two streams of two books, one page each
+    with Session(marketplace) as session:
+        linked = session.exec(
+            select(func.count())
+            .select_from(BalanceTransaction)
+            .where(BalanceTransaction.order_id == order_id)
+        ).one()[0]
+        assert linked == 4  # the creator's py_ too, through the platform's transfer
+        view = order_settlement(session, order_id)
+    assert view is not None
+    # $12.99 at 10 %: the order ledger says $1.30; after Stripe's $0.68 the platform keeps $0.62.
+    assert view.as_dict() | {"balance_transactions": None} == {
+        "currency": "usd",
+        "gross_minor": 1299,
+        "refunds_minor": 0,
+        "disputes_minor": 0,
+        "stripe_fee_minor": 68,
+        "dispute_fee_minor": 0,
+        "platform_fees_minor": 130,
+        "platform_net_minor": 62,
+        "creator_net_minor": 1169,
+        "exchange_rate": None,
+        "balance_transactions": None,
+    }
+    report = check_books(engine=marketplace, source=fake)
+    assert report.differences == 0
+    rows = {(a.account, a.currency): a for a in report.accounts}
+    assert rows[("platform", "usd")].journal_pending_minor == 62
+    assert rows[(CREATOR_ACCOUNT, "usd")].journal_pending_minor == 1169
+
+
+def test_syncing_again_changes_nothing_and_sees_funds_become_available(
+    marketplace: Engine, fake: FakeBooks
+) -> None:
+    add_order(marketplace, 1)
+    txns = sale(fake, 1)
+    sync_books(engine=marketplace, source=fake, now=_now(T0 + 60))
+    before = journal_state(marketplace)
+
+    again = sync_books(engine=marketplace, source=fake, now=_now(T0 + 120))
+    assert (again.stored, again.unchanged, again.entries_posted) == (0, 4, 0)
+    assert journal_state(marketplace) == before
+
+    for name in ("charge", "transfer", "fee"):
+        fake.make_available("platform", txns[name]["id"])
+    fake.make_available(CREATOR_ACCOUNT, txns["payment"]["id"])
+    later = sync_books(engine=marketplace, source=fake, now=_now(T0 + 3 * DAY))
+    assert (later.stored, later.became_available, later.entries_posted) == (0, 4, 4)
+    report = check_books(engine=marketplace, source=fake)
+    assert report.differences == 0
+    platform = next(a for a in report.accounts if a.account == "platform")
+    assert (platform.journal_available_minor, platform.journal_pending_minor) == (62, 0)
+    with Session(marketplace) as session:
+        dated = (
+            session.execute(
+                select(JournalEntry.effective_at).where(JournalEntry.kind == "available")
+            )
+            .scalars()
+            .all()
+        )
+    assert {d.date() for d in dated} == {date(2025, 12, 3)}  # when the funds became available
+
+
+def test_a_check_names_the_first_day_stripe_and_the_journal_disagree(
+    marketplace: Engine, fake: FakeBooks
+) -> None:
+    sale(fake, 1)
+    sync_books(engine=marketplace, source=fake, account="platform", now=_now(T0 + 60))
+    fake.add(
+        "platform",
+        bt(
+            amount=-500,
+            category="fee",
+            bt_type="stripe_fee",
+            source="",
+            created=T0 + 5 * DAY,
+            status="available",
+        ),
+    )
+
+    report = check_books(engine=marketplace, source=fake, account="platform")
+
+    assert report.differences == 1
+    (row,) = report.accounts
+    assert (row.journal_available_minor, row.stripe_available_minor) == (0, -500)
+    assert row.difference_minor == 500
+    assert row.first_differing_day == date(2025, 12, 6)
+
+
+def test_a_killed_sync_run_again_converges_to_the_same_journal(
+    marketplace: Engine, fake: FakeBooks
+) -> None:
+    for n in range(1, 121):
+        add_order(marketplace, n)
+        sale(fake, n, created=T0 + n * 600)
+    fake.kill_after_requests = 3
+    with pytest.raises(Killed):
+        sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY), workers=2)
+    fake.kill_after_requests = None
+
+    sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY))
+    entries, lines, _ = journal_state(marketplace)
+    assert entries == 480
+    assert check_books(engine=marketplace, source=fake).differences == 0
+    again = sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY))
+    assert again.stored == 0 and journal_state(marketplace)[:2] == (entries, lines)
+
+
+def test_a_charge_shub_pay_did_not_make_is_reported_unlinked(
+    marketplace: Engine, fake: FakeBooks
+) -> None:
+    fake.add(
+        "platform", bt(amount=5000, fee=175, source={"id": "ch_payment_link", "object": "charge"})
+    )
+
+    summary = sync_books(engine=marketplace, source=fake, account="platform", now=_now(T0 + 60))
+
+    assert summary.unlinked_count == 1
+    assert summary.unlinked[0]["source"] == "ch_payment_link"
+    assert check_books(engine=marketplace, source=fake, account="platform").differences == 0
+
+
+def test_payouts_are_stored_and_their_status_followed(marketplace: Engine, fake: FakeBooks) -> None:
+    from shub_pay.domain.models import Payout
+
+    payout = {
+        "id": "po_1",
+        "object": "payout",
+        "amount": 62,
+        "currency": "usd",
+        "status": "in_transit",
+        "arrival_date": T0 + 2 * DAY,
+        "automatic": True,
+        "balance_transaction": "txn_po_1",
+        "failure_balance_transaction": None,
+        "failure_code": None,
+        "created": T0,
+    }
+    fake.payouts["platform"] = [payout]
+    sync_books(engine=marketplace, source=fake, account="platform", now=_now(T0 + 60))
+    payout["status"] = "failed"
+    payout["failure_code"] = "account_closed"
+    sync_books(engine=marketplace, source=fake, account="platform", now=_now(T0 + DAY))
+    with Session(marketplace) as session:
+        (row,) = session.execute(select(Payout)).scalars().all()
+    assert (row.status, row.failure_code, row.amount_minor) == ("failed", "account_closed", 62)
