@@ -47,7 +47,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "reconcile": LazyCommand(
         "shub_pay.cli.reconcile",
         "reconcile",
-        "Compare Stripe's charges with local orders, refunds and access; one row per difference.",
+        "Compare Stripe with local orders, refunds, disputes and access; one row per difference.",
     ),
     "demo": LazyCommand(
         "shub_pay.cli.demo",
