@@ -20,6 +20,11 @@ from shub_pay.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///shub_pay.db"
 DEFAULT_BASE_URL = "http://localhost:3000"
 
+# Who pays a refund by default (DESIGN.md §9): creator = reverse the transfer (the creator gives
+# the refunded share back), creator_and_fee = also refund the application fee, platform = the
+# platform pays from its balance. `refunds issue` flags override it for one refund.
+REFUND_POLICIES = ("creator", "creator_and_fee", "platform")
+
 # name -> (default, description); the order is the order `config check` prints.
 VARIABLES: dict[str, tuple[str | None, str]] = {
     "DATABASE_URL": (DEFAULT_DATABASE_URL, "SQLAlchemy URL of the database"),
@@ -33,6 +38,10 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "SHUB_DEFAULT_FEE_PERCENT": ("10", "platform fee when no override and the policy is flat"),
     "SHUB_FEE_POLICY": ("flat", "flat or tiered"),
     "SHUB_CURRENCY": ("usd", "platform currency: default for catalog prices and fee tiers"),
+    "SHUB_REFUND_POLICY": (
+        "creator",
+        "who pays a refund by default: creator, creator_and_fee or platform",
+    ),
     "SHUB_STRIPE_RATE_LIMIT": (
         None,
         "client-side requests/s to Stripe (default 25 test, 100 live)",
@@ -100,6 +109,7 @@ class Settings:
     default_fee_bps: int = 1000
     fee_policy: str = "flat"
     currency: str = "usd"
+    refund_policy: str = "creator"
     stripe_rate_limit: float | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -116,6 +126,17 @@ class Settings:
     @property
     def key(self) -> KeyInfo | None:
         return key_info(self.stripe_secret_key) if self.stripe_secret_key else None
+
+    @property
+    def expected_livemode(self) -> bool | None:
+        """The `livemode` events must carry: the configured key's mode (None without a key,
+        or with a key that is not one: then every event is accepted)."""
+        if not self.stripe_secret_key:
+            return None
+        try:
+            return key_info(self.stripe_secret_key).mode is KeyMode.LIVE
+        except ConfigError:
+            return None
 
     @property
     def is_live(self) -> bool:
@@ -217,6 +238,12 @@ def _validate(raw: Mapping[str, str | None], sources: dict[str, str]) -> Setting
     policy = (raw["SHUB_FEE_POLICY"] or "").strip().lower()
     if policy not in ("flat", "tiered"):
         raise ConfigError(f"SHUB_FEE_POLICY must be flat or tiered, not {policy!r}")
+    refund_policy = (raw.get("SHUB_REFUND_POLICY") or "creator").strip().lower()
+    if refund_policy not in REFUND_POLICIES:
+        raise ConfigError(
+            "SHUB_REFUND_POLICY must be creator, creator_and_fee or platform, "
+            f"not {refund_policy!r}"
+        )
     rate: float | None = None
     if raw["SHUB_STRIPE_RATE_LIMIT"]:
         try:
@@ -235,6 +262,7 @@ def _validate(raw: Mapping[str, str | None], sources: dict[str, str]) -> Setting
         default_fee_bps=fee_bps,
         fee_policy=policy,
         currency=currency,
+        refund_policy=refund_policy,
         stripe_rate_limit=rate,
         sources=sources,
     )
