@@ -249,11 +249,12 @@ def apply_stripe_refund(
     if reversal is not None:
         row.reverse_transfer = True
     if application_fee_refunded_minor:
+        # Read from Stripe by the caller; the order's fee may still be the checkout's estimate.
         _check_amount(
             order,
             application_fee_refunded_minor,
             f"the fee refund of {what}",
-            limit=order.application_fee_minor,
+            limit=order.amount_minor,
         )
         row.application_fee_refunded_minor = max(
             row.application_fee_refunded_minor, application_fee_refunded_minor
@@ -519,16 +520,27 @@ def attribute_movements(session: Session, *, order: Order) -> None:
         if owner is None:
             continue
         if movement.kind == MovementKind.TRANSFER_REVERSAL:
-            if owner.transfer_reversed_minor != movement.amount_minor or not owner.reverse_transfer:
-                owner.transfer_reversed_minor = max(
-                    owner.transfer_reversed_minor, movement.amount_minor
-                )
-                owner.reverse_transfer = True
-                session.add(owner)
-        elif owner.application_fee_refunded_minor != movement.amount_minor:
-            owner.application_fee_refunded_minor = movement.amount_minor
-            owner.refund_application_fee = True
-            session.add(owner)
+            field, flag = "transfer_reversed_minor", "reverse_transfer"
+            amount = max(owner.transfer_reversed_minor, movement.amount_minor)
+        else:
+            field, flag = "application_fee_refunded_minor", "refund_application_fee"
+            amount = movement.amount_minor
+        before = getattr(owner, field)
+        if before == amount and getattr(owner, flag):
+            continue
+        setattr(owner, field, amount)
+        setattr(owner, flag, True)
+        owner.updated_at = utcnow()
+        session.add(owner)
+        unit.record(
+            session,
+            actor="system",
+            action="REFUND_MOVEMENT_RECORDED",
+            entity_type="refund",
+            entity_id=owner.stripe_refund_id,
+            order_id=order.id,
+            details={field: amount, "was": before, "movement": movement.stripe_id},
+        )
     session.flush()
 
 

@@ -50,6 +50,7 @@ from shub_pay.domain.models import (
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import EventProcessingError
 from shub_pay.services.events import unit
+from shub_pay.services.events.registry import apply_deferred_of_charge
 from shub_pay.services.events.store import id_of
 
 # Stripe's dispute statuses (SDK `_dispute.py`). Inquiries (`warning_*`) withdraw no funds
@@ -327,6 +328,7 @@ def apply_payment_facts(
     charge_id: str | None,
     charge_created: datetime | None,
     actor: str,
+    event_id: str = "",
 ) -> None:
     """What Stripe says it charged: its fee replaces the one sent; the charge id. A paid order's
     `paid_at` becomes `charge_created` when that is earlier (for callers without an event of
@@ -344,8 +346,8 @@ def apply_payment_facts(
             "to": application_fee_minor,
         }
         order.application_fee_minor = application_fee_minor
-    if charge_id and order.stripe_charge_id is None:
-        order.stripe_charge_id = charge_id
+    new_charge = charge_id if charge_id and order.stripe_charge_id is None else None
+    if new_charge:
         changed["stripe_charge_id"] = charge_id
     if charge_created is not None and order.paid_at is not None and charge_created < order.paid_at:
         order.paid_at = charge_created
@@ -353,6 +355,19 @@ def apply_payment_facts(
         order.updated_at = utcnow()
         audit_order(session, order, "PAYMENT_FACTS_RECORDED", actor=actor, details=changed)
     session.add(order)
+    link_charge(session, order, new_charge, exclude=event_id)
+
+
+def link_charge(session: Session, order: Order, charge_id: str | None, *, exclude: str) -> None:
+    """Record the order's charge id when first learned, and apply the DEFERRED events that
+    name only that charge (older Charges-API refunds and disputes that came first). `exclude`
+    is the event being applied (it may itself be a DEFERRED one being retried)."""
+    if not charge_id or order.stripe_charge_id is not None:
+        return
+    order.stripe_charge_id = charge_id
+    order.updated_at = utcnow()
+    session.add(order)
+    apply_deferred_of_charge(session, charge_id=charge_id, exclude=exclude)
 
 
 def payment_facts_of(obj: Mapping[str, Any]) -> tuple[int | None, str | None, datetime | None]:

@@ -33,8 +33,7 @@ def on_dispute(ctx: EventContext) -> EventStatus:
     )
     if order is None:
         return EventStatus.DEFERRED
-    if charge_id and order.stripe_charge_id is None:
-        order.stripe_charge_id = charge_id
+    orders_state.link_charge(ctx.session, order, charge_id, exclude=ctx.event_id)
     after_sale.apply_stripe_dispute(
         ctx.session, order=order, dispute=dispute, actor=ctx.actor, as_of=ctx.created_at
     )

@@ -19,7 +19,7 @@ from typing import Any
 
 from shub_pay.domain.models import EventStatus
 from shub_pay.services.events import unit
-from shub_pay.services.events.registry import EventContext, apply_deferred_of_charge, handles
+from shub_pay.services.events.registry import EventContext, handles
 from shub_pay.services.orders import state as orders_state
 
 
@@ -30,7 +30,6 @@ def _apply_facts(ctx: EventContext, payment_intent_id: str | None) -> int | None
     )
     if order is None:
         return None
-    knew_charge = order.stripe_charge_id is not None
     orders_state.apply_payment_facts(
         ctx.session,
         order=order,
@@ -38,14 +37,11 @@ def _apply_facts(ctx: EventContext, payment_intent_id: str | None) -> int | None
         charge_id=charge_id,
         charge_created=None,
         actor=ctx.actor,
+        event_id=ctx.event_id,
     )
     if ctx.obj.get("status") == "succeeded":
         orders_state.mark_paid(ctx.session, order, paid_at=ctx.created_at, actor=ctx.actor)
     orders_state.refresh_order(ctx.session, order, actor=ctx.actor)
-    if order.stripe_charge_id and not knew_charge:
-        apply_deferred_of_charge(
-            ctx.session, charge_id=order.stripe_charge_id, exclude=ctx.event_id
-        )
     return order.id
 
 

@@ -44,8 +44,7 @@ def on_refund(ctx: EventContext) -> EventStatus:
     )
     if order is None:
         return EventStatus.DEFERRED
-    if charge_id and order.stripe_charge_id is None:
-        order.stripe_charge_id = charge_id
+    orders_state.link_charge(ctx.session, order, charge_id, exclude=ctx.event_id)
     for refund in refunds:
         after_sale.apply_stripe_refund(
             ctx.session,
