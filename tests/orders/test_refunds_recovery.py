@@ -210,3 +210,37 @@ def test_a_live_key_is_announced_and_never_used_without_confirmation(
     assert result.exit_code == 2
     assert "LIVE mode" in result.stderr and "sk_live_" + "x" * 24 not in result.stderr
     assert requests_to("POST /v1/refunds") == 0
+
+
+def test_a_409_idempotency_key_in_use_keeps_the_request_open_and_the_rerun_finishes_it(
+    support: Cli, market: Market, stripe_sandbox: Any
+) -> None:
+    # Stripe answers 409 while the same key is still in flight: nothing was executed yet and
+    # the first request will finish; shub-pay must not close the request as failed (issue 15).
+    number = market.buy("p_aurora")
+    stripe_sandbox.set_faults(error_rate=1, status=409)
+    busy = _issue(support, number, "--amount", "4.00")
+    stripe_sandbox.set_faults(error_rate=0)
+    assert busy.exit_code == 4
+    (row,) = market.refunds(number)
+    assert (row.status, row.stripe_refund_id) == ("requested", None)
+    assert market.audit("REFUND_FAILED") == []
+    assert _issue(support, number, "--amount", "4.00").exit_code == 0
+    assert [r["amount"] for r in market.stripe_refunds(number)] == [400]
+    assert [(r.status, r.amount_minor) for r in market.refunds(number)] == [("succeeded", 400)]
+
+
+def test_the_gateway_translates_idempotency_key_in_use_to_retryable() -> None:
+    import stripe
+
+    from shub_pay.gateway.errors import translate
+
+    in_use = stripe.InvalidRequestError(
+        "There is currently another in-progress request using this Idempotent Key.",
+        param=None,
+        code="idempotency_key_in_use",
+        http_status=409,
+    )
+    translated = translate(in_use, action="create a refund")
+    assert isinstance(translated, StripeRetryableError)
+    assert translated.stripe_code == "idempotency_key_in_use"
