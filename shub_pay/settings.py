@@ -20,6 +20,11 @@ from shub_pay.errors import ConfigError
 DEFAULT_DATABASE_URL = "sqlite:///shub_pay.db"
 DEFAULT_BASE_URL = "http://localhost:3000"
 
+# Who pays a refund by default (DESIGN.md §9): creator = reverse the transfer (the creator gives
+# the refunded share back), creator_and_fee = also refund the application fee, platform = the
+# platform pays from its balance. `refunds issue` flags override it for one refund.
+REFUND_POLICIES = ("creator", "creator_and_fee", "platform")
+
 # name -> (default, description); the order is the order `config check` prints.
 VARIABLES: dict[str, tuple[str | None, str]] = {
     "DATABASE_URL": (DEFAULT_DATABASE_URL, "SQLAlchemy URL of the database"),
@@ -33,6 +38,10 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
     "SHUB_DEFAULT_FEE_PERCENT": ("10", "platform fee when no override and the policy is flat"),
     "SHUB_FEE_POLICY": ("flat", "flat or tiered"),
     "SHUB_CURRENCY": ("usd", "platform currency: default for catalog prices and fee tiers"),
+    "SHUB_REFUND_POLICY": (
+        "creator",
+        "who pays a refund by default: creator, creator_and_fee or platform",
+    ),
     "SHUB_STRIPE_RATE_LIMIT": (
         None,
         "client-side requests/s to Stripe (default 25 test, 100 live)",
@@ -100,6 +109,7 @@ class Settings:
     default_fee_bps: int = 1000
     fee_policy: str = "flat"
     currency: str = "usd"
+    refund_policy: str = "creator"
     stripe_rate_limit: float | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
@@ -116,6 +126,17 @@ class Settings:
     @property
     def key(self) -> KeyInfo | None:
         return key_info(self.stripe_secret_key) if self.stripe_secret_key else None
+
+    @property
+    def expected_livemode(self) -> bool | None:
+        """The `livemode` events must carry: the configured key's mode (None without a key,
+        or with a key that is not one: then every event is accepted)."""
+        if not self.stripe_secret_key:
+            return None
+        try:
+            return key_info(self.stripe_secret_key).mode is KeyMode.LIVE
+        except ConfigError:
+            return None
 
     @property
     def is_live(self) -> bool:
@@ -265,6 +286,15 @@ def parse_settings(
             )
         return value
 
+    def refund_policy() -> str:
+        value = (raw.get("SHUB_REFUND_POLICY") or "creator").strip().lower()
+        if value not in REFUND_POLICIES:
+            raise ConfigError(
+                f"SHUB_REFUND_POLICY must be creator, creator_and_fee or platform, not {value!r}",
+                hint="creator (the default) reverses the transfer; see the README's refund policy",
+            )
+        return value
+
     def rate() -> float | None:
         if not raw["SHUB_STRIPE_RATE_LIMIT"]:
             return None
@@ -289,6 +319,7 @@ def parse_settings(
     check("SHUB_DEFAULT_FEE_PERCENT", lambda: percent_to_bps(raw["SHUB_DEFAULT_FEE_PERCENT"] or ""))
     check("SHUB_FEE_POLICY", policy)
     check("SHUB_CURRENCY", lambda: normalize_currency(raw["SHUB_CURRENCY"] or ""))
+    check("SHUB_REFUND_POLICY", refund_policy)
     check("SHUB_STRIPE_RATE_LIMIT", rate)
     if problems:
         return None, problems
@@ -302,6 +333,7 @@ def parse_settings(
             default_fee_bps=values["SHUB_DEFAULT_FEE_PERCENT"],  # type: ignore[arg-type]
             fee_policy=str(values["SHUB_FEE_POLICY"]),
             currency=str(values["SHUB_CURRENCY"]),
+            refund_policy=str(values["SHUB_REFUND_POLICY"]),
             stripe_rate_limit=values["SHUB_STRIPE_RATE_LIMIT"],  # type: ignore[arg-type]
             sources=sources,
         ),

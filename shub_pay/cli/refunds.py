@@ -81,6 +81,8 @@ def _plan_text(plan: RefundPlan) -> str:
             f"This finishes the pending request {plan.resumes_request} by "
             f"{plan.requested_by or 'unknown'}: it is not a second refund."
         )
+    policy = f" (refund policy {plan.policy})" if plan.policy else ""
+    lines.append(f"Who pays: {plan.who_pays}{policy}.")
     lines.append("Expected money movement (Stripe's answer is what gets recorded):")
     lines.extend(_party_lines(plan.parties, plan.currency))
     if plan.full_refund:
@@ -182,20 +184,24 @@ def issue(
         ),
     ] = None,
     refund_application_fee: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--refund-application-fee",
-            help="Give the platform's fee back to the creator, in proportion (needs "
-            "--reverse-transfer).",
+            "--refund-application-fee/--no-refund-application-fee",
+            help="Give the platform's fee back to the creator, in proportion (needs the "
+            "reversal). Default: SHUB_REFUND_POLICY (yes only for creator_and_fee).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     reverse_transfer: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--reverse-transfer",
-            help="Take the refunded amount back from the creator's connected account.",
+            "--reverse-transfer/--no-reverse-transfer",
+            help="Take the refunded amount back from the creator's connected account. "
+            "Default: SHUB_REFUND_POLICY (yes for creator and creator_and_fee; "
+            "--no-reverse-transfer makes the platform pay).",
+            show_default=False,
         ),
-    ] = False,
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show who would get what; call nothing, write nothing."),
@@ -230,13 +236,14 @@ def issue(
             reason=reason.value if reason else None,
             refund_application_fee=refund_application_fee,
             reverse_transfer=reverse_transfer,
+            policy=context.settings.refund_policy,
             dry_run=dry_run,
             actor=actor or default_actor(),
             note=note_text,
             confirm=_confirmer(context.settings, yes=yes),
         )
     if fmt is Format.JSON:
-        print_json(asdict(outcome))
+        print_json({**asdict(outcome), "who_pays": outcome.plan.who_pays})
     elif fmt is Format.CSV:
         render_mapping(_summary(outcome), fmt=fmt)
     else:

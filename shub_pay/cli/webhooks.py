@@ -100,7 +100,12 @@ def process(
             hint="--trust-unsigned only for payloads you fetched from Stripe yourself",
         )
     event = parse_event(payload)
-    outcome = ingest(context.engine(), event, received_via=ReceivedVia.CLI)
+    outcome = ingest(
+        context.engine(),
+        event,
+        received_via=ReceivedVia.CLI,
+        livemode=context.settings.expected_livemode,
+    )
     render_mapping(outcome.to_dict(), fmt=fmt, title="Event")
     if outcome.status is EventStatus.FAILED:
         raise typer.Exit(1)

@@ -15,7 +15,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, func, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Index,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from shub_pay.domain.types import UTCDateTime, utcnow
@@ -48,6 +58,43 @@ def _created() -> Any:
 
 def _minor(default: int = 0, *, nullable: bool = False) -> Any:
     return Field(default=default, sa_type=BigInteger, nullable=nullable)
+
+
+def non_negative(table: str, *columns: str) -> list[CheckConstraint]:
+    """CHECK constraints: each money column of `table` is never negative (migration 0003)."""
+    return [CheckConstraint(f"{c} >= 0", name=f"ck_{table}_{c}_non_negative") for c in columns]
+
+
+def currency_check_sql(column: str = "currency") -> str:
+    """A lowercase three-letter currency, in SQL both SQLite and PostgreSQL understand."""
+    letters = " AND ".join(f"substr({column}, {i}, 1) BETWEEN 'a' AND 'z'" for i in (1, 2, 3))
+    return f"length({column}) = 3 AND lower({column}) = {column} AND {letters}"
+
+
+def currency_check(table: str, column: str = "currency") -> CheckConstraint:
+    return CheckConstraint(currency_check_sql(column), name=f"ck_{table}_{column}_iso")
+
+
+# The money CHECK constraints of each table (the last line of defence, DESIGN.md §7; 0003).
+MONEY_CHECKS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "prices": (("amount_minor",), True),
+    "checkout_sessions": (("amount_minor", "application_fee_minor"), True),
+    "orders": (
+        ("amount_minor", "application_fee_minor", "refunded_minor", "dispute_amount_minor"),
+        True,
+    ),
+    "order_items": (("price_at_purchase_minor",), True),
+    "refunds": (
+        ("amount_minor", "application_fee_refunded_minor", "transfer_reversed_minor"),
+        True,
+    ),
+    "order_movements": (("amount_minor",), True),
+}
+
+
+def money_checks(table: str) -> list[CheckConstraint]:
+    columns, has_currency = MONEY_CHECKS[table]
+    return [*non_negative(table, *columns), *([currency_check(table)] if has_currency else [])]
 
 
 def _json(default_factory: Any = dict) -> Any:
@@ -187,6 +234,7 @@ class Price(SQLModel, table=True):
             sqlite_where=text("is_active"),
             postgresql_where=text("is_active"),
         ),
+        *money_checks("prices"),
     )
 
     id: str = Field(primary_key=True, max_length=64)
@@ -199,6 +247,7 @@ class Price(SQLModel, table=True):
 
 class CheckoutSession(SQLModel, table=True):
     __tablename__ = "checkout_sessions"
+    __table_args__ = tuple(money_checks("checkout_sessions"))
 
     id: int | None = Field(default=None, primary_key=True)
     stripe_session_id: str | None = Field(default=None, unique=True, max_length=255)
@@ -229,6 +278,7 @@ class Order(SQLModel, table=True):
         Index("ix_orders_report_currency_paid", "currency", *_ORDER_REPORT_COLUMNS),
         Index("ix_orders_report_creator", "creator_id", "currency", *_ORDER_REPORT_COLUMNS),
         Index("ix_orders_report_product", "product_id", "currency", *_ORDER_REPORT_COLUMNS),
+        *money_checks("orders"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -249,6 +299,15 @@ class Order(SQLModel, table=True):
     status: str = Field(default=OrderStatus.PENDING, index=True, max_length=24)
     refunded_minor: int = _minor()
     dispute_status: str | None = Field(default=None, max_length=32)
+    # The dispute's id and amount, and the time of the latest dispute fact applied: a fact
+    # older than that one never replaces it (migration 0003).
+    dispute_id: str | None = Field(default=None, max_length=255)
+    dispute_amount_minor: int = _minor()
+    dispute_as_of: datetime | None = _ts()
+    # Stripe's latest `amount_refunded` for the charge and when it said so: it covers refunds
+    # Stripe had then that are not recorded here (after_sale.update_refunded_total).
+    charge_refunded_minor: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
+    charge_refunded_as_of: datetime | None = _ts()
     paid_at: datetime | None = _ts(index=True)
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -258,6 +317,7 @@ class OrderItem(SQLModel, table=True):
     __tablename__ = "order_items"
     __table_args__ = (
         UniqueConstraint("order_id", "product_id", name="uq_order_items_order_product"),
+        *money_checks("order_items"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -304,6 +364,17 @@ class Refund(SQLModel, table=True):
             "application_fee_refunded_minor",
             "order_id",
         ),
+        # The failures of `report revenue` (a failed refund is a negative refund then).
+        Index(
+            "ix_refunds_report_currency_failed",
+            "currency",
+            "failed_at",
+            "amount_minor",
+            "transfer_reversed_minor",
+            "application_fee_refunded_minor",
+            "order_id",
+        ),
+        *money_checks("refunds"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -322,8 +393,37 @@ class Refund(SQLModel, table=True):
     issued_by: str | None = Field(default=None, max_length=200)
     failure_reason: str | None = Field(default=None, max_length=200)
     stripe_created_at: datetime | None = _ts(index=True)
+    # When Stripe's refund failed or was canceled (the event's time): the refund stops counting
+    # then, and `report revenue` books it as a negative refund in that period (migration 0003).
+    failed_at: datetime | None = _ts()
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+class MovementKind(StrEnum):
+    FEE_REFUND = "fee_refund"
+    TRANSFER_REVERSAL = "transfer_reversal"
+
+
+class OrderMovement(SQLModel, table=True):
+    """One Connect movement of an order as Stripe reported it: an application-fee refund
+    (`fr_…`) or a transfer reversal (`trr_…`), keyed by its Stripe id. `refund_id` is the local
+    refund it belongs to (a reversal's `source_refund`; a fee refund matched one-to-one to the
+    refund made in the same call), or None: a movement on its own (DESIGN.md §6)."""
+
+    __tablename__ = "order_movements"
+    __table_args__ = tuple(money_checks("order_movements"))
+
+    id: int | None = Field(default=None, primary_key=True)
+    stripe_id: str = Field(unique=True, max_length=255)
+    order_id: int = Field(foreign_key="orders.id", index=True)
+    kind: str = Field(max_length=24)
+    amount_minor: int = _minor()
+    currency: str = Field(max_length=3)
+    source_refund: str | None = Field(default=None, max_length=255)
+    refund_id: int | None = Field(default=None, foreign_key="refunds.id", index=True)
+    stripe_created_at: datetime | None = _ts()
+    created_at: datetime = _created()
 
 
 class StripeEvent(SQLModel, table=True):

@@ -1,7 +1,8 @@
 """The one place that decides what a Stripe error means for shub-pay.
 
 Authentication and permission problems are configuration errors (exit 3: fix the key); rate
-limits, connection failures and 5xx are retryable Stripe errors; everything else Stripe refused
+limits, connection failures, 409 (an idempotency key still in use) and 5xx are retryable
+Stripe errors; everything else Stripe refused
 on purpose, with its message, code and request id kept for support. `is_missing` is the single
 answer to "does this error mean the object does not exist" (dj-stripe's lesson).
 """
@@ -47,8 +48,13 @@ def translate(exc: stripe.StripeError, *, action: str) -> StripeError | ConfigEr
             stripe_code=stripe_code,
             http_status=exc.http_status,
         )
-    if isinstance(exc, stripe.RateLimitError) or (
-        exc.http_status is not None and exc.http_status >= 500
+    # HTTP 409 (`idempotency_key_in_use`: the same key is still in flight at Stripe) executed
+    # nothing yet and will answer once the first request ends: retryable, never a refusal
+    # (DESIGN.md §9; D/api/idempotent_requests, D/error-codes#idempotency-key-in-use).
+    if (
+        isinstance(exc, stripe.RateLimitError)
+        or (exc.http_status is not None and exc.http_status >= 500)
+        or exc.http_status == 409
     ):
         return StripeRetryableError(
             f"Stripe is unavailable ({type(exc).__name__}) while trying to {action}: "

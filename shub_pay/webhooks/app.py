@@ -40,8 +40,7 @@ from starlette.routing import Route
 
 from shub_pay.domain.models import EventStatus, ReceivedVia
 from shub_pay.services.events.batch import ingest_many
-from shub_pay.services.events.dispatcher import BATCH_SIZE, Outcome
-from shub_pay.services.events.store import FINAL_STATUSES, peek_status
+from shub_pay.services.events.dispatcher import BATCH_SIZE, Outcome, known_outcome
 from shub_pay.services.events.verify import (
     DEFAULT_TOLERANCE_S,
     MAX_BODY_BYTES,
@@ -82,10 +81,8 @@ def _is_json(request: Request) -> bool:
 
 
 def _duplicate(engine: Engine, event: dict[str, Any]) -> Outcome | None:
-    known = peek_status(engine, str(event["id"]))
-    if known is not None and known in FINAL_STATUSES:
-        return Outcome(str(event["id"]), str(event["type"]), known, duplicate=True)
-    return None
+    """A placeholder, a refused body or a duplicate of a final event, from plain reads."""
+    return known_outcome(engine, event)
 
 
 class GroupCommit:
@@ -104,8 +101,9 @@ class GroupCommit:
     new orders at most `CATALOG_MEMO_S` later.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, livemode: bool | None = None) -> None:
         self._engine = engine
+        self._livemode = livemode
         self._queue: queue.SimpleQueue[_Waiting] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -154,6 +152,7 @@ class GroupCommit:
                     [w.event for w in batch],
                     received_via=ReceivedVia.WEBHOOK,
                     catalog=self._catalog,
+                    livemode=self._livemode,
                 )
             except Exception as exc:  # the database is down or locked: each answers 500
                 for waiting in batch:
@@ -192,7 +191,7 @@ def create_app(
     """The ASGI app: `POST {path}` takes Stripe's deliveries, `GET /healthz` says it is up."""
     secrets = settings.require_webhook_secrets()
     sqlite = engine.dialect.name == "sqlite"
-    writer = GroupCommit(engine)
+    writer = GroupCommit(engine, livemode=settings.expected_livemode)
 
     async def receive(request: Request) -> JSONResponse:
         started = time.perf_counter()
@@ -249,10 +248,8 @@ def create_app(
             return JSONResponse(
                 {"error": {"code": "unavailable", "message": "could not store the event"}}, 500
             )
-        label = (
-            f"duplicate-{outcome.status.lower()}" if outcome.duplicate else outcome.status.lower()
-        )
-        if outcome.status is EventStatus.FAILED:
+        label = f"duplicate-{outcome.label.lower()}" if outcome.duplicate else outcome.label.lower()
+        if outcome.status is EventStatus.FAILED or outcome.refused:
             log.warning(
                 "%s %s %s %.1fms: %s", event_id, event_type, label, elapsed_ms(), outcome.error
             )
@@ -262,9 +259,13 @@ def create_app(
             {
                 "received": True,
                 "event_id": event_id,
-                "status": str(outcome.status),
+                "status": outcome.label,
                 "duplicate": outcome.duplicate,
-                **({"error": outcome.error} if outcome.error else {}),
+                **(
+                    {"error": outcome.error or outcome.refused}
+                    if outcome.error or outcome.refused
+                    else {}
+                ),
             },
             outcome.http_status,
         )

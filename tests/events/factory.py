@@ -230,12 +230,19 @@ class Purchase:
         return created, charged
 
     def transfer_reversed(
-        self, reversals: list[tuple[str, int]], *, at: int = 1000, transferred: int | None = None
+        self,
+        reversals: list[tuple[str | None, int]],
+        *,
+        at: int = 1000,
+        transferred: int | None = None,
     ) -> dict[str, Any]:
-        """`transfer.reversed` for the destination transfer, listing `(refund id, amount)`s."""
+        """`transfer.reversed` for the destination transfer, listing `(refund id, amount)`s; a
+        refund id of None is a reversal made by hand (`source_refund` null)."""
         data = [
             {
-                "id": f"trr_{refund_id[3:]}",
+                "id": f"trr_{refund_id[3:]}"
+                if refund_id
+                else f"trr_manual_{self.charge_id[3:]}_{n}",
                 "object": "transfer_reversal",
                 "amount": amount,
                 "created": self.t0 + at,
@@ -243,7 +250,7 @@ class Purchase:
                 "source_refund": refund_id,
                 "transfer": "tr_" + self.charge_id[3:],
             }
-            for refund_id, amount in reversals
+            for n, (refund_id, amount) in enumerate(reversals)
         ]
         total = self.amount if transferred is None else transferred
         obj = {
@@ -289,11 +296,13 @@ class Purchase:
         }
         return event("application_fee.refunded", obj, created=self.t0 + at)
 
-    def dispute_object(self, status: str, *, dispute_id: str | None = None) -> dict[str, Any]:
+    def dispute_object(
+        self, status: str, *, dispute_id: str | None = None, amount: int | None = None
+    ) -> dict[str, Any]:
         return {
             "id": dispute_id or "dp_" + self.charge_id[3:],
             "object": "dispute",
-            "amount": self.amount,
+            "amount": self.amount if amount is None else amount,
             "charge": self.charge_id,
             "created": self.t0 + 2000,
             "currency": self.currency,
@@ -310,6 +319,16 @@ class Purchase:
 
     def dispute_closed(self, status: str) -> dict[str, Any]:
         return event("charge.dispute.closed", self.dispute_object(status), created=self.t0 + 5000)
+
+    def dispute_event(self, event_type: str, status: str, *, at: int) -> dict[str, Any]:
+        """Any `charge.dispute.*` event with the dispute in `status`, `at` seconds after t0."""
+        return event(event_type, self.dispute_object(status), created=self.t0 + at)
+
+    def refund_event(
+        self, event_type: str, refund: dict[str, Any], *, status: str, at: int
+    ) -> dict[str, Any]:
+        """`refund.updated` / `refund.failed` / … for `refund` now in `status`."""
+        return event(event_type, {**refund, "status": status}, created=self.t0 + at)
 
 
 def account_object(

@@ -269,7 +269,7 @@ def test_webhooks_process_verifies_a_signature_and_exits_1_when_the_handler_fail
     )
     wrong = event_cli("webhooks", "process", raw, "--signature", "t=1,v1=00")
     assert wrong.exit_code == 2
-    bad = Purchase(metadata={})
+    bad = Purchase(metadata={"user_id": "b_mia", "order_ref": "ref-lost"})
     raw_bad = write_event(tmp_path, bad.completed(), "bad.json")
     failed = event_cli("webhooks", "process", raw_bad, "--trust-unsigned", "--format", "json")
     assert failed.exit_code == 1

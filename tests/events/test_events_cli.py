@@ -23,7 +23,7 @@ def test_events_list_shows_stored_events_filtered_by_status_and_type(
     ingest(
         engine, event("customer.created", {"id": "cus_1", "object": "customer"}, account="acct_x")
     )
-    ingest(engine, Purchase(metadata={}).completed())
+    ingest(engine, Purchase(metadata={"user_id": "b_mia", "order_ref": "ref-lost"}).completed())
     everything = event_cli.json("events", "list")
     assert len(everything) == 3
     assert set(everything[0]) >= {
@@ -63,7 +63,7 @@ def test_events_retry_applies_a_deferred_refund_once_its_order_exists(
 
 
 def test_events_retry_of_named_events_and_unknown_ids(event_cli: Cli, engine: Engine) -> None:
-    bad = Purchase(metadata={}).completed()
+    bad = Purchase(metadata={"user_id": "b_mia", "order_ref": "ref-lost"}).completed()
     ingest(engine, bad)
     result = event_cli("events", "retry", bad["id"], "--format", "json")
     assert result.exit_code == 1

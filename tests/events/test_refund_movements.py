@@ -7,7 +7,14 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 
-from shub_pay.domain.models import AuditLog, EventStatus, Order, Refund, StripeEvent
+from shub_pay.domain.models import (
+    AuditLog,
+    EventStatus,
+    Order,
+    OrderMovement,
+    Refund,
+    StripeEvent,
+)
 from shub_pay.services.orders.view import order_ledger
 from tests.events.conftest import Endpoint
 from tests.events.factory import Purchase, event
@@ -90,7 +97,9 @@ def test_movements_that_arrive_before_their_refund_wait_for_it(
     )
     early = endpoint.deliver(fee_refunded, reversed_)
     assert [r.status_code for r in early] == [200, 200]
-    assert [r.json()["status"] for r in early] == ["DEFERRED", "DEFERRED"]
+    # Recorded at once, as movements of no refund yet (issue 15: they no longer wait DEFERRED);
+    # the refund takes them when it arrives.
+    assert [r.json()["status"] for r in early] == ["PROCESSED", "PROCESSED"]
     endpoint.deliver(charged, created)
     assert _refunds(engine) == {refund_id: (1299, 1299, 130)}
     assert _statuses(engine)["transfer.reversed"] == EventStatus.PROCESSED
@@ -137,8 +146,12 @@ def test_a_fee_refunded_on_its_own_is_not_pinned_on_a_buyer_refund(
     endpoint.deliver(created, charged)
     # A day later the platform gives its whole fee back to the creator, without a refund.
     response = endpoint.post(purchase.fee_refunded([(100, 90_000)], at=90_000))
-    assert response.json()["status"] == "DEFERRED"
+    # Recorded as a movement on its own and counted (issue 15), not left DEFERRED.
+    assert response.json()["status"] == "PROCESSED"
     assert _refunds(engine) == {refund_id: (300, 0, 0)}
+    with Session(engine) as s:
+        (movement,) = s.exec(select(OrderMovement)).all()
+    assert (movement.amount_minor, movement.refund_id) == (100, None)
 
 
 def test_a_repeated_or_smaller_movement_changes_nothing(endpoint: Endpoint, engine: Engine) -> None:
@@ -147,7 +160,11 @@ def test_a_repeated_or_smaller_movement_changes_nothing(endpoint: Endpoint, engi
     refund_id, events = _dashboard_refund(purchase, 500, 500, 50)
     endpoint.deliver(*events)
     stale = purchase.transfer_reversed([(refund_id, 200)], at=1000)
-    endpoint.deliver(stale, purchase.fee_refunded([(50, 1000)]))
+    forged, repeated = endpoint.deliver(stale, purchase.fee_refunded([(50, 1000)]))
+    # One reversal id with another amount contradicts Stripe (issue 15): FAILED, nothing moved.
+    assert forged.json()["status"] == "FAILED"
+    assert "money contradiction" in forged.json()["error"]
+    assert repeated.json()["status"] == "PROCESSED"
     assert _refunds(engine) == {refund_id: (500, 500, 50)}
     with Session(engine) as s:
         recorded = s.exec(

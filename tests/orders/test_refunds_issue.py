@@ -105,7 +105,16 @@ def test_a_plain_refund_leaves_the_transfer_with_the_creator_and_the_fee_with_th
     support: Cli, market: Market
 ) -> None:
     number = market.buy("p_aurora")
-    result = _issue(support, number, "--amount", "3.33", "--reason", "requested_by_customer")
+    # The platform pays this one: `--no-reverse-transfer` overrides the default policy (creator).
+    result = _issue(
+        support,
+        number,
+        "--amount",
+        "3.33",
+        "--reason",
+        "requested_by_customer",
+        "--no-reverse-transfer",
+    )
     refund = result["refund"]
     assert (refund["amount_minor"], refund["reason"]) == (333, "requested_by_customer")
     assert (refund["transfer_reversed_minor"], refund["application_fee_refunded_minor"]) == (0, 0)
@@ -166,7 +175,14 @@ def test_refunding_the_fee_without_reversing_the_transfer_is_a_usage_error(
 ) -> None:
     number = market.buy("p_aurora")
     result = support(
-        "refunds", "issue", number, "--refund-application-fee", "--yes", "--format", "json"
+        "refunds",
+        "issue",
+        number,
+        "--refund-application-fee",
+        "--no-reverse-transfer",
+        "--yes",
+        "--format",
+        "json",
     )
     assert result.exit_code == 2
     error = json.loads(result.stdout)["error"]
@@ -311,3 +327,55 @@ def test_csv_gives_one_flat_row_of_the_refund(support: Cli, market: Market) -> N
     header, row = shown.stdout.strip().splitlines()
     values = dict(zip(header.split(","), row.split(","), strict=True))
     assert values["ledger_buyer_refunded_minor"] == "100"
+
+
+# --- the refund policy (DESIGN.md §9, issue 15) ---------------------------------------------
+
+
+def test_by_default_the_creator_pays_the_refund_and_the_confirmation_says_so(
+    support: Cli, market: Market
+) -> None:
+    number = market.buy("p_aurora")  # 12.99, fee 1.30
+    dry = support("refunds", "issue", number, "--amount", "5.00", "--dry-run")
+    assert dry.exit_code == 0
+    assert "Who pays: the creator pays the $5.00 (transfer reversed)" in dry.stdout
+    assert "refund policy creator" in dry.stdout
+    result = _issue(support, number, "--amount", "5.00")
+    assert result["who_pays"].startswith("the creator pays")
+    refund = result["refund"]
+    assert (refund["transfer_reversed_minor"], refund["application_fee_refunded_minor"]) == (500, 0)
+    shown = _show(support, number)
+    assert shown["ledger"]["platform_net_minor"] == 130  # the platform keeps its fee
+    assert shown["ledger"]["creator_net_minor"] == 1299 - 130 - 500
+
+
+def test_the_policy_creator_and_fee_also_returns_the_fee_and_platform_pays_it_all(
+    support: Cli, market: Market
+) -> None:
+    first = market.buy("p_aurora")
+    with_fee = support.json(
+        "refunds",
+        "issue",
+        first,
+        "--amount",
+        "5.00",
+        "--yes",
+        env={"SHUB_REFUND_POLICY": "creator_and_fee"},
+    )
+    assert with_fee["refund"]["transfer_reversed_minor"] == 500
+    assert with_fee["refund"]["application_fee_refunded_minor"] == 50  # 500 × 130 / 1299
+    second = market.buy("p_aurora", "b_noah")
+    platform = support.json(
+        "refunds",
+        "issue",
+        second,
+        "--amount",
+        "5.00",
+        "--yes",
+        env={"SHUB_REFUND_POLICY": "platform"},
+    )
+    assert platform["who_pays"].startswith("the platform pays the $5.00 from its balance")
+    assert platform["refund"]["transfer_reversed_minor"] == 0
+    assert _show(support, second)["ledger"]["platform_net_minor"] == 130 - 500
+    bad = support("config", "check", env={"SHUB_REFUND_POLICY": "buyer"})
+    assert bad.exit_code == 3 and "SHUB_REFUND_POLICY" in bad.stderr + bad.stdout

@@ -124,7 +124,8 @@ def test_a_different_refund_waits_until_the_pending_request_is_resolved(
     assert error["code"] == "refund_request_pending"
     assert f"refunds issue {number} --amount 5.00 --reverse-transfer" in error["hint"]
     assert f"refunds list --order {number}" in error["hint"]
-    assert _issue(support, number, "--amount", "5.00").exit_code == 5  # flags differ too
+    # Flags differ too (the default policy would reverse the transfer as the request did).
+    assert _issue(support, number, "--amount", "5.00", "--no-reverse-transfer").exit_code == 5
 
     assert _issue(support, number, "--amount", "5.00", "--reverse-transfer").exit_code == 0
     assert _issue(support, number, "--amount", "2.00").exit_code == 0
@@ -177,10 +178,11 @@ def test_a_refund_stripe_refuses_closes_the_request_as_failed(
     assert refused.exit_code == 4
     assert json.loads(refused.stdout)["error"]["stripe_code"] == "charge_already_refunded"
     (row,) = market.refunds(number)
-    assert (row.status, row.failure_reason) == ("failed", "charge_already_refunded")
+    # Closed by shub-pay (`abandoned`), kept apart from Stripe's own `failed` (issue 15).
+    assert (row.status, row.failure_reason) == ("abandoned", "charge_already_refunded")
     (failed,) = market.audit("REFUND_FAILED")
     assert failed.actor == "support:kim"
-    listed = support.json("refunds", "list", "--status", "failed")
+    listed = support.json("refunds", "list", "--status", "abandoned")
     assert [(r["order_number"], r["awaiting_resolution"]) for r in listed] == [(number, False)]
 
 
@@ -208,3 +210,37 @@ def test_a_live_key_is_announced_and_never_used_without_confirmation(
     assert result.exit_code == 2
     assert "LIVE mode" in result.stderr and "sk_live_" + "x" * 24 not in result.stderr
     assert requests_to("POST /v1/refunds") == 0
+
+
+def test_a_409_idempotency_key_in_use_keeps_the_request_open_and_the_rerun_finishes_it(
+    support: Cli, market: Market, stripe_sandbox: Any
+) -> None:
+    # Stripe answers 409 while the same key is still in flight: nothing was executed yet and
+    # the first request will finish; shub-pay must not close the request as failed (issue 15).
+    number = market.buy("p_aurora")
+    stripe_sandbox.set_faults(error_rate=1, status=409)
+    busy = _issue(support, number, "--amount", "4.00")
+    stripe_sandbox.set_faults(error_rate=0)
+    assert busy.exit_code == 4
+    (row,) = market.refunds(number)
+    assert (row.status, row.stripe_refund_id) == ("requested", None)
+    assert market.audit("REFUND_FAILED") == []
+    assert _issue(support, number, "--amount", "4.00").exit_code == 0
+    assert [r["amount"] for r in market.stripe_refunds(number)] == [400]
+    assert [(r.status, r.amount_minor) for r in market.refunds(number)] == [("succeeded", 400)]
+
+
+def test_the_gateway_translates_idempotency_key_in_use_to_retryable() -> None:
+    import stripe
+
+    from shub_pay.gateway.errors import translate
+
+    in_use = stripe.InvalidRequestError(
+        "There is currently another in-progress request using this Idempotent Key.",
+        param=None,
+        code="idempotency_key_in_use",
+        http_status=409,
+    )
+    translated = translate(in_use, action="create a refund")
+    assert isinstance(translated, StripeRetryableError)
+    assert translated.stripe_code == "idempotency_key_in_use"

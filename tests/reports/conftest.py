@@ -119,7 +119,10 @@ class Shop:
                 "object": "application_fee",
                 "refunds": {
                     "object": "list",
-                    "data": [{"id": f"fr_{created}", "amount": fee_refunded, "created": created}],
+                    "data": [
+                        # One fee refund per refund: Stripe ids are unique.
+                        {"id": f"fr_{obj['id']}", "amount": fee_refunded, "created": created}
+                    ],
                 },
             }
         self.deliver(event("charge.refunded", charge, created=created))

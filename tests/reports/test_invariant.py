@@ -40,7 +40,14 @@ sale = st.tuples(
 
 def _reset(engine: Engine) -> None:
     with engine.begin() as conn:
-        for table in ("audit_log", "entitlements", "order_items", "refunds", "orders"):
+        for table in (
+            "audit_log",
+            "entitlements",
+            "order_items",
+            "order_movements",
+            "refunds",
+            "orders",
+        ):
             conn.execute(text(f"DELETE FROM {table}"))
         conn.execute(text("DELETE FROM stripe_events"))
 
@@ -88,7 +95,9 @@ def test_every_row_and_total_adds_up_to_its_gross(
                 break
             moment = when + timedelta(seconds=later + 1)
             if flags == "pending":
+                # A pending refund counts (issue 15): Stripe would refuse more than is left.
                 shop.refund(purchase, value, moment, status="pending")
+                left -= value
                 continue
             fee_back = min(fee_left, fee * value // amount) if flags == "reverse_and_fee" else 0
             shop.refund(

@@ -1,7 +1,7 @@
 """Indexes for the lists support uses, and the product an order belongs to (for reports).
 
 Revision ID: 0004_list_indexes
-Revises: 0002_report_indexes
+Revises: 0003_money_checks
 Create Date: 2026-12-01 22:10:00
 
 Each list (`orders list`, `refunds list`, `events list`, `audit`) is read newest first by a
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_list_indexes"
-down_revision: str | None = "0002_report_indexes"
+down_revision: str | None = "0003_money_checks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -28,7 +28,10 @@ from shub_pay.services.events.dispatcher import (
     insert_statement,
     lock_key_of,
     lock_payments,
+    placeholder_outcome,
     process_stored,
+    refused_outcome,
+    resolve_payment_intent,
 )
 from shub_pay.services.events.registry import (
     EventRecord,
@@ -37,7 +40,12 @@ from shub_pay.services.events.registry import (
     record_of,
     run_handler,
 )
-from shub_pay.services.events.store import event_row_values
+from shub_pay.services.events.store import (
+    event_row_values,
+    is_placeholder,
+    livemode_mismatch,
+    same_event,
+)
 from shub_pay.services.orders import state as orders_state
 
 
@@ -67,13 +75,16 @@ def ingest_many(
     *,
     received_via: ReceivedVia = ReceivedVia.REPLAY,
     catalog: dict[Any, Any] | None = None,
+    livemode: bool | None = None,
 ) -> list[Outcome]:
     """`ingest` for a sequence of verified events, `BATCH_SIZE` per transaction, in order.
 
     Events already PROCESSED or IGNORED are answered as duplicates (from one plain read, except
     for PostgreSQL batches of more than `_PEEK_BATCHES_UP_TO`); the others are stored
     (insert-or-ignore) and applied in the batch's transaction, the raw rows first, so a failing
-    event is stored FAILED with its error while the others commit.
+    event is stored FAILED with its error while the others commit. As in `ingest`: placeholder
+    test events are answered and not stored, an id stored with another body is refused, and an
+    event of the other mode than `livemode` is stored IGNORED with the reason.
     `catalog` is a catalog memo the caller shares between calls (see `unit.start`).
     """
     outcomes: list[Outcome] = []
@@ -87,31 +98,71 @@ def ingest_many(
     sqlite = engine.dialect.name == "sqlite"
     for start in range(0, len(events), BATCH_SIZE):
         chunk = list(events[start : start + BATCH_SIZE])
-        peek = sqlite or len(chunk) <= _PEEK_BATCHES_UP_TO
-        known = _peek_statuses(engine, [str(e["id"]) for e in chunk]) if peek else {}
-        todo = [e for e in chunk if known.get(str(e["id"])) not in FINAL]
+        answered: dict[int, Outcome] = {
+            n: placeholder_outcome(e) for n, e in enumerate(chunk) if is_placeholder(e)
+        }
+        real = [e for n, e in enumerate(chunk) if n not in answered]
+        peek = sqlite or len(real) <= _PEEK_BATCHES_UP_TO
+        known = _peek_statuses(engine, [str(e["id"]) for e in real]) if peek and real else {}
+        if known:
+            stored = _stored_payloads(engine, list(known))
+            for n, evt in enumerate(chunk):
+                payload = stored.get(str(evt["id"]))
+                if n not in answered and payload is not None and not same_event(payload, evt):
+                    answered[n] = refused_outcome(evt)
+        todo = [
+            e
+            for n, e in enumerate(chunk)
+            if n not in answered and known.get(str(e["id"])) not in FINAL
+        ]
         new_rows: dict[str, dict[str, Any]] = {}
         for evt in todo:
             if str(evt["id"]) not in new_rows:
-                new_rows[str(evt["id"])] = event_row_values(evt, received_via=received_via)
+                values = event_row_values(evt, received_via=received_via)
+                reason = livemode_mismatch(evt, livemode)
+                if reason is not None:
+                    values.update(
+                        status=str(EventStatus.IGNORED),
+                        attempts=1,
+                        last_error=reason,
+                        processed_at=values["received_at"],
+                    )
+                new_rows[str(evt["id"])] = values
         try:
             ids = [str(e["id"]) for e in todo]
             applied = _run_batch(engine, ids, new_rows=list(new_rows.values()), catalog=catalog)
         except NotFoundError:
             raise
         except Exception:
-            outcomes += [ingest(engine, evt, received_via=received_via) for evt in chunk]
+            outcomes += [
+                answered.get(n) or ingest(engine, evt, received_via=received_via, livemode=livemode)
+                for n, evt in enumerate(chunk)
+            ]
             continue
         in_batch = iter(applied)
-        for evt in chunk:
+        for n, evt in enumerate(chunk):
             status = known.get(str(evt["id"]))
-            if status in FINAL:
+            if n in answered:
+                outcomes.append(answered[n])
+            elif status in FINAL:
                 outcomes.append(
                     Outcome(str(evt["id"]), str(evt["type"]), EventStatus(status), duplicate=True)
                 )
             else:
                 outcomes.append(next(in_batch))
     return outcomes
+
+
+def _stored_payloads(engine: Engine, event_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The stored bodies of events already known (rare: redeliveries), for `same_event`."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa_select(unit.EVENTS.c.stripe_event_id, unit.EVENTS.c.payload).where(
+                unit.EVENTS.c.stripe_event_id.in_(event_ids)
+            )
+        ).all()
+        connection.rollback()
+    return {str(event_id): payload for event_id, payload in rows}
 
 
 _PEEK_BATCHES_UP_TO = 2  # events; on PostgreSQL (see `ingest_many`)
@@ -170,6 +221,8 @@ def _apply_batch(
         connection = session.connection()
         postgresql = connection.dialect.name == "postgresql"
         unique_ids = list(dict.fromkeys(event_ids))
+        for values in rows_to_store:
+            resolve_payment_intent(connection, values)
         if postgresql:
             if rows_to_store:
                 keys = [
@@ -197,9 +250,23 @@ def _apply_batch(
             session, (r.payment_intent_id for r in rows.values() if r.payment_intent_id)
         )
         statuses = unit.overlay(session)
+        bodies = {v["stripe_event_id"]: v for v in rows_to_store}
         for event_id in event_ids:
             record = rows[event_id]
             status = statuses.get(event_id, record.status)
+            stored_as = bodies.get(event_id)
+            fresh = stored_as is not None and (record.attempts, record.status) == (
+                stored_as["attempts"],
+                stored_as["status"],
+            )
+            if stored_as is not None and not fresh:
+                # The row was there before this batch (a redelivery): the same body, or refused.
+                if not same_event(record.payload, stored_as["payload"]):
+                    outcomes.append(refused_outcome(stored_as["payload"]))
+                    continue
+            elif fresh and stored_as is not None and stored_as["last_error"] and status in FINAL:
+                outcomes.append(Outcome(event_id, record.type, EventStatus(status)))
+                continue
             if status in FINAL:
                 outcomes.append(Outcome(event_id, record.type, EventStatus(status), duplicate=True))
                 continue
@@ -214,7 +281,7 @@ def _apply_batch(
                     unit.status_params(
                         event_id,
                         outcome.status,
-                        error=outcome.error,
+                        error=outcome.error or unit.note_of(session, event_id),
                         processed=outcome.status is not EventStatus.FAILED,
                     )
                 )

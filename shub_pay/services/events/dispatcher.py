@@ -40,11 +40,12 @@ Decides (DESIGN.md §7.2–§7.4):
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, bindparam, text
+from sqlalchemy import Connection, Engine, Table, bindparam, text
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -52,19 +53,29 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from shub_pay.db import session_scope
-from shub_pay.domain.models import EventStatus, ReceivedVia, StripeEvent
+from shub_pay.domain.models import EventStatus, Order, ReceivedVia, StripeEvent
 from shub_pay.errors import NotFoundError
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import (
     EventRecord,
+    charge_of_object,
     describe_error,
     handler_for,
     record_of,
     run_handler,
 )
-from shub_pay.services.events.store import FINAL_STATUSES, event_row_values, peek_status
+from shub_pay.services.events.store import (
+    FINAL_STATUSES,
+    event_row_values,
+    is_placeholder,
+    livemode_mismatch,
+    peek_status,
+    same_event,
+    stored_payload,
+)
 
 BATCH_SIZE = 100
+log = logging.getLogger("shub_pay.events")
 
 FINAL = frozenset(str(s) for s in FINAL_STATUSES)
 _SELECT_ROW = sa_select(*unit.ROW_COLUMNS).where(
@@ -91,19 +102,77 @@ class Outcome:
     status: EventStatus
     duplicate: bool = False
     error: str | None = None
+    # Why the delivery was refused (an id seen again with another body): nothing applied.
+    refused: str | None = None
+    # False for what is answered without being stored (a placeholder test event).
+    stored: bool = True
 
     @property
     def http_status(self) -> int:
+        if self.refused is not None:
+            return 409
         return 500 if self.status is EventStatus.FAILED else 200
+
+    @property
+    def label(self) -> str:
+        """The status said to the sender: REFUSED for a refused delivery, else the event's."""
+        return "REFUSED" if self.refused is not None else str(self.status)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "event_id": self.event_id,
             "type": self.type,
-            "status": str(self.status),
+            "status": self.label,
             "duplicate": self.duplicate,
-            "error": self.error,
+            "error": self.error or self.refused,
+            "stored": self.stored,
         }
+
+
+def placeholder_outcome(event: dict[str, Any]) -> Outcome:
+    """A placeholder test event (the Dashboard's, an id of zeros): 200, never stored."""
+    log.info(
+        "placeholder test event %s %s answered, not stored", event.get("id"), event.get("type")
+    )
+    return Outcome(
+        str(event["id"]),
+        str(event["type"]),
+        EventStatus.IGNORED,
+        error="placeholder test event: not stored",
+        stored=False,
+    )
+
+
+def refused_outcome(event: dict[str, Any]) -> Outcome:
+    """An event id already stored with another body: refused and logged (DESIGN.md §7)."""
+    log.warning(
+        "refused delivery: event %s (%s) was stored before with a different body",
+        event.get("id"),
+        event.get("type"),
+    )
+    return Outcome(
+        str(event["id"]),
+        str(event["type"]),
+        EventStatus.FAILED,
+        refused="this event id was stored before with a different body: delivery refused",
+    )
+
+
+def known_outcome(engine: Engine, event: dict[str, Any]) -> Outcome | None:
+    """What to answer without a write transaction: a placeholder, a refused body, or a
+    duplicate of a final event; None when the event must go through the pipeline."""
+    if is_placeholder(event):
+        return placeholder_outcome(event)
+    event_id = str(event["id"])
+    known = peek_status(engine, event_id)
+    if known is None:
+        return None
+    stored = stored_payload(engine, event_id)
+    if stored is not None and not same_event(stored, event):
+        return refused_outcome(event)
+    if known in FINAL_STATUSES:
+        return Outcome(event_id, str(event["type"]), known, duplicate=True)
+    return None
 
 
 def _is_postgresql(session: Session) -> bool:
@@ -144,6 +213,38 @@ def lock_payments(connection: Connection, keys: Iterable[str]) -> None:
         connection.execute(_LOCK_MANY, {"keys": unique})
 
 
+_ORDERS = cast(Table, Order.__table__)  # type: ignore[attr-defined]
+_ORDER_PAYMENT_OF_CHARGE = sa_select(_ORDERS.c.stripe_payment_intent_id).where(
+    _ORDERS.c.stripe_charge_id == bindparam("b_charge_id")
+)
+_EVENT_PAYMENT_OF_CHARGE = (
+    sa_select(unit.EVENTS.c.payment_intent_id)
+    .where(unit.EVENTS.c.object_id == bindparam("b_charge_id"))
+    .where(unit.EVENTS.c.payment_intent_id.is_not(None))
+    .limit(1)
+)
+
+
+def resolve_payment_intent(connection: Connection, values: dict[str, Any]) -> None:
+    """Name the payment intent of an event whose object names only its charge (an application
+    fee, a transfer, a Charges-API refund or dispute), from the order of that charge or the
+    charge's own stored events, so the event takes its payment's lock on PostgreSQL and is found
+    with the payment's DEFERRED events. Unknown yet: left None (the charge finds it later)."""
+    if values["payment_intent_id"] is not None:
+        return
+    obj = values["payload"]["data"]["object"]
+    if obj.get("object") in ("checkout.session", "payment_intent", "account", "payout"):
+        return
+    charge_id = charge_of_object(obj)
+    if charge_id is None:
+        return
+    found = connection.execute(_ORDER_PAYMENT_OF_CHARGE, {"b_charge_id": charge_id}).scalar()
+    if found is None:
+        found = connection.execute(_EVENT_PAYMENT_OF_CHARGE, {"b_charge_id": charge_id}).scalar()
+    if found is not None:
+        values["payment_intent_id"] = str(found)
+
+
 def lock_key_of(payment_intent_id: str | None, object_id: str | None, event_id: str) -> str:
     return payment_intent_id or object_id or event_id
 
@@ -179,14 +280,22 @@ def _apply_one(session: Session, connection: Connection, record: EventRecord) ->
 
 
 def ingest(
-    engine: Engine, event: dict[str, Any], *, received_via: ReceivedVia = ReceivedVia.WEBHOOK
+    engine: Engine,
+    event: dict[str, Any],
+    *,
+    received_via: ReceivedVia = ReceivedVia.WEBHOOK,
+    livemode: bool | None = None,
 ) -> Outcome:
-    """Store a verified event and process it (the entry point of every delivery)."""
-    event_id, event_type = str(event["id"]), str(event["type"])
-    known = peek_status(engine, event_id)
-    if known is not None and known in FINAL_STATUSES:
-        return Outcome(event_id, event_type, known, duplicate=True)
+    """Store a verified event and process it (the entry point of every delivery).
+
+    `livemode` is the mode of the configured key (None: unknown, every event accepted): an
+    event of the other mode is stored IGNORED with the reason and nothing is applied.
+    """
+    known = known_outcome(engine, event)
+    if known is not None:
+        return known
     values = event_row_values(event, received_via=received_via)
+    values["last_error"] = livemode_mismatch(event, livemode)
     result = _twice_on_conflict(lambda: _ingest_once(engine, values))
     return result if isinstance(result, Outcome) else _store_failed(engine, values, result)
 
@@ -212,7 +321,8 @@ def _twice_on_conflict(apply: Callable[[], Outcome]) -> Outcome | str:
 
 def _ingest_once(engine: Engine, values: dict[str, Any]) -> Outcome:
     event_id, event_type = values["stripe_event_id"], values["type"]
-    ignored = handler_for(event_type) is None
+    mismatch = values["last_error"] is not None
+    ignored = mismatch or handler_for(event_type) is None
     with session_scope(engine) as session:
         unit.start(session)
         connection = session.connection()
@@ -222,6 +332,7 @@ def _ingest_once(engine: Engine, values: dict[str, Any]) -> Outcome:
             done["processed_at"] = done["received_at"]
             if _insert_one(connection, done):
                 return Outcome(event_id, event_type, EventStatus.IGNORED)
+        resolve_payment_intent(connection, values)
         if connection.dialect.name == "postgresql":
             _lock_payment(
                 session, lock_key_of(values["payment_intent_id"], values["object_id"], event_id)
@@ -236,9 +347,11 @@ def _ingest_once(engine: Engine, values: dict[str, Any]) -> Outcome:
             )
             if row is None:  # pragma: no cover - the insert said it exists
                 raise NotFoundError(f"no stored event {event_id!r}")
-            if row["status"] in FINAL:
-                return Outcome(event_id, event_type, EventStatus(row["status"]), duplicate=True)
             record = record_of(row)
+            if not same_event(record.payload, values["payload"]):
+                return refused_outcome(values["payload"])
+            if row["status"] in FINAL or mismatch:
+                return Outcome(event_id, event_type, EventStatus(row["status"]), duplicate=True)
         return _apply_one(session, connection, record)
 
 

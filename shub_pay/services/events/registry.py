@@ -26,6 +26,7 @@ from sqlmodel import Session
 
 from shub_pay.domain.models import EventStatus, StripeEvent
 from shub_pay.services.events import unit
+from shub_pay.services.events.store import id_of
 from shub_pay.settings import redact_text
 
 
@@ -85,6 +86,11 @@ class EventContext:
     @property
     def actor(self) -> str:
         return f"stripe:{self.row.received_via}"
+
+    def ignore(self, reason: str) -> EventStatus:
+        """End the event IGNORED, with `reason` stored beside it (`events list` shows it)."""
+        unit.note(self.session, self.event_id, reason)
+        return EventStatus.IGNORED
 
 
 Handler = Callable[[EventContext], EventStatus]
@@ -172,6 +178,43 @@ def apply_deferred_events(session: Session, *, payment_intent_id: str, exclude: 
         _DEFERRED_OF, {"b_payment_intent_id": payment_intent_id, "b_exclude": exclude}
     )
     return apply_deferred_records(session, [record_of(row) for row in rows.mappings()])
+
+
+_DEFERRED_UNLINKED = (
+    sa_select(*unit.ROW_COLUMNS)
+    .where(unit.EVENTS.c.status == str(EventStatus.DEFERRED))
+    .where(unit.EVENTS.c.payment_intent_id.is_(None))
+    .order_by(unit.EVENTS.c.created, unit.EVENTS.c.stripe_event_id)
+)
+
+
+def charge_of_object(obj: dict[str, Any]) -> str | None:
+    """The charge an event's object belongs to: a charge itself, a refund's or dispute's
+    `charge`, a transfer's `source_transaction`, an application fee's originating charge."""
+    kind = obj.get("object")
+    if kind == "charge":
+        return id_of(obj.get("id"))
+    if kind == "transfer":
+        return id_of(obj.get("source_transaction"))
+    if kind == "application_fee":
+        return id_of(obj.get("originating_transaction")) or id_of(obj.get("charge"))
+    return id_of(obj.get("charge"))
+
+
+def apply_deferred_of_charge(session: Session, *, charge_id: str, exclude: str) -> int:
+    """Apply the DEFERRED events that name no payment intent but `charge_id` (older
+    Charges-API payloads: a refund or dispute with only `charge`), oldest first. DEFERRED rows
+    without a payment intent are few (the status index finds them); the charge is read from
+    their payloads."""
+    session.flush()
+    rows = session.connection().execute(_DEFERRED_UNLINKED).mappings()
+    records = [
+        record
+        for record in map(record_of, rows)
+        if record.stripe_event_id != exclude
+        and charge_of_object(record.payload["data"]["object"]) == charge_id
+    ]
+    return apply_deferred_records(session, records)
 
 
 def apply_deferred_records(session: Session, records: list[EventRecord]) -> int:

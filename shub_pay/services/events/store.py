@@ -17,6 +17,7 @@ Decides:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -64,7 +65,46 @@ def payment_intent_of(obj: dict[str, Any]) -> str | None:
     return found
 
 
-def event_created_at(event: dict[str, Any]) -> datetime:
+# The Dashboard's "send test webhook" events all carry one id of zeros (`evt_00000000000000`).
+_PLACEHOLDER_ID = re.compile(r"^evt_0{8,}$")
+# Fields Stripe may change between deliveries of one event (the count of endpoints still owed).
+_DELIVERY_FIELDS = frozenset({"pending_webhooks"})
+
+
+def is_placeholder(event: Mapping[str, Any]) -> bool:
+    """A placeholder test event: answered 200 and never stored (DESIGN.md §7)."""
+    return bool(_PLACEHOLDER_ID.match(str(event.get("id") or "")))
+
+
+def same_event(stored: Mapping[str, Any], event: Mapping[str, Any]) -> bool:
+    """Whether a delivery carries the event already stored under its id (delivery counters
+    aside): an id seen again with another body is refused, never answered as a duplicate."""
+    return {k: v for k, v in stored.items() if k not in _DELIVERY_FIELDS} == {
+        k: v for k, v in event.items() if k not in _DELIVERY_FIELDS
+    }
+
+
+def livemode_mismatch(event: Mapping[str, Any], expected: bool | None) -> str | None:
+    """Why an event of the other mode is ignored (None when it matches or the mode is unknown)."""
+    if expected is None:
+        return None
+    livemode = bool(event.get("livemode", False))
+    if livemode == expected:
+        return None
+    mode, key = ("live", "test") if livemode else ("test", "live")
+    return f"a {mode}-mode event on a {key}-mode installation: nothing applied"
+
+
+def stored_payload(engine: Engine, event_id: str) -> dict[str, Any] | None:
+    """The stored raw event of `event_id`, read without a write transaction."""
+    with engine.connect() as connection:
+        found = connection.execute(
+            select(_table().c.payload).where(_table().c.stripe_event_id == event_id)
+        ).scalar()
+    return cast(dict[str, Any], found) if found is not None else None
+
+
+def event_created_at(event: Mapping[str, Any]) -> datetime:
     return datetime.fromtimestamp(int(event["created"]), UTC)
 
 

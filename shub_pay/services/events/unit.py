@@ -124,11 +124,27 @@ def set_status(
     error: str | None = None,
     processed: bool = False,
 ) -> None:
-    """Write an event's new status now (attempts + 1) and remember it for this transaction."""
+    """Write an event's new status now (attempts + 1) and remember it for this transaction;
+    a handler's note on the event (`note`) is stored as its reason unless an error is given."""
+    error = error or note_of(session, event_id)
     connection.execute(
         SET_STATUS, status_params(event_id, status, error=error, processed=processed)
     )
     overlay(session)[event_id] = status
+
+
+NOTES = "shub_pay.event_notes"
+
+
+def note(session: Session, event_id: str, reason: str) -> None:
+    """Why a handler ended an event as it did (e.g. IGNORED: not a shub-pay session); stored
+    in the event's `last_error` column with its status."""
+    session.info.setdefault(NOTES, {})[event_id] = reason
+
+
+def note_of(session: Session, event_id: str) -> str | None:
+    notes = session.info.get(NOTES)
+    return cast(str | None, notes.get(event_id)) if notes else None
 
 
 def overlay(session: Session) -> dict[str, str]:
@@ -147,6 +163,7 @@ def start(session: Session, *, catalog: dict[Any, Any] | None = None) -> None:
     """
     session.info[AUDIT_BUFFER] = []
     session.info[STATUS_OVERLAY] = {}
+    session.info[NOTES] = {}
     session.info[ORDERS_SEEN] = {}
     session.info[ORDERS_ABSENT] = set()
     session.info[CATALOG_SEEN] = catalog if catalog is not None else {}

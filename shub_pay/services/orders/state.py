@@ -11,15 +11,22 @@ Decides:
   `refunded_minor` against the gross; DISPUTED while a dispute is open or after it was lost. Because
   the status is recomputed from facts, a won dispute "returns to the previous status" without
   storing one, and the final status never depends on the order events arrived in.
-- **Every fact only moves forward**, so any permutation or duplication of events converges:
-  `refunded_minor` only grows (the largest of Stripe's `amount_refunded` seen and the sum of
-  succeeded refunds); a refund's status moves pending → succeeded → failed/canceled, never back;
-  a dispute never reopens once closed; transfer-reversal and fee-refund amounts, once known,
-  are kept.
+- **States come from Stripe's latest facts, never from a maximum** (`after_sale`), so any
+  permutation or duplication of events converges: `refunded_minor` is the sum of the refunds
+  that are pending or succeeded (plus what Stripe's latest `amount_refunded` holds that no
+  recorded refund explains); a refund's status follows Stripe's own lifecycle (requires_action
+  → pending → succeeded → failed/canceled: a failure is Stripe's last word); a dispute takes the
+  status of its latest fact by time, so an inquiry escalating to a chargeback is never dropped.
 - **The fee is Stripe's**: `application_fee_amount` from the charge / payment intent replaces
   the fee the checkout sent whenever it arrives (`apply_payment_facts`).
 - **Access is a function of the order** (`sync_entitlements`, called after every change): active
-  iff COMPLETED or PARTIALLY_REFUNDED and no open or lost dispute.
+  iff paid, not fully refunded, and no chargeback open or lost. Inquiries (`warning_*`) are not
+  chargebacks: access stays and refunds stay possible (DESIGN.md §7); a won chargeback gives
+  access back.
+- **Proof of payment** is any of `checkout.session.completed` (paid),
+  `…async_payment_succeeded`, `payment_intent.succeeded` or `charge.succeeded`; `paid_at` is
+  when the payment succeeded (the charge's time for cards, the succeeding event's for delayed
+  methods), so a SEPA payment started on Jan 31 and paid on Feb 3 is a February sale.
 """
 
 from __future__ import annotations
@@ -41,12 +48,18 @@ from shub_pay.domain.models import (
     Product,
 )
 from shub_pay.domain.types import utcnow
+from shub_pay.errors import EventProcessingError
 from shub_pay.services.events import unit
+from shub_pay.services.events.registry import apply_deferred_of_charge
 from shub_pay.services.events.store import id_of
 
-OPEN_DISPUTE_STATUSES = frozenset(
-    {"warning_needs_response", "warning_under_review", "needs_response", "under_review"}
-)
+# Stripe's dispute statuses (SDK `_dispute.py`). Inquiries (`warning_*`) withdraw no funds
+# and leave the charge refundable; chargebacks do (STRIPE-FACTS.md §9, D/disputes/connect).
+INQUIRY_STATUSES = frozenset({"warning_needs_response", "warning_under_review", "warning_closed"})
+CHARGEBACK_OPEN_STATUSES = frozenset({"needs_response", "under_review"})
+# An open chargeback blocks refunds and access; kept under its old name for callers.
+OPEN_DISPUTE_STATUSES = CHARGEBACK_OPEN_STATUSES
+OPEN_INQUIRY_STATUSES = frozenset({"warning_needs_response", "warning_under_review"})
 LOST_DISPUTE_STATUSES = frozenset({"lost"})
 
 ACTIVE_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED})
@@ -139,6 +152,19 @@ def payment_received_details(order: Order) -> dict[str, Any]:
     }
 
 
+CONTRADICTION = "money_contradiction"
+
+
+def contradiction(message: str) -> EventProcessingError:
+    """The error of a fact whose money contradicts the order (DESIGN.md §7): the event is
+    stored FAILED with this reason and nothing of it is applied."""
+    return EventProcessingError(
+        f"money contradiction: {message}",
+        code=CONTRADICTION,
+        hint="Stripe never sends this for a real payment: check where the event came from",
+    )
+
+
 def timestamp_of(value: Any) -> datetime | None:
     return datetime.fromtimestamp(int(value), UTC) if isinstance(value, int) else None
 
@@ -164,7 +190,7 @@ def derive_status(order: Order) -> OrderStatus:
             if order.refunded_minor >= order.amount_minor
             else OrderStatus.PARTIALLY_REFUNDED
         )
-    if order.dispute_status in OPEN_DISPUTE_STATUSES | LOST_DISPUTE_STATUSES:
+    if order.dispute_status in CHARGEBACK_OPEN_STATUSES | LOST_DISPUTE_STATUSES:
         return OrderStatus.DISPUTED
     return base
 
@@ -173,7 +199,7 @@ def access_for(order: Order) -> tuple[bool, str | None]:
     """(active, why not): the single rule for entitlements (DESIGN.md §7)."""
     if order.dispute_status in LOST_DISPUTE_STATUSES:
         return False, "dispute_lost"
-    if order.dispute_status in OPEN_DISPUTE_STATUSES:
+    if order.dispute_status in CHARGEBACK_OPEN_STATUSES:
         return False, "dispute_open"
     status = OrderStatus(order.status)
     if status in ACTIVE_STATUSES:
@@ -250,8 +276,14 @@ def refresh_order(session: Session, order: Order, *, actor: str = "system") -> O
 
 
 def mark_paid(session: Session, order: Order, *, paid_at: datetime, actor: str) -> bool:
-    """Record that the buyer's payment succeeded; counters move exactly once. True if new."""
+    """Record that the buyer's payment succeeded at `paid_at`; counters move exactly once.
+    True if new. Several proofs (the session's event, `payment_intent.succeeded`,
+    `charge.succeeded`) keep the earliest time, whatever order they arrive in."""
     if order.paid_at is not None:
+        if paid_at < order.paid_at:
+            order.paid_at = paid_at
+            order.updated_at = utcnow()
+            session.add(order)
         return False
     order.paid_at = paid_at
     order.updated_at = utcnow()
@@ -296,8 +328,17 @@ def apply_payment_facts(
     charge_id: str | None,
     charge_created: datetime | None,
     actor: str,
+    event_id: str = "",
 ) -> None:
-    """What Stripe says it charged: its fee replaces the one sent; the charge id; paid time."""
+    """What Stripe says it charged: its fee replaces the one sent; the charge id. A paid order's
+    `paid_at` becomes `charge_created` when that is earlier (for callers without an event of
+    the success, e.g. reconciliation; the handlers pass None and mark the payment themselves).
+    Raises a money contradiction for a fee above the order's gross."""
+    if application_fee_minor is not None and not 0 <= application_fee_minor <= order.amount_minor:
+        raise contradiction(
+            f"application fee {application_fee_minor} on order {order.order_number} "
+            f"of {order.amount_minor}"
+        )
     changed: dict[str, Any] = {}
     if application_fee_minor is not None and application_fee_minor != order.application_fee_minor:
         changed["application_fee_minor"] = {
@@ -305,15 +346,28 @@ def apply_payment_facts(
             "to": application_fee_minor,
         }
         order.application_fee_minor = application_fee_minor
-    if charge_id and order.stripe_charge_id is None:
-        order.stripe_charge_id = charge_id
+    new_charge = charge_id if charge_id and order.stripe_charge_id is None else None
+    if new_charge:
         changed["stripe_charge_id"] = charge_id
-    if charge_created is not None and order.paid_at is not None and order.paid_at != charge_created:
+    if charge_created is not None and order.paid_at is not None and charge_created < order.paid_at:
         order.paid_at = charge_created
     if changed:
         order.updated_at = utcnow()
         audit_order(session, order, "PAYMENT_FACTS_RECORDED", actor=actor, details=changed)
     session.add(order)
+    link_charge(session, order, new_charge, exclude=event_id)
+
+
+def link_charge(session: Session, order: Order, charge_id: str | None, *, exclude: str) -> None:
+    """Record the order's charge id when first learned, and apply the DEFERRED events that
+    name only that charge (older Charges-API refunds and disputes that came first). `exclude`
+    is the event being applied (it may itself be a DEFERRED one being retried)."""
+    if not charge_id or order.stripe_charge_id is not None:
+        return
+    order.stripe_charge_id = charge_id
+    order.updated_at = utcnow()
+    session.add(order)
+    apply_deferred_of_charge(session, charge_id=charge_id, exclude=exclude)
 
 
 def payment_facts_of(obj: Mapping[str, Any]) -> tuple[int | None, str | None, datetime | None]:

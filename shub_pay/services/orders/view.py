@@ -2,14 +2,17 @@
 
 Decides:
 
-- **The ledger is computed from the recorded refunds that succeeded**, with the amounts Stripe
-  reported for each (refund ``R``, transfer reversal ``X``, fee refund ``Y``), through
-  :func:`shub_pay.domain.ledger.split`. A pending, failed or merely requested refund moved no
-  money yet, so it is not in the ledger; it is listed with its status. The order's
-  ``refunded_minor`` is Stripe's running total (``amount_refunded``) and may run ahead of the
-  recorded rows when a refund has not been delivered yet; ``unrecorded_refunds_minor`` says by how
-  much, for reconciliation, instead of guessing movements that were never read.
-- **What is still refundable** is ``gross - refunded_minor``: Stripe's own rule.
+- **The ledger is computed from the recorded refunds that are pending or succeeded** (the ones
+  that count in ``refunded_minor``), with the amounts Stripe reported for each (refund ``R``,
+  transfer reversal ``X``, fee refund ``Y``), the movements of no refund (a fee refunded on its
+  own, a transfer reversed by hand) and a lost dispute ``D``, through
+  :func:`shub_pay.domain.ledger.split`. A failed, canceled or merely requested refund moves
+  nothing; it is listed with its status. ``refunded_minor`` may run ahead of the recorded rows
+  when Stripe's ``amount_refunded`` names a refund not delivered yet;
+  ``unrecorded_refunds_minor`` says by how much, instead of guessing movements never read.
+- **What is still refundable** is ``gross - refunded_minor`` (Stripe's rule), and nothing while a
+  chargeback is open or after it was lost: the buyer's bank has the money (an inquiry does not
+  block refunds).
 - **Lists read the database only**, newest first by the time the buyer paid (the local creation
   time for orders that never were paid), with one batched query for the products of the page
   rather than one per order. ``--since``/``--until`` select on that same time, half-open.
@@ -32,6 +35,7 @@ from shub_pay.domain.models import (
     Entitlement,
     Order,
     OrderItem,
+    OrderMovement,
     OrderStatus,
     Product,
     Refund,
@@ -41,6 +45,8 @@ from shub_pay.domain.models import (
 from shub_pay.errors import UsageError
 from shub_pay.services import audit, paging
 from shub_pay.services.lookup import find_order, find_user
+from shub_pay.services.orders.after_sale import dispute_lost_minor, standalone_movements
+from shub_pay.services.orders.state import CHARGEBACK_OPEN_STATUSES, LOST_DISPUTE_STATUSES
 
 __all__ = [
     "AuditEntryView",
@@ -56,7 +62,7 @@ __all__ = [
     "show_order",
 ]
 
-LEDGER_STATUSES = frozenset({"succeeded"})
+LEDGER_STATUSES = frozenset({"pending", "requires_action", "succeeded"})
 
 
 @dataclass(frozen=True)
@@ -177,18 +183,37 @@ def _movements(refunds: Iterable[Refund]) -> list[ledger.RefundMovement]:
     ]
 
 
-def order_ledger(order: Order, refunds: Iterable[Refund]) -> LedgerView:
-    """The split of ``order``'s gross from its refund rows (only succeeded ones count)."""
+def order_ledger(
+    order: Order, refunds: Iterable[Refund], movements: Iterable[OrderMovement] = ()
+) -> LedgerView:
+    """The split of ``order``'s gross from its refund rows (pending and succeeded ones count),
+    its movements of no refund and a lost dispute (DESIGN.md §6)."""
     parts = ledger.split(
         gross_minor=order.amount_minor,
         application_fee_minor=order.application_fee_minor,
-        refunds=_movements(refunds),
+        refunds=[
+            *_movements(refunds),
+            standalone_movements(movements),
+            ledger.RefundMovement(dispute_lost_minor(order)),
+        ],
     )
     return LedgerView(
         gross_minor=order.amount_minor,
         platform_net_minor=parts.platform_net_minor,
         creator_net_minor=parts.creator_net_minor,
         buyer_refunded_minor=parts.buyer_refunded_minor,
+    )
+
+
+def refundable_now(order: Order) -> int:
+    """What a refund could still return: nothing while a chargeback is open or once it is
+    lost (the buyer's bank has the money), else ``gross - refunded``."""
+    if order.dispute_status in CHARGEBACK_OPEN_STATUSES | LOST_DISPUTE_STATUSES:
+        return 0
+    if order.paid_at is None:
+        return 0
+    return ledger.refundable_minor(
+        gross_minor=order.amount_minor, refunded_minor=order.refunded_minor
     )
 
 
@@ -327,6 +352,11 @@ def show_order(*, session: Session, ref: str, audit_limit: int = 200) -> OrderDe
         .where(col(Entitlement.order_id) == order.id)
         .order_by(col(Entitlement.id))
     ).all()
+    movements = session.exec(
+        select(OrderMovement)
+        .where(col(OrderMovement.order_id) == order.id)
+        .order_by(col(OrderMovement.id))
+    ).all()
     entries: Sequence[AuditLog] = audit.list_entries(session, order_id=order.id, limit=audit_limit)
     recorded = sum(r.amount_minor for r in refunds if r.status in LEDGER_STATUSES)
     return OrderDetail(
@@ -336,9 +366,7 @@ def show_order(*, session: Session, ref: str, audit_limit: int = 200) -> OrderDe
         currency=order.currency,
         application_fee_minor=order.application_fee_minor,
         refunded_minor=order.refunded_minor,
-        refundable_minor=ledger.refundable_minor(
-            gross_minor=order.amount_minor, refunded_minor=order.refunded_minor
-        ),
+        refundable_minor=refundable_now(order),
         unrecorded_refunds_minor=max(0, order.refunded_minor - recorded),
         payment_intent_id=order.stripe_payment_intent_id,
         charge_id=order.stripe_charge_id,
@@ -362,7 +390,7 @@ def show_order(*, session: Session, ref: str, audit_limit: int = 200) -> OrderDe
             for ent, product in entitlements
         ],
         refunds=[refund_view(r) for r in refunds],
-        ledger=order_ledger(order, refunds),
+        ledger=order_ledger(order, refunds, movements),
         settlement=_settlement(session, order.id),
         # Oldest first: an order's history reads as a story.
         audit=[

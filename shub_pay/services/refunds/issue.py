@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import text
@@ -78,6 +78,7 @@ from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 from shub_pay.services.orders.view import LedgerView, RefundView, order_ledger, refund_view
 from shub_pay.services.refunds.planning import (
+    ABANDONED,
     FAILED_ACTION,
     FAILED_STATUSES,
     ISSUED_ACTION,
@@ -92,6 +93,7 @@ from shub_pay.services.refunds.planning import (
     decide,
     party_movements,
     recorded_refunds,
+    resolve_policy,
     unresolved_requests,
 )
 
@@ -264,9 +266,11 @@ def _close_refused(
     actor: str,
     note: str | None,
 ) -> None:
-    """Stripe refused (4xx, a rejected key too): nothing was executed, the request is closed."""
+    """Stripe refused (4xx, a rejected key too): nothing was executed, the request is closed
+    `abandoned` — shub-pay's conclusion, kept apart from Stripe's statuses: should Stripe still
+    name a refund for it (`refund.created`), Stripe's status replaces it (`after_sale`)."""
     stripe_code = getattr(error, "stripe_code", None)
-    row.status = "failed"
+    row.status = ABANDONED
     row.failure_reason = (stripe_code or error.code)[:200]
     row.updated_at = utcnow()
     session.add(row)
@@ -403,8 +407,9 @@ def issue_refund(
     order_ref: str,
     amount: str | None = None,
     reason: RefundReason | str | None = None,
-    refund_application_fee: bool = False,
-    reverse_transfer: bool = False,
+    refund_application_fee: bool | None = None,
+    reverse_transfer: bool | None = None,
+    policy: str = "creator",
     dry_run: bool = False,
     actor: str,
     note: str | None = None,
@@ -413,9 +418,15 @@ def issue_refund(
     """Refund (part of) an order at Stripe exactly once; see the module docstring.
 
     ``amount`` is in major units of the order's currency (``"12.50"``); ``None`` refunds all
-    that is still refundable. ``confirm`` is called with the plan after every check and before
-    anything is written; it raises to refuse. ``gateway`` may be ``None`` for a dry run.
+    that is still refundable. ``reverse_transfer`` / ``refund_application_fee`` left ``None``
+    follow the refund ``policy`` (``SHUB_REFUND_POLICY``: creator, creator_and_fee, platform);
+    given, they override it for this refund. ``confirm`` is called with the plan after every
+    check and before anything is written; it raises to refuse. ``gateway`` may be ``None`` for
+    a dry run.
     """
+    reverse_transfer, refund_application_fee = resolve_policy(
+        policy, reverse_transfer=reverse_transfer, refund_application_fee=refund_application_fee
+    )
     if refund_application_fee and not reverse_transfer:
         raise UsageError(
             "--refund-application-fee needs --reverse-transfer: on a destination charge Stripe "
@@ -432,6 +443,7 @@ def issue_refund(
         reverse_transfer=reverse_transfer,
     )
     decision = decide(session, order=order, terms=terms)
+    decision = replace(decision, plan=replace(decision.plan, policy=policy))
     if dry_run:
         session.rollback()
         return RefundOutcome(dry_run=True, plan=decision.plan, resumed=decision.pending is not None)
@@ -452,7 +464,7 @@ def issue_refund(
             code="order_changed",
             hint="Run the command again to see the new refundable amount.",
         )
-    plan = again.plan
+    plan = replace(again.plan, policy=policy)
     row = again.pending
     resumed = row is not None
     if row is None:
@@ -510,7 +522,9 @@ def issue_refund(
         refundable_minor=ledger.refundable_minor(
             gross_minor=order.amount_minor, refunded_minor=order.refunded_minor
         ),
-        ledger=order_ledger(order, recorded_refunds(session, order)),
+        ledger=order_ledger(
+            order, recorded_refunds(session, order), after_sale.movements_of(session, order)
+        ),
         access_active=active,
         movements=party_movements(
             ledger.RefundMovement(

@@ -27,12 +27,46 @@ from shub_pay.domain import ledger
 from shub_pay.domain.models import AuditLog, Order, OrderStatus, Refund, RefundSource
 from shub_pay.domain.money import format_money, to_major_str
 from shub_pay.errors import ConflictError
+from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 from shub_pay.services.orders.view import LedgerView, order_ledger
 
 REQUESTED = "requested"
-REFUND_STATUSES = (REQUESTED, "pending", "requires_action", "succeeded", "failed", "canceled")
-FAILED_STATUSES = frozenset({"failed", "canceled"})
+ABANDONED = "abandoned"  # closed by shub-pay (Stripe refused the request); Stripe's word wins
+REFUND_STATUSES = (
+    REQUESTED,
+    ABANDONED,
+    "pending",
+    "requires_action",
+    "succeeded",
+    "failed",
+    "canceled",
+)
+FAILED_STATUSES = frozenset({"failed", "canceled", ABANDONED})
+POLICY_FLAGS = {
+    "creator": (True, False),
+    "creator_and_fee": (True, True),
+    "platform": (False, False),
+}
+
+
+def resolve_policy(
+    policy: str, *, reverse_transfer: bool | None, refund_application_fee: bool | None
+) -> tuple[bool, bool]:
+    """(reverse transfer, refund application fee) for one refund: the flags given, the policy
+    for those not given. Refunding the fee needs the reversal (Stripe's rule), so an explicit
+    `--no-reverse-transfer` drops the policy's fee refund, and an explicit fee refund implies
+    the reversal unless that was refused explicitly too (then `issue_refund` refuses)."""
+    reverse_default, fee_default = POLICY_FLAGS[policy]
+    fee = refund_application_fee
+    reverse = reverse_transfer
+    if fee is None:
+        fee = fee_default and reverse is not False
+    if reverse is None:
+        reverse = reverse_default or fee
+    return reverse, fee
+
+
 REQUEST_ENTITY = "refund_request"
 REQUESTED_ACTION = "REFUND_REQUESTED"
 ISSUED_ACTION = "REFUND_ISSUED"
@@ -80,6 +114,20 @@ class RefundPlan:
     resumes_request: str | None = None
     requested_by: str | None = None
     requested_at: datetime | None = None
+    policy: str | None = None
+
+    @property
+    def who_pays(self) -> str:
+        """Who pays this refund, in words (the refund policy's answer, DESIGN.md §9)."""
+        refund = format_money(self.amount_minor, self.currency)
+        if self.reverse_transfer and self.refund_application_fee:
+            return (
+                f"the creator pays the {refund} (transfer reversed) and the platform returns "
+                f"{format_money(self.application_fee_refunded_minor, self.currency)} of its fee"
+            )
+        if self.reverse_transfer:
+            return f"the creator pays the {refund} (transfer reversed); the platform keeps its fee"
+        return f"the platform pays the {refund} from its balance; the creator keeps the transfer"
 
 
 # --- pending requests ----------------------------------------------------------------------
@@ -185,7 +233,7 @@ def plan_refund(
     pending: Refund | None = None,
 ) -> RefundPlan:
     recorded = recorded_refunds(session, order)
-    moved = [r for r in recorded if r.status in ("succeeded", "pending")]
+    moved = [r for r in recorded if r.status in ("succeeded", "pending", "requires_action")]
     gross, fee = order.amount_minor, order.application_fee_minor
     refunded_before = min(order.refunded_minor, gross)
     refundable = ledger.refundable_minor(gross_minor=gross, refunded_minor=refunded_before)
@@ -223,7 +271,7 @@ def plan_refund(
                 else 0
             ),
         )
-    before = order_ledger(order, recorded)
+    before = order_ledger(order, recorded, after_sale.movements_of(session, order))
     after = LedgerView(
         gross_minor=gross,
         buyer_refunded_minor=before.buyer_refunded_minor + movement.amount_minor,

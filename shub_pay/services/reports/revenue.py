@@ -11,8 +11,12 @@ Decides (DESIGN.md §6, §12):
   paid order, so the test is ``paid_at IS NOT NULL``). A disputed order was paid; the dispute's
   own debit is outside the §6 ledger (like Stripe's processing fees), so it counts as a sale.
   PENDING and FAILED orders moved no money and are left out.
-- **What is a refund.** Only ``succeeded`` refunds: a pending one has not returned money yet and
-  may still fail or be canceled; failed and canceled ones never did.
+- **What is a refund.** Every refund Stripe made (pending, requires_action, succeeded, and the
+  ones that later failed or were canceled) counts in the period of its own ``created``; one that
+  fails or is canceled counts again, negatively, in the period of its failure
+  (``failed_at``). So a reported month never changes afterwards (cash basis, DESIGN.md §12),
+  a pending refund whose success event is lost is still in the books, and over all time a
+  failed refund nets to nothing. A request shub-pay never got a refund for is not a refund.
 - **The ledger per row.** With sale-side ``G`` (gross) and ``F`` (the application fee recorded
   on the order: what Stripe charged, never recomputed from today's rate) and refund-side ``R``
   (refunded), ``X`` (transfer reversed) and ``Y`` (fee refunded): platform fees = ``F − Y``,
@@ -74,7 +78,14 @@ SALE_STATUSES: tuple[str, ...] = (
     OrderStatus.REFUNDED,
     OrderStatus.DISPUTED,
 )
-REFUND_STATUSES: tuple[str, ...] = ("succeeded",)
+REFUND_STATUSES: tuple[str, ...] = (
+    "pending",
+    "requires_action",
+    "succeeded",
+    "failed",
+    "canceled",
+)
+FAILED_STATUSES: tuple[str, ...] = ("failed", "canceled")
 
 
 # --- the SQL -------------------------------------------------------------------------------
@@ -122,11 +133,18 @@ _REFUND_SUMS = (
 )
 
 
-def _refunds_query(filters: _Filters, *columns: Any, join: bool = False) -> Any:
-    """Succeeded refunds; joined to their orders only when a filter or the key needs them
-    (a refund's currency is its charge's, so the totals need no join)."""
+def _refunds_query(
+    filters: _Filters, *columns: Any, join: bool = False, failures: bool = False
+) -> Any:
+    """Refunds Stripe made (or, with `failures`, those that failed since); joined to their
+    orders only when a filter or the key needs them (a refund's currency is its charge's, so
+    the totals need no join)."""
     query = select(*columns).select_from(Refund)
-    query = query.where(_column(Refund.status).in_(REFUND_STATUSES))
+    query = query.where(
+        _column(Refund.status).in_(FAILED_STATUSES if failures else REFUND_STATUSES)
+    )
+    if failures:
+        query = query.where(_column(Refund.failed_at).is_not(None))
     if join or filters.creator_id is not None or filters.product_id is not None:
         query = filters.orders(query.join(Order, _column(Order.id) == _column(Refund.order_id)))
     return query
@@ -151,7 +169,9 @@ def _periods(
     sales = session.execute(select(func.min(Order.paid_at), func.max(Order.paid_at))).one()
     stamp = _column(Refund.stripe_created_at)
     refunds = session.execute(select(func.min(stamp), func.max(stamp))).one()
-    found = [m for m in map(_moment, (*sales, *refunds)) if m is not None]
+    failed = _column(Refund.failed_at)
+    failures = session.execute(select(func.min(failed), func.max(failed))).one()
+    found = [m for m in map(_moment, (*sales, *refunds, *failures)) if m is not None]
     if not found:
         return []
     first = max(min(found), filters.since) if filters.since else min(found)
@@ -196,13 +216,20 @@ def _period_groups(
     refunds = _refunds_query(filters, *_REFUND_SUMS).where(
         _column(Refund.currency) == currency, refunded_at >= lo, refunded_at < hi
     )
+    failed_at = _column(Refund.failed_at)
+    failures = _refunds_query(filters, *_REFUND_SUMS, failures=True).where(
+        _column(Refund.currency) == currency, failed_at >= lo, failed_at < hi
+    )
     groups: dict[tuple[str, str], RevenueRow] = {}
     for start, start_utc, end_utc in _periods(session, filters, granularity, zone):
         for cur in currencies:
             params = {"lo": start_utc, "hi": end_utc, "currency": cur}
             count, gross, fees = session.execute(sales, params).one()
             r_count, refunded, reversed_, fee_refunded = session.execute(refunds, params).one()
-            if not count and not r_count:
+            f_count, f_refunded, f_reversed, f_fee_refunded = session.execute(
+                failures, params
+            ).one()
+            if not count and not r_count and not f_count:
                 continue
             groups[(start.isoformat(), cur)] = RevenueRow(
                 key=period_label(start, granularity),
@@ -210,10 +237,10 @@ def _period_groups(
                 orders=_int(count),
                 gross_minor=_int(gross),
                 fees_minor=_int(fees),
-                refund_count=_int(r_count),
-                refunds_minor=_int(refunded),
-                transfer_reversed_minor=_int(reversed_),
-                fee_refunded_minor=_int(fee_refunded),
+                refund_count=_int(r_count) - _int(f_count),
+                refunds_minor=_int(refunded) - _int(f_refunded),
+                transfer_reversed_minor=_int(reversed_) - _int(f_reversed),
+                fee_refunded_minor=_int(fee_refunded) - _int(f_fee_refunded),
                 period_start=start,
                 period_end=next_period_start(start, granularity),
                 sort_key=start.isoformat(),
@@ -238,6 +265,10 @@ def _entity_groups(
         _refunds_query(filters, key, currency, *_REFUND_SUMS, join=True),
         _column(Refund.stripe_created_at),
     ).group_by(key, currency)
+    failures = filters.window(
+        _refunds_query(filters, key, currency, *_REFUND_SUMS, join=True, failures=True),
+        _column(Refund.failed_at),
+    ).group_by(key, currency)
     groups: dict[tuple[str, str], RevenueRow] = {}
     for k, cur, count, gross, fees in session.execute(sales):
         groups[(str(k), cur)] = RevenueRow(
@@ -255,6 +286,15 @@ def _entity_groups(
             refunds_minor=_int(refunded),
             transfer_reversed_minor=_int(reversed_),
             fee_refunded_minor=_int(fee_refunded),
+        )
+    for k, cur, f_count, f_refunded, f_reversed, f_fee_refunded in session.execute(failures):
+        row = groups.get((str(k), cur)) or RevenueRow(key=str(k), currency=cur)
+        groups[(str(k), cur)] = replace(
+            row,
+            refund_count=row.refund_count - _int(f_count),
+            refunds_minor=row.refunds_minor - _int(f_refunded),
+            transfer_reversed_minor=row.transfer_reversed_minor - _int(f_reversed),
+            fee_refunded_minor=row.fee_refunded_minor - _int(f_fee_refunded),
         )
     labels = _labels(session, group_by, (k for k, _ in groups))
     return {

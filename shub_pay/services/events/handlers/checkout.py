@@ -17,9 +17,14 @@ Decides:
   `payment_intent.succeeded` event already stored for the payment; until one arrives, the fee
   the local checkout sent. The rate (`fee_bps`) is the local checkout's, else the one
   `checkout create` wrote into the session's metadata (an order born from the events alone).
-  `paid_at` is the charge's `created` when known, else the event's.
+- Proof of payment: the session's `payment_status == "paid"`, or a stored
+  `payment_intent.succeeded` / `charge.succeeded` of the payment (an unpaid session whose
+  `async_payment_succeeded` was lost is still paid). `paid_at` is the earliest proof's time.
+- A session shub-pay did not create (no local attempt and no shub-pay metadata: Payment Links,
+  the Dashboard, another integration, `stripe trigger`) is IGNORED with that reason and
+  answered 200, never failed: Stripe would retry a 500 for three days.
 - Creating the order applies, in the same transaction, every DEFERRED event of its payment
-  intent (a refund or dispute that arrived before the order).
+  intent, and of its charge for older payloads that name only the charge.
 - `checkout.session.expired` marks the local session EXPIRED (never a completed one).
 """
 
@@ -48,14 +53,17 @@ from shub_pay.services.events.handlers.new_order import create_order
 from shub_pay.services.events.registry import (
     EventContext,
     EventRecord,
+    apply_deferred_of_charge,
     apply_deferred_records,
     handles,
     record_of,
 )
-from shub_pay.services.events.store import id_of
+from shub_pay.services.events.store import event_created_at, id_of
 from shub_pay.services.orders import state as orders_state
 
 PAYMENT_FACT_EVENTS = ("charge.succeeded", "payment_intent.succeeded")
+# What `checkout create` writes into every session's metadata.
+_OUR_METADATA = ("product_id", "user_id", "order_ref")
 _PAYMENT_FACTS = (
     select(StripeEvent.payload)
     .where(StripeEvent.payment_intent_id == bindparam("b_payment_intent_id"))
@@ -133,7 +141,8 @@ def find_local_session(
 def stored_payment_facts(
     session: Session, payment_intent_id: str
 ) -> tuple[int | None, str | None, datetime | None]:
-    """Stripe's fee, charge id and charge time for a payment, from events already stored."""
+    """Stripe's fee, charge id and the time the payment succeeded (the earliest stored
+    `payment_intent.succeeded` / `charge.succeeded`, None without one), from stored events."""
     rows = session.exec(_PAYMENT_FACTS, params={"b_payment_intent_id": payment_intent_id}).all()
     return _facts_of(rows)
 
@@ -144,13 +153,16 @@ def _facts_of(
     """`stored_payment_facts` from the payloads of the payment's fact events, oldest first."""
     fee: int | None = None
     charge_id: str | None = None
-    charge_created: datetime | None = None
+    proved_at: datetime | None = None
     for payload in payloads:
-        f, c, t = orders_state.payment_facts_of(payload["data"]["object"])
+        obj = payload["data"]["object"]
+        f, c, _ = orders_state.payment_facts_of(obj)
         fee = f if f is not None else fee
         charge_id = charge_id or c
-        charge_created = t or charge_created
-    return fee, charge_id, charge_created
+        if obj.get("status") == "succeeded":
+            at = event_created_at(payload)
+            proved_at = at if proved_at is None else min(proved_at, at)
+    return fee, charge_id, proved_at
 
 
 def _stored_rows(
@@ -196,6 +208,11 @@ def on_checkout_session(ctx: EventContext) -> EventStatus:
         local.stripe_session_id = local.stripe_session_id or session_id
         local.payment_intent_id = local.payment_intent_id or payment_intent_id
         session.add(local)
+    if local is None and not any(metadata.get(k) for k in _OUR_METADATA):
+        return ctx.ignore(
+            f"checkout session {session_id} was not created by shub-pay (no shub-pay metadata: "
+            "a Payment Link, the Dashboard, another integration or `stripe trigger`)"
+        )
     if cs.get("mode") not in (None, "payment"):
         return EventStatus.IGNORED
     if payment_intent_id is None:
@@ -210,12 +227,13 @@ def on_checkout_session(ctx: EventContext) -> EventStatus:
         order = create_order(ctx, cs, payment_intent_id, local, facts)
         orders_state.remember_order(session, order)
         apply_deferred_records(session, deferred)
+        if order.stripe_charge_id:
+            apply_deferred_of_charge(
+                session, charge_id=order.stripe_charge_id, exclude=ctx.event_id
+            )
         return EventStatus.PROCESSED
     if cs.get("payment_status") == "paid":
-        charge_created = facts[2]
-        orders_state.mark_paid(
-            session, order, paid_at=charge_created or ctx.created_at, actor=ctx.actor
-        )
+        orders_state.mark_paid(session, order, paid_at=ctx.created_at, actor=ctx.actor)
     elif ctx.type == "checkout.session.async_payment_failed":
         orders_state.mark_payment_failed(session, order, actor=ctx.actor)
     orders_state.refresh_order(session, order, actor=ctx.actor)

@@ -1,10 +1,12 @@
-"""Dispute events: the order is DISPUTED while a dispute is open; a lost one revokes access.
+"""Dispute events: every status Stripe gives a dispute, with the access policy of DESIGN.md §7.
 
-Decides: `charge.dispute.created`, `.updated` and `.closed` record the dispute's status through
-`after_sale.apply_stripe_dispute`, which never lets an earlier status replace a later one (a
-late `created` does not reopen a closed dispute). Won (or an inquiry closed) → the order's
-status is recomputed from its payment and refunds and access comes back; lost → access revoked
-with `dispute_lost`. A dispute for an order not known yet is DEFERRED.
+Decides: `charge.dispute.created`, `.updated`, `.closed`, `.funds_withdrawn` and
+`.funds_reinstated` all carry the dispute; its status is recorded through
+`after_sale.apply_stripe_dispute` as of the event's time, so the latest fact wins (a late
+`created` does not reopen a closed dispute; an inquiry escalated to a chargeback is applied).
+Inquiries (`warning_*`) keep access and refunds; a chargeback is DISPUTED and revokes access
+while open and when lost; won restores the order's own status and access. A dispute for an
+order not known yet is DEFERRED (found later by payment intent or charge).
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 
 
-@handles("charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed")
+@handles(
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.funds_reinstated",
+)
 def on_dispute(ctx: EventContext) -> EventStatus:
     dispute = ctx.obj
     charge_id = id_of(dispute.get("charge"))
@@ -25,7 +33,8 @@ def on_dispute(ctx: EventContext) -> EventStatus:
     )
     if order is None:
         return EventStatus.DEFERRED
-    if charge_id and order.stripe_charge_id is None:
-        order.stripe_charge_id = charge_id
-    after_sale.apply_stripe_dispute(ctx.session, order=order, dispute=dispute, actor=ctx.actor)
+    orders_state.link_charge(ctx.session, order, charge_id, exclude=ctx.event_id)
+    after_sale.apply_stripe_dispute(
+        ctx.session, order=order, dispute=dispute, actor=ctx.actor, as_of=ctx.created_at
+    )
     return EventStatus.PROCESSED

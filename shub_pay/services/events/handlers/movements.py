@@ -1,22 +1,20 @@
-"""Connect money a refund moved back: `transfer.reversed` and `application_fee.refunded`.
+"""Connect money of an order: `transfer.reversed` and `application_fee.refunded`.
 
 Decides:
 
 - Stripe's refund object names its transfer reversal only by id and says nothing of the fee
-  refund, so a refund made outside shub-pay (the Dashboard, the API) would otherwise be recorded
-  with 0 reversed and 0 fee refunded, and the ledger would credit the creator with money taken
-  back. These two events carry the exact amounts; they are the only source used here (nothing is
-  computed or guessed).
-- A transfer reversal names its refund (`source_refund`). A fee refund names nothing: it is
-  matched to the order's refund created within `_SAME_CALL_S` of it (Stripe makes both in one
-  call), and when several are, to the one whose proportional fee share is within a minor unit
-  of it. No unique match: not attributed.
-- Amounts only grow (`max`), so repeated or late events, and the refunds CLI that reads the same
-  amounts from Stripe's answer, agree; an unchanged row writes nothing.
-- A movement whose refund is not recorded yet leaves the event DEFERRED and linked to its
-  payment intent; the refund handlers apply such events whenever they record a refund, and the
-  checkout handler when the order appears. A reversal or fee refund that belongs to no refund of
-  the order (a fee refunded on its own) keeps the event DEFERRED, visible in `events list`.
+  refund, so a refund made outside shub-pay would otherwise be recorded with 0 reversed and 0
+  fee refunded. These two events carry the exact amounts; every reversal and fee refund they
+  list is recorded by its Stripe id (`after_sale.record_movement`), nothing computed or guessed.
+- Each movement is given to its refund by `after_sale.attribute_movements`: a reversal by its
+  `source_refund`, a fee refund one-to-one to the refund made in the same call. A movement of no
+  refund (a fee refunded on its own, a transfer reversed by hand, e.g. to recover a lost
+  dispute from the creator) counts in the order ledger on its own (DESIGN.md §6). The matching
+  is recomputed whenever a refund or a movement arrives, so arrival order never matters and the
+  event is PROCESSED as soon as its order is known.
+- An event whose order is not known yet is DEFERRED, linked to its payment intent when one can
+  be named; the checkout handler applies it when the order appears (by payment intent or
+  charge). Movements above the fee or the transfer fail the event (`after_sale`).
 """
 
 from __future__ import annotations
@@ -26,11 +24,9 @@ from typing import Any
 
 from sqlalchemy import bindparam, or_, update
 from sqlalchemy import select as sa_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
-from shub_pay.domain.ledger import proportional_share
-from shub_pay.domain.models import EventStatus, Order, Refund
-from shub_pay.domain.types import utcnow
+from shub_pay.domain.models import EventStatus, MovementKind, Order
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import (
     EventContext,
@@ -39,6 +35,7 @@ from shub_pay.services.events.registry import (
     record_of,
 )
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders import after_sale
 from shub_pay.services.orders import state as orders_state
 
 MOVEMENT_EVENTS = ("transfer.reversed", "application_fee.refunded")
@@ -75,14 +72,6 @@ _DEFERRED_MOVEMENTS = (
 )
 
 
-_REFUNDS_OF_ORDER = (
-    select(Refund)
-    .where(Refund.order_id == bindparam("b_order_id"))
-    .where(col(Refund.stripe_refund_id).is_not(None))
-    .order_by(col(Refund.id))
-)
-
-
 def _listed(obj: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     """The items of an embedded sub-list (`reversals`, `refunds`), or none."""
     listing = obj.get(key)
@@ -108,15 +97,16 @@ def on_movement(ctx: EventContext) -> EventStatus:
     if order is None:
         _link_to_payment(ctx, _payment_of_charge(ctx.session, charge_id))
         return EventStatus.DEFERRED
-    refunds = _moved_back_refunds(ctx.session, order)
-    if is_transfer:
-        complete = _apply_reversals(ctx, order, refunds, _listed(obj, "reversals"))
-    else:
-        complete = _apply_fee_refunds(ctx, order, refunds, _listed(obj, "refunds"))
-    if complete:
-        return EventStatus.PROCESSED
-    _link_to_payment(ctx, order.stripe_payment_intent_id)
-    return EventStatus.DEFERRED
+    kind = MovementKind.TRANSFER_REVERSAL if is_transfer else MovementKind.FEE_REFUND
+    limit = obj.get("amount")
+    limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
+    items = _listed(obj, "reversals" if is_transfer else "refunds")
+    for item in sorted(items, key=lambda i: (i.get("created") or 0, str(i.get("id")))):
+        after_sale.record_movement(
+            ctx.session, order=order, kind=kind, item=item, limit_minor=limit, attribute=False
+        )
+    after_sale.attribute_movements(ctx.session, order=order)
+    return EventStatus.PROCESSED
 
 
 def apply_deferred_movements(session: Session, *, order: Order, exclude: str) -> int:
@@ -162,94 +152,3 @@ def _link_to_payment(ctx: EventContext, payment_intent_id: str | None) -> None:
         _LINK_PAYMENT, {"b_event_id": ctx.event_id, "b_payment_intent_id": payment_intent_id}
     )
     ctx.row.payment_intent_id = payment_intent_id
-
-
-def _moved_back_refunds(session: Session, order: Order) -> list[Refund]:
-    rows = session.exec(_REFUNDS_OF_ORDER, params={"b_order_id": order.id}).all()
-    return [r for r in rows if r.status not in _NOT_MOVED_BACK]
-
-
-def _apply_reversals(
-    ctx: EventContext, order: Order, refunds: list[Refund], reversals: list[Mapping[str, Any]]
-) -> bool:
-    by_id = {r.stripe_refund_id: r for r in refunds}
-    complete = True
-    for reversal in reversals:
-        amount = _amount(reversal)
-        refund_id = id_of(reversal.get("source_refund"))
-        if amount is None or refund_id is None:
-            continue  # a reversal made by hand, not by a refund: not a buyer refund's money
-        row = by_id.get(refund_id)
-        if row is None:
-            complete = False
-            continue
-        _raise_to(ctx, order, row, "transfer_reversed_minor", "reverse_transfer", amount)
-    return complete
-
-
-def _apply_fee_refunds(
-    ctx: EventContext, order: Order, refunds: list[Refund], fee_refunds: list[Mapping[str, Any]]
-) -> bool:
-    complete = True
-    taken: set[int] = set()
-    for fee_refund in sorted(fee_refunds, key=lambda f: (f.get("created") or 0, str(f.get("id")))):
-        amount = _amount(fee_refund)
-        created = fee_refund.get("created")
-        if amount is None or not isinstance(created, int):
-            continue
-        row = _refund_of_fee_refund(order, refunds, amount, created, taken)
-        if row is None:
-            complete = False
-            continue
-        assert row.id is not None
-        taken.add(row.id)
-        _raise_to(
-            ctx, order, row, "application_fee_refunded_minor", "refund_application_fee", amount
-        )
-    return complete
-
-
-def _refund_of_fee_refund(
-    order: Order, refunds: list[Refund], amount: int, created: int, taken: set[int]
-) -> Refund | None:
-    """The one refund of `order` made in the same call as a fee refund of `amount`, or None."""
-    near = [
-        r
-        for r in refunds
-        if r.id not in taken
-        and r.stripe_created_at is not None
-        and abs(int(r.stripe_created_at.timestamp()) - created) <= _SAME_CALL_S
-    ]
-    if len(near) > 1 and order.amount_minor > 0:
-        near = [
-            r
-            for r in near
-            if abs(
-                proportional_share(r.amount_minor, order.amount_minor, order.application_fee_minor)
-                - amount
-            )
-            <= 1
-        ]
-    return near[0] if len(near) == 1 else None
-
-
-def _raise_to(
-    ctx: EventContext, order: Order, row: Refund, field: str, flag: str, amount: int
-) -> None:
-    """`row.<field>` = `amount` unless it already records as much; `row.<flag>` set; audited."""
-    before: int = getattr(row, field)
-    if amount <= before and getattr(row, flag):
-        return
-    setattr(row, field, max(before, amount))
-    setattr(row, flag, True)
-    row.updated_at = utcnow()
-    ctx.session.add(row)
-    unit.record(
-        ctx.session,
-        actor=ctx.actor,
-        action="REFUND_MOVEMENT_RECORDED",
-        entity_type="refund",
-        entity_id=row.stripe_refund_id,
-        order_id=order.id,
-        details={field: getattr(row, field), "was": before, "event": ctx.event_id},
-    )

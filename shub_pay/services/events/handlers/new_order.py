@@ -203,7 +203,7 @@ def create_order(
             code="checkout_amount_missing",
         )
     currency = currency.lower()
-    fee, charge_id, charge_created = facts
+    fee, charge_id, proved_at = facts
     fee_source = "stripe"
     if fee is None:
         fee, fee_source = (local.application_fee_minor, "checkout") if local else (0, "unknown")
@@ -211,7 +211,12 @@ def create_order(
     if destination is None:
         destination = _creator_destination(session, product.creator_id)
     version_id = _latest_version(session, product.id)
-    paid = cs.get("payment_status") == "paid"
+    # Proof of payment: this session says paid, or a stored `payment_intent.succeeded` /
+    # `charge.succeeded` does (its time is when the payment succeeded); the earliest proof wins.
+    proofs = [
+        t for t in (proved_at, ctx.created_at if cs.get("payment_status") == "paid" else None) if t
+    ]
+    paid = bool(proofs)
     failed = not paid and ctx.type == "checkout.session.async_payment_failed"
     now = utcnow()
     values: dict[str, Any] = {
@@ -230,7 +235,7 @@ def create_order(
         "status": OrderStatus.FAILED if failed else OrderStatus.PENDING,
         "refunded_minor": 0,
         "dispute_status": None,
-        "paid_at": (charge_created or ctx.created_at) if paid else None,
+        "paid_at": min(proofs) if proofs else None,
         "created_at": now,
         "updated_at": now,
     }

@@ -1,11 +1,15 @@
 """Payment intent and charge events: Stripe's own figures for a payment.
 
 Decides: `charge.succeeded` and `payment_intent.succeeded` carry what Stripe actually charged
-(`application_fee_amount`, the charge id, the charge time). For a known order they are applied
-at once and win over the fee the checkout sent; for an order not created yet nothing is
-written: the event stays stored, and the checkout handler reads it when it creates the order
-(`checkout.stored_payment_facts`). Payment intent events also leave an audit entry, with the
-failure code and message for `payment_intent.payment_failed` (never card details).
+(`application_fee_amount`, the charge id) and are **proof of payment** (DESIGN.md §7): a known
+order is marked paid at the event's time (when the payment succeeded: a SEPA debit started on
+Jan 31 and paid on Feb 3 is a February sale), even when the session's
+`async_payment_succeeded` is lost. For an order not created yet nothing is written: the event
+stays stored, and the checkout handler reads it when it creates the order
+(`checkout.stored_payment_facts`). Learning the charge id applies the DEFERRED events of older
+Charges-API payloads that name only the charge. Payment intent events also leave an audit
+entry, with the failure code and message for `payment_intent.payment_failed` (never card
+details).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from shub_pay.services.orders import state as orders_state
 
 
 def _apply_facts(ctx: EventContext, payment_intent_id: str | None) -> int | None:
-    fee, charge_id, charge_created = orders_state.payment_facts_of(ctx.obj)
+    fee, charge_id, _ = orders_state.payment_facts_of(ctx.obj)
     order = orders_state.find_order_for_payment(
         ctx.session, payment_intent_id=payment_intent_id, charge_id=charge_id
     )
@@ -31,9 +35,13 @@ def _apply_facts(ctx: EventContext, payment_intent_id: str | None) -> int | None
         order=order,
         application_fee_minor=fee,
         charge_id=charge_id,
-        charge_created=charge_created,
+        charge_created=None,
         actor=ctx.actor,
+        event_id=ctx.event_id,
     )
+    if ctx.obj.get("status") == "succeeded":
+        orders_state.mark_paid(ctx.session, order, paid_at=ctx.created_at, actor=ctx.actor)
+    orders_state.refresh_order(ctx.session, order, actor=ctx.actor)
     return order.id
 
 

@@ -1,11 +1,12 @@
 """Refund events: `charge.refunded`, `refund.created`, `refund.updated`, `refund.failed`.
 
 Decides: refunds are upserted by Stripe refund id through `after_sale.apply_stripe_refund`
-(the same function the refunds CLI calls with Stripe's answer). A charge payload updates the
-order's `refunded_minor` from `amount_refunded` (only ever upwards) and upserts every refund it
-carries expanded. A refund for an order not known yet is DEFERRED, not dropped: the checkout
-handler applies it when the order appears. Recording a refund applies the payment's DEFERRED
-`transfer.reversed` / `application_fee.refunded` events that waited for it (`movements`).
+(the same function the refunds CLI calls with Stripe's answer), stated at the event's time (a
+failure is dated then). A charge payload states Stripe's `amount_refunded` at that time (the
+latest statement wins, never the largest) and upserts every refund it carries expanded. A
+refund for an order not known yet is DEFERRED, not dropped: the checkout handler applies it when
+the order appears, found by payment intent or, for Charges-API payloads without one, by charge.
+Money that contradicts the order fails the event (`after_sale`).
 """
 
 from __future__ import annotations
@@ -43,14 +44,20 @@ def on_refund(ctx: EventContext) -> EventStatus:
     )
     if order is None:
         return EventStatus.DEFERRED
-    if charge_id and order.stripe_charge_id is None:
-        order.stripe_charge_id = charge_id
+    orders_state.link_charge(ctx.session, order, charge_id, exclude=ctx.event_id)
     for refund in refunds:
         after_sale.apply_stripe_refund(
-            ctx.session, order=order, refund=refund, charge=charge, actor=ctx.actor
+            ctx.session,
+            order=order,
+            refund=refund,
+            charge=charge,
+            actor=ctx.actor,
+            as_of=ctx.created_at,
         )
     if not refunds:
-        after_sale.update_refunded_total(ctx.session, order=order, charge=charge, actor=ctx.actor)
+        after_sale.update_refunded_total(
+            ctx.session, order=order, charge=charge, actor=ctx.actor, as_of=ctx.created_at
+        )
     else:
         apply_deferred_movements(ctx.session, order=order, exclude=ctx.event_id)
     return EventStatus.PROCESSED
