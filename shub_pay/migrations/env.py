@@ -24,6 +24,13 @@ def _engine() -> Engine:
 def run_migrations_online() -> None:
     engine = _engine()
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # Batch mode rebuilds a table by copy and swap; with foreign keys enforced, dropping
+            # the old `orders` of a shop that has items, refunds and audit entries fails. SQLite
+            # only honours this PRAGMA outside a transaction, hence the raw connection before
+            # SQLAlchemy begins one; the references are checked again below, after the swap.
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # type: ignore[union-attr]
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -32,7 +39,13 @@ def run_migrations_online() -> None:
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
         connection.commit()
+        if sqlite:
+            connection.connection.driver_connection.execute("PRAGMA foreign_keys=ON")  # type: ignore[union-attr]
 
 
 run_migrations_online()
