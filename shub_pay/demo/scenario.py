@@ -102,6 +102,7 @@ class Demo:
             self.refunds_and_dispute,
             self.tamper_and_reconcile,
             self.revenue_report,
+            self.books,
         ]
 
     def session(self) -> Session:
@@ -470,6 +471,69 @@ class Demo:
         step.check(
             "three currencies, never added together",
             {t.currency for t in report.totals} == {"usd", "eur", "jpy"},
+        )
+        return step
+
+    # -- 8. the books: Stripe's money, entry by entry ------------------------------------------
+
+    def books(self) -> StepResult:
+        from shub_pay.domain.money import format_money
+        from shub_pay.services.books.check import check_books
+        from shub_pay.services.books.settlement import settlement_report
+        from shub_pay.services.books.sync import GatewaySource, sync_books
+        from shub_pay.services.reports.rows import GroupBy
+
+        step = StepResult(
+            "Two days later: `books sync`, `books check` clean, what the platform really kept"
+        )
+        self.world.sandbox.advance_clock(3 * 86_400)  # funds become available, payouts run
+        self.world.sandbox.wait_for_deliveries(15)
+        engine = self.world.engine
+        source = GatewaySource(self.world.gateway)
+        synced = sync_books(engine=engine, source=source)
+        checked = check_books(engine=engine, source=source)
+        again = sync_books(engine=engine, source=source)
+        step.check(
+            f"books sync stored {synced.stored} balance transactions of "
+            f"{synced.accounts} Stripe accounts, each linked to its order",
+            synced.stored > 0 and synced.unlinked_count == 0,
+        )
+        step.check(
+            "books check: the journal equals Stripe's balance for every account and currency",
+            checked.differences == 0 and len(checked.accounts) >= synced.accounts,
+        )
+        step.check("syncing again changes nothing", again.stored == 0 and again.entries_posted == 0)
+        with self.session() as s:
+            report = settlement_report(session=s, group_by=GroupBy.MONTH)
+        for total in report.totals:
+            cur = total.currency
+            step.rows.append(
+                {
+                    "settled in": cur.upper(),
+                    "orders": total.orders,
+                    "gross": format_money(total.gross_minor, cur),
+                    "refunds": format_money(total.refunds_minor, cur),
+                    "disputes": format_money(total.disputes_minor, cur),
+                    "Stripe fees": format_money(total.stripe_fees_minor, cur),
+                    "dispute fees": format_money(total.dispute_fees_minor, cur),
+                    "platform fees": format_money(total.platform_fees_minor, cur),
+                    "platform net": format_money(total.platform_net_minor, cur),
+                    "creator net": format_money(total.creator_net_minor, cur),
+                }
+            )
+        step.check(
+            "gross = refunds + disputes + Stripe fees + dispute fees + platform net + creator "
+            "net, in every settlement row",
+            all(r.identity_holds for r in report.all_rows()),
+        )
+        step.check(
+            "Stripe's fees and the lost dispute's cost are on the platform",
+            any(t.stripe_fees_minor > 0 for t in report.totals)
+            and any(t.disputes_minor > 0 and t.dispute_fees_minor > 0 for t in report.totals),
+        )
+        step.check(
+            "what the platform kept is less than its application fees",
+            all(t.platform_net_minor < t.platform_fees_minor for t in report.totals),
         )
         return step
 

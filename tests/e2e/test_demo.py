@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import Session, select
 
 from shub_pay.db import make_engine
-from shub_pay.domain.models import Order
+from shub_pay.domain.models import BalanceTransaction, JournalLine, Order
 from tests.conftest import Cli
 
 
@@ -20,8 +20,17 @@ def test_the_demo_runs_the_mission_and_every_check_passes(db_url: str) -> None:
     engine = make_engine(db_url)
     with Session(engine) as session:
         orders = session.exec(select(Order)).all()
+        linked = session.exec(
+            select(BalanceTransaction).where(BalanceTransaction.order_id.is_not(None))  # type: ignore[union-attr]
+        ).all()
+        lines = session.exec(select(JournalLine)).all()
     engine.dispose()
     assert len(orders) >= 30
+    # The books step: every paid order's charge is journaled and the journal balances.
+    assert {t.order_id for t in linked if t.type == "charge"} == {
+        o.id for o in orders if o.paid_at is not None
+    }
+    assert sum(line.amount_minor for line in lines) == 0
     assert {o.currency for o in orders} == {"usd", "eur", "jpy"}
 
 

@@ -2,8 +2,9 @@
 
 Decides where the inputs of `domain.fees.resolve_fee_bps` come from: the creator's override and
 explicit tier, the platform's policy and default rate, and lifetime net sales — computed in SQL
-as `Σ amount − refunded` over COMPLETED, PARTIALLY_REFUNDED and REFUNDED orders in the platform
-currency (other currencies are never added in), and only when the tiered policy needs them.
+from the books (`services/books/tiers.py`: what Stripe settled in the platform currency for
+every presentment currency, refunds and lost disputes deducted, inquiries not), and only when
+the tiered policy needs them.
 `creators list` asks for many creators at once: one GROUP BY query, not one per creator.
 Also the two small rules onboarding and sync share: who owns a Stripe account (its
 `metadata.user_id`, or the original web app's `metadata.userId`) and that links and sync need
@@ -16,39 +17,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from shub_pay.domain.fees import FeeDecision, resolve_fee_bps
-from shub_pay.domain.models import CreatorAccount, Order, OrderStatus, User
+from shub_pay.domain.models import CreatorAccount, User
 from shub_pay.errors import ConflictError
 from shub_pay.settings import Settings
-
-NET_SALES_STATUSES = (
-    OrderStatus.COMPLETED,
-    OrderStatus.PARTIALLY_REFUNDED,
-    OrderStatus.REFUNDED,
-)
 
 
 def lifetime_net_sales(
     session: Session, *, creator_ids: Iterable[str], currency: str
 ) -> dict[str, int]:
-    """Net sales (amount − refunded, minor units of `currency`) per creator, in one query."""
-    ids = list(creator_ids)
-    if not ids:
-        return {}
-    rows = session.exec(
-        select(
-            Order.creator_id,
-            func.coalesce(func.sum(col(Order.amount_minor) - col(Order.refunded_minor)), 0),
-        )
-        .where(col(Order.creator_id).in_(ids))
-        .where(Order.currency == currency)
-        .where(col(Order.status).in_([s.value for s in NET_SALES_STATUSES]))
-        .group_by(col(Order.creator_id))
-    ).all()
-    return {creator_id: int(total) for creator_id, total in rows}
+    """Net sales per creator in the platform `currency`, from the books (`books.tiers`)."""
+    from shub_pay.services.books.tiers import lifetime_net_sales as from_books
+
+    return from_books(session, creator_ids=creator_ids, currency=currency)
 
 
 def fee_in_effect(
