@@ -162,3 +162,99 @@ def test_every_payout_ties_to_the_cent_and_the_month_rolls_forward_on_stripe(
         "report", "statement", "--creator", email, "--month", "2026-11", "--format", "csv"
     ).stdout
     assert csv_text.splitlines()[0].startswith("date,kind,order_number,reference,currency,sales")
+
+
+NOV_20 = int(datetime(2026, 11, 20, 12, tzinfo=UTC).timestamp())
+DEC_2 = int(datetime(2026, 12, 2, 9, tzinfo=UTC).timestamp())
+
+
+def _export(books_cli: Cli, *window: str) -> list[dict[str, str]]:
+    import csv
+    import io
+
+    text = books_cli("books", "export", *window).stdout
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_a_closed_month_reads_the_same_after_a_late_refund_and_a_won_dispute(
+    world: World, books_cli: Cli
+) -> None:
+    from decimal import Decimal
+
+    aurora = world.buy("p_aurora", "b_mia")
+    winter = world.buy("p_winter", "b_noah", currency="eur")
+    world.deliver()
+    world.sandbox.set_clock(DEC_2)
+    world.deliver()
+
+    refused = books_cli("books", "close", "2026-11", "--format", "json")
+    assert refused.exit_code == 5 and "not synced" in refused.stdout
+    books_cli.json("books", "sync")
+    closed = books_cli.json("books", "close", "2026-11", "--format", "json")
+    assert closed["entries"] > 0 and len(closed["entries_hash"]) == 64
+    again = books_cli("books", "close", "2026-11", "--format", "json")
+    assert again.exit_code == 5 and "already closed" in again.stdout
+    audit = books_cli.json("audit", "--action", "BOOKS_CLOSED", "--format", "json")
+    assert len(audit) == 1
+
+    november = ("--since", "2026-11-01", "--until", "2026-12-01")
+    balance_before = books_cli.json("report", "balance", *november)
+    export_before = _export(books_cli, *november)
+    creator = next(iter(creator_emails(world).values()))
+    statement_before = books_cli.json(
+        "report", "statement", "--creator", creator, "--month", "2026-11"
+    )
+
+    # Stripe dates a refund and a won dispute inside November; they are read after the close.
+    world.sandbox.set_clock(NOV_20)
+    world.refund(aurora.charge_id, 300)
+    world.dispute(winter.charge_id, "needs_response", "won")
+    world.sandbox.set_clock(DEC_2 + 3600)
+    world.deliver()
+    synced = books_cli.json("books", "sync", "--since", "2026-11-01")
+    assert synced["stored"] >= 3 and synced["unlinked_count"] == 0
+
+    checked = books_cli.json("books", "check")
+    assert checked["summary"]["differences"] == 0
+    assert checked["summary"]["closed_periods_differing"] == 0
+    assert checked["closed_periods"][0]["found_hash"] == closed["entries_hash"]
+    assert books_cli.json("report", "balance", *november) == balance_before
+    assert _export(books_cli, *november) == export_before
+    assert (
+        books_cli.json("report", "statement", "--creator", creator, "--month", "2026-11")
+        == statement_before
+    )
+
+    # The late entries are December's adjustments, naming November.
+    december = _export(books_cli, "--since", "2026-12-01")
+    adjustments = [row for row in december if row["adjusts_period"] == "2026-11"]
+    categories = {row["reporting_category"] for row in adjustments}
+    assert {"refund", "dispute", "dispute_reversal"} <= categories
+    assert all(row["period"] == "2026-12" for row in adjustments)
+    numbers = {row["order_number"] for row in adjustments}
+    assert world.order(aurora).order_number in numbers
+    # Debits equal credits per currency and entry, as decimal strings.
+    sums: dict[tuple[str, str], Decimal] = {}
+    for row in december + export_before:
+        key = (row["entry"], row["currency"])
+        sums[key] = (
+            sums.get(key, Decimal(0)) + Decimal(row["debit"] or "0") - Decimal(row["credit"] or "0")
+        )
+    assert sums and not any(sums.values())
+    dec = books_cli.json("report", "balance", "--since", "2026-12-01")
+    (usd,) = [r for r in dec["currencies"] if r["currency"] == "usd"]
+    assert usd["activity"]["refund"] == -300 and usd["difference_minor"] == 0
+
+    # Someone edits a closed month by hand: books check says so.
+    from sqlalchemy import text
+
+    with world.engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE journal_lines SET amount_minor = amount_minor + 1 WHERE id = "
+                "(SELECT min(l.id) FROM journal_lines l JOIN journal_entries e "
+                "ON e.id = l.entry_id WHERE e.period = '2026-11')"
+            )
+        )
+    tampered = books_cli("books", "check", "--format", "json")
+    assert tampered.exit_code == 1
