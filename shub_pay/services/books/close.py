@@ -15,8 +15,8 @@ Decides:
   `report statement`, `books export`) reads the same afterwards, and the adjustment shows in
   the open month, naming the closed one. The balance transaction itself keeps Stripe's date.
 - **Refused, with the reason**: a month already closed; a month not over yet; a book (the
-  platform or a connected account known locally) whose balance transactions or payouts were not
-  synced after the month ended (so days of it may be missing); transactions Stripe made
+  platform or a connected account known locally) that `books sync` has not read since the
+  month ended (so days of it may be missing); transactions Stripe made
   available inside the month that the books still hold as pending (their availability entry
   would land late); an earlier month with entries still open (months close in order).
 - **Serialised with `books sync`**: on PostgreSQL a transaction-scoped advisory lock, shared by
@@ -205,18 +205,20 @@ def close_month(
                 "earlier_period_open",
                 f"Months close in order: run `shub-pay books close {earlier}` first.",
             )
+        # A run of `books sync` lists both streams of a book; a stream with nothing in it keeps no
+        # cursor, so a book is synced to the month's end when one of its cursors says so.
         behind = []
         for book in books_accounts(session, "all"):
-            for stream in STREAMS:
-                cursor = session.get(BooksCursor, (book, stream))
-                synced = (
-                    None
-                    if cursor is None
-                    else max(m for m in (cursor.read_until, cursor.updated_at) if m is not None)
-                )
-                if synced is None or _moment(synced) < end:
-                    when = "never" if synced is None else f"last on {_moment(synced):%Y-%m-%d}"
-                    behind.append(f"{book} {stream.replace('_', ' ')} ({when})")
+            moments = [
+                _moment(m)
+                for stream in STREAMS
+                if (cursor := session.get(BooksCursor, (book, stream))) is not None
+                for m in (cursor.read_until, cursor.updated_at)
+                if m is not None
+            ]
+            if not moments or max(moments) < end:
+                when = "never" if not moments else f"last on {max(moments):%Y-%m-%d}"
+                behind.append(f"{book} ({when})")
         if behind:
             raise _refuse(
                 period,

@@ -29,7 +29,13 @@ from typing import Any
 from sqlalchemy import Engine, Table, and_, case, func, literal, select
 from sqlmodel import Session
 
-from shub_pay.domain.models import BalanceTransaction, JournalEntry, JournalLine, Order
+from shub_pay.domain.models import (
+    BalanceTransaction,
+    CreatorAccount,
+    JournalEntry,
+    JournalLine,
+    Order,
+)
 from shub_pay.errors import UsageError
 from shub_pay.services.books import journal
 from shub_pay.services.books.balance import balances_at
@@ -149,6 +155,13 @@ def creator_statement(*, engine: Engine, creator: str, month: str) -> Statement:
     """The creator's month; see the module's doc."""
     start, end = month_bounds(month)
     with Session(engine) as session:
+        if creator.startswith("acct_"):  # the connected account's id names its creator too
+            found = session.execute(
+                select(CreatorAccount.user_id).where(
+                    CreatorAccount.stripe_account_id == creator  # type: ignore[arg-type]
+                )
+            ).scalar()
+            creator = str(found) if found is not None else creator
         user, account = find_creator(session, creator)
         if not account.stripe_account_id:
             raise UsageError(
