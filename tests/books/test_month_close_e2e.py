@@ -120,9 +120,7 @@ def test_every_payout_ties_to_the_cent_and_the_month_rolls_forward_on_stripe(
     # … and over November alone, on Stripe's balance at December's first instant.
     month = books_cli.json("report", "balance", "--since", "2026-11-01", "--until", "2026-12-01")
     theirs = stripe_balance_before(world, None, DEC_1)
-    assert {r["currency"]: r["closing_minor"] for r in month["currencies"]} == {
-        c: v for c, v in theirs.items()
-    }
+    assert {r["currency"]: r["closing_minor"] for r in month["currencies"]} == theirs
     assert all(r["payouts_minor"] < 0 for r in month["currencies"])
 
     # Each creator's statement for November ends on their balance at the month's end.

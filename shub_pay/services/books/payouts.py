@@ -268,8 +268,8 @@ def reconcile_payouts(
             on_progress(done)
 
     numbers = _order_numbers(engine, sorted(carried_by))
-    for txn, payout_id in carried_by.items():
-        number = numbers.get(txn)
+    for txn_id, payout_id in carried_by.items():
+        number = numbers.get(txn_id)
         if number is not None:
             by_id[payout_id].orders.add(number)
     for tie in ties:

@@ -157,8 +157,8 @@ def creator_statement(*, engine: Engine, creator: str, month: str) -> Statement:
     with Session(engine) as session:
         if creator.startswith("acct_"):  # the connected account's id names its creator too
             found = session.execute(
-                select(CreatorAccount.user_id).where(
-                    CreatorAccount.stripe_account_id == creator  # type: ignore[arg-type]
+                select(CreatorAccount.__table__.c.user_id).where(  # type: ignore[attr-defined]
+                    CreatorAccount.__table__.c.stripe_account_id == creator  # type: ignore[attr-defined]
                 )
             ).scalar()
             creator = str(found) if found is not None else creator
