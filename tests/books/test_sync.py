@@ -146,7 +146,7 @@ def test_a_killed_sync_run_again_converges_to_the_same_journal(
         sale(fake, n, created=T0 + n * 600)
     fake.kill_after_requests = 3
     with pytest.raises(Killed):
-        sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY), workers=2, segments=4)
+        sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY), workers=2)
     fake.kill_after_requests = None
 
     sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY))

@@ -52,14 +52,16 @@ REFUND: Table = Refund.__table__  # type: ignore[attr-defined]
 # Sources that belong to an order (DESIGN §15): charge, refund, transfer, reversal, application
 # fee, fee refund, dispute, the connected account's payment and payment refund.
 ORDER_SOURCE_PREFIXES = ("ch_", "py_", "re_", "pyr_", "tr_", "trr_", "fee_", "fr_", "du_", "dp_")
+# What a source points back to, in order of preference. An application fee's `charge` is the
+# connected account's `py_` payment; `originating_transaction` is the platform's charge.
 _PARENT_FIELDS = (
     "source_transfer",
     "source_transaction",
+    "originating_transaction",
     "source_refund",
     "fee",
     "transfer",
     "charge",
-    "originating_transaction",
 )
 FINAL_PAYOUT_STATUSES = frozenset({"paid", "failed", "canceled"})
 

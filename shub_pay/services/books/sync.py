@@ -13,14 +13,13 @@ Decides:
   status, and otherwise reads only what is new. `--since` overrides the start. The cursor
   moves only after the whole run succeeded; a killed run leaves it where it was, and the re-run
   lists the same window again (storing is idempotent: nothing doubles, nothing is lost).
-- **Fast within the limit, cheap when little is new.** First the newest page of every
-  (account, stream) is asked for, all at once, with no upper bound on `created` (so objects
-  dated by a clock ahead of ours, Stripe's test clocks or the sandbox's, are not missed): a
-  book with fewer than 100 new transactions costs one request. A full page means more: what is
-  older than it is split into time segments, and all segments of all accounts are paged
-  concurrently by worker threads through the gateway (its rate limiter, SDK retries, 429
-  backoff: `gateway/segments.py`). Pages are stored as they arrive, one transaction each
-  (`store.py`).
+- **Fast within the limit, cheap when little is new.** Every (account, stream) is one window
+  from its start, with no upper bound on `created` (so objects dated by a clock ahead of ours,
+  Stripe's test clocks or the sandbox's, are not missed), paged by worker threads through the
+  gateway (its rate limiter, SDK retries, 429 backoff); a window still full of objects while
+  workers are idle is split as it is read (`paging.py`), so one large book uses every worker
+  and a book with few new transactions costs one request. Pages are stored as they arrive,
+  one transaction each (`store.py`).
 - **Linking.** After the listing, transactions whose order was not known when stored are
   linked (`store.link_pass`); those of an order's source still without an order are reported
   by id and make the command exit 1.
@@ -39,14 +38,12 @@ from sqlmodel import Session, col
 from shub_pay.domain.models import PLATFORM_BOOK, BooksCursor, CreatorAccount
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
-from shub_pay.gateway.client import PAGE_LIMIT
-from shub_pay.gateway.segments import fetch_tasks, split_window
 from shub_pay.services.books import store
+from shub_pay.services.books.paging import Task, list_books
 from shub_pay.services.lookup import find_creator
 
 OVERLAP_S = 300
 STREAMS = ("balance_transactions", "payouts")
-RECENT_S = 120 * 86_400  # the span split into even segments; older history is one segment
 
 
 class BooksSource(Protocol):
@@ -162,17 +159,6 @@ def books_accounts(session: Session, which: str = "all") -> list[str]:
     return [creator.stripe_account_id]
 
 
-def windows(gte: int, until: int, segments: int) -> list[tuple[int, int]]:
-    """`[gte, until)` as about `segments` windows: even ones over the recent span (where a
-    busy account's transactions are), older history in one."""
-    recent = max(gte, until - RECENT_S)
-    cuts: list[tuple[int, int]] = []
-    if recent > gte:
-        cuts.append((gte, recent))
-    cuts.extend(split_window(recent, until, segments))
-    return cuts
-
-
 def _start(
     session: Session, account: str, stream: str, since: datetime | None
 ) -> tuple[int, datetime | None]:
@@ -196,7 +182,6 @@ def sync_books(
     source: BooksSource,
     account: str = "all",
     since: datetime | None = None,
-    segments: int = 16,
     workers: int = 16,
     on_page: Callable[[int], None] | None = None,
     now: Callable[[], datetime] = utcnow,
@@ -227,36 +212,8 @@ def sync_books(
         if on_page is not None:
             on_page(len(page))
 
-    # Phase 1: the newest page of every (account, stream) from its start, concurrently. Most
-    # books of a cron run fit in it (one request each); a full page means there is more.
-    def probe(task: tuple[str, str, int]) -> Iterator[tuple[str, str, list[Any]]]:
-        stream, acct, gte = task
-        for page in source.pages(stream, acct, gte=gte, lt=None):
-            yield stream, acct, page
-            return  # the rest is listed by segments
-
-    probes = [(s, a, starts[(a, s)][0]) for a in accounts for s in STREAMS]
-    rest: list[tuple[str, str, int, int]] = []
-    seen: dict[tuple[str, str], set[str]] = {}
-    for stream, acct, page in fetch_tasks(probe, probes, workers=workers):
-        store_page(stream, acct, page)
-        if len(page) >= PAGE_LIMIT:
-            oldest = min(int(item["created"]) for item in page)
-            seen[(acct, stream)] = {str(item["id"]) for item in page if item["created"] == oldest}
-            gte = starts[(acct, stream)][0]
-            per = segments if stream == "balance_transactions" else max(1, segments // 4)
-            rest.extend((stream, acct, lo, hi) for lo, hi in windows(gte, oldest + 1, per))
-
-    # Phase 2: what is older than each full first page, in time segments, concurrently.
-    def fetch(task: tuple[str, str, int, int]) -> Iterator[tuple[str, str, list[Any]]]:
-        stream, acct, lo, hi = task
-        already = seen.get((acct, stream), set())
-        for page in source.pages(stream, acct, gte=lo, lt=hi):
-            fresh = [item for item in page if item["id"] not in already]
-            if fresh:
-                yield stream, acct, fresh
-
-    for stream, acct, page in fetch_tasks(fetch, rest, workers=workers):
+    tasks = [Task(s, a, starts[(a, s)][0], None) for a in accounts for s in STREAMS]
+    for stream, acct, page in list_books(source, tasks, workers=workers):
         store_page(stream, acct, page)
 
     with engine.begin() as conn:

@@ -1,0 +1,377 @@
+"""Benchmarks of the books (DESIGN.md §14).
+
+    .venv/bin/python bench/books.py sync [--transactions 1000000] [--latency-ms 200] [--rate 100]
+    .venv/bin/python bench/books.py check [--lines 10000000] [--db PATH]
+    .venv/bin/python bench/books.py settlement [--orders 1000000] [--db PATH]
+
+`sync`: a sandbox in its own process seeds paid destination charges (each books a charge, a
+transfer and an application fee on the platform: `--transactions / 3` charges over 20 days), then
+answers with `--latency-ms` per request and a `--rate` requests/s limit (429 above it). This
+process bulk-inserts the matching local orders, then a fresh process runs `books sync --account
+platform` through the real gateway (limiter at `--rate`), and a second time. Reported: wall time,
+balance transactions/s, list calls, peak RSS of the syncing process (`VmHWM`), and the re-run's
+requests. Target: ≥ 9,000/s, 10,000 list calls, flat memory; a re-run reads only what is new.
+
+`check`: a SQLite file at head with `--lines` journal lines (four per entry, 20 books, two
+currencies), generated in SQL; then, in a fresh process, `books check`'s journal side (the
+service with a Stripe stand-in answering the journal's own balances, so no network is timed).
+Target: ≤ 1 s, flat memory.
+
+`settlement`: `--orders` paid orders with ≈ 4 platform balance transactions each (charge,
+transfer, application fee; half refunded, half of those with the transfer reversed), then
+`shub-pay report revenue --basis settlement --group-by month|creator --format csv` in a fresh
+process. Target: ≤ 1.5 s, ≤ 200 MB.
+
+Figures and how they were taken: bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+KEY = "sk_test_bench_books_00000001"
+METADATA = {"product_id": "p_bench", "user_id": "b_bench", "price_id": "price_bench"}
+START = 1_704_067_200  # 2024-01-01T00:00:00Z
+
+
+def _peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _migrated(path: Path) -> None:
+    sys.path.insert(0, str(REPO))
+    from shub_pay.db import make_engine, upgrade
+
+    if path.exists():
+        path.unlink()
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+
+
+def _ts(unix_sql: str) -> str:
+    return f"strftime('%Y-%m-%d %H:%M:%S.000000', {unix_sql}, 'unixepoch')"
+
+
+# -- sync ---------------------------------------------------------------------------------------
+
+
+def _serve(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
+    from shub_pay.sandbox import Sandbox
+
+    sandbox = Sandbox(seed=7)
+    sandbox.start()
+    started = time.perf_counter()
+    sandbox.seed_charges(charges, account_count=20, metadata=METADATA)
+    seed_s = time.perf_counter() - started
+    store = sandbox.state.store
+    facts = [
+        (obj["id"], obj["payment_intent"], obj["amount"], obj["currency"], obj.get("destination"))
+        for obj in store.objects.values()
+        if obj.get("object") == "charge" and str(obj["id"]).startswith("ch_")
+    ]
+    platform_bts = sum(
+        1
+        for object_id, obj in store.objects.items()
+        if obj.get("object") == "balance_transaction" and store.scope_of(object_id) is None
+    )
+    sandbox.set_faults(latency_ms=latency_ms, rate_limit_per_s=rate)
+    conn.send(
+        {"url": sandbox.url, "seed_s": seed_s, "facts": facts, "platform_bts": platform_bts}
+    )
+    conn.recv()  # until the parent is done
+    conn.send(sandbox.stats())
+    sandbox.stop()
+
+
+def _orders_db(path: Path, facts: list[tuple[Any, ...]]) -> None:
+    _migrated(path)
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO users (id, email, name, role, created_at) VALUES "
+               "('b_bench', 'b@bench', '', 'buyer', '2024-01-01 00:00:00.000000'), "
+               "('c_bench', 'c@bench', '', 'creator', '2024-01-01 00:00:00.000000')")
+    db.executemany(
+        "INSERT INTO orders (order_number, buyer_id, creator_id, stripe_payment_intent_id, "
+        "stripe_charge_id, destination_account, amount_minor, currency, application_fee_minor, "
+        "status, refunded_minor, paid_at, created_at, updated_at) VALUES "
+        "(?, 'b_bench', 'c_bench', ?, ?, NULL, ?, ?, 0, 'COMPLETED', 0, "
+        "'2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000')",
+        ((f"SH-{n:08d}", pi, ch, amount, cur) for n, (ch, pi, amount, cur, _) in enumerate(facts)),
+    )
+    db.commit()
+    db.close()
+
+
+def _sync_child(url: str, db: str, rate: int, out: Any) -> None:
+    sys.path.insert(0, str(REPO))
+    from shub_pay.db import make_engine
+    from shub_pay.gateway import Gateway
+    from shub_pay.services.books.sync import GatewaySource, sync_books
+
+    engine = make_engine(f"sqlite:///{db}")
+    gateway = Gateway(KEY, api_base=url, rate_limit_per_s=rate)
+    results = []
+    for _ in range(2):
+        wall, cpu = time.perf_counter(), time.process_time()
+        summary = sync_books(engine=engine, source=GatewaySource(gateway), account="platform")
+        results.append(
+            {
+                "wall_s": round(time.perf_counter() - wall, 2),
+                "cpu_s": round(time.process_time() - cpu, 2),
+                **{k: v for k, v in summary.as_dict().items() if k != "unlinked"},
+            }
+        )
+    out.send({"runs": results, "peak_rss_mb": round(_peak_rss_mb(), 1)})
+
+
+def bench_sync(args: argparse.Namespace) -> dict[str, Any]:
+    context = mp.get_context("spawn")
+    here, there = context.Pipe()
+    server = context.Process(
+        target=_serve, args=(there, args.transactions // 3, args.latency_ms, args.rate)
+    )
+    server.start()
+    info = here.recv()
+    db = Path(args.db or tempfile.gettempdir()) / "shub_bench_books_sync.db"
+    started = time.perf_counter()
+    _orders_db(db, info["facts"])
+    build_s = time.perf_counter() - started
+    mine, theirs = context.Pipe()
+    child = context.Process(target=_sync_child, args=(info["url"], str(db), args.rate, theirs))
+    child.start()
+    result = mine.recv()
+    child.join()
+    here.send("done")
+    stats = here.recv()
+    server.join()
+    first = result["runs"][0]
+    return {
+        "platform_balance_transactions": info["platform_bts"],
+        "charges_seeded": len(info["facts"]),
+        "seed_s": round(info["seed_s"], 1),
+        "local_orders_s": round(build_s, 1),
+        "first_run": first,
+        "per_s": round(first["listed"] / first["wall_s"]) if first["wall_s"] else None,
+        "rerun": result["runs"][1],
+        "peak_rss_mb": result["peak_rss_mb"],
+        "sandbox_rate_limited": stats.get("rate_limited"),
+        "sandbox_requests": stats.get("total"),
+    }
+
+
+# -- check --------------------------------------------------------------------------------------
+
+
+def _journal_db(path: Path, lines: int) -> None:
+    _migrated(path)
+    entries = lines // 4
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+        "INSERT INTO journal_entries (id, effective_at, posted_at, period, kind, book) "
+        f"SELECT i, {_ts(f'{START} + i * 10')}, {_ts(f'{START} + i * 10')}, '2024-01', "
+        "'transaction', CASE WHEN i % 20 = 0 THEN 'platform' ELSE 'acct_' || (i % 20) END FROM n",
+        (entries,),
+    )
+    # Four lines an entry: the net on the balance (pending for a tenth), the gross, the fee.
+    db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?), "
+        "k(j) AS (VALUES (0), (1), (2), (3)) "
+        "INSERT INTO journal_lines (entry_id, book, ledger_account, currency, amount_minor) "
+        "SELECT i, CASE WHEN i % 20 = 0 THEN 'platform' ELSE 'acct_' || (i % 20) END, "
+        "CASE j WHEN 0 THEN (CASE WHEN i % 10 = 0 THEN 'balance_pending' "
+        "ELSE 'balance_available' END) WHEN 1 THEN 'charges' WHEN 2 THEN 'stripe_fees' "
+        "ELSE 'application_fees_paid' END, "
+        "CASE WHEN i % 3 = 0 THEN 'eur' ELSE 'usd' END, "
+        "CASE j WHEN 0 THEN 1000 + i % 500 - 59 WHEN 1 THEN -(1000 + i % 500) "
+        "WHEN 2 THEN 29 ELSE 30 END FROM n, k",
+        (entries,),
+    )
+    db.commit()
+    db.execute("ANALYZE")
+    db.close()
+
+
+CHECK_CODE = """
+import json, sys, time, resource
+sys.path.insert(0, {repo!r})
+from shub_pay.db import make_engine
+from shub_pay.services.books import check
+
+engine = make_engine("sqlite:///{db}")
+books = ["platform", *("acct_%d" % i for i in range(1, 20))]
+wall = time.perf_counter()
+ours = check.journal_balances(engine, books)
+journal_s = time.perf_counter() - wall
+
+
+class Stripe:  # answers the balances the journal has: the comparison is what is timed
+    api_requests = 0
+
+    def balance(self, account):
+        rows = [(c, v) for (b, c), v in ours.items() if b == account]
+        return {{"available": [{{"currency": c, "amount": v.get("balance_available", 0)}} for c, v in rows],
+                "pending": [{{"currency": c, "amount": v.get("balance_pending", 0)}} for c, v in rows]}}
+
+
+import shub_pay.services.books.check as module
+module.books_accounts = lambda session, which: books
+wall = time.perf_counter()
+cpu = time.process_time()
+report = check.check_books(engine=engine, source=Stripe())
+total_s = time.perf_counter() - wall
+total_cpu = time.process_time() - cpu
+print(json.dumps({{"journal_sums_s": round(journal_s, 3), "books_check_s": round(total_s, 3), "books_check_cpu_s": round(total_cpu, 3),
+    "balances": len(report.accounts), "differences": report.differences,
+    "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}}))
+"""
+
+
+def bench_check(args: argparse.Namespace) -> dict[str, Any]:
+    db = Path(args.db or tempfile.gettempdir()) / "shub_bench_books_journal.db"
+    started = time.perf_counter()
+    _journal_db(db, args.lines)
+    build_s = time.perf_counter() - started
+    runs = []
+    for _ in range(3):
+        answer = subprocess.run(
+            [sys.executable, "-c", CHECK_CODE.format(repo=str(REPO), db=db)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(answer.stdout))
+    return {"lines": args.lines, "generate_s": round(build_s, 1), "runs": runs}
+
+
+# -- settlement ---------------------------------------------------------------------------------
+
+
+def _settlement_db(path: Path, orders: int) -> None:
+    _migrated(path)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=OFF")
+    db.execute("PRAGMA synchronous=OFF")
+    db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 201) "
+        "INSERT INTO users (id, email, name, role, created_at) SELECT 'u' || i, "
+        "'u' || i || '@bench', '', 'creator', '2024-01-01 00:00:00.000000' FROM n"
+    )
+    span = 3 * 365 * 86_400
+    step = max(1, span // max(1, orders))
+    db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+        "INSERT INTO orders (id, order_number, buyer_id, creator_id, stripe_payment_intent_id, "
+        "stripe_charge_id, amount_minor, currency, application_fee_minor, status, "
+        "refunded_minor, paid_at, created_at, updated_at) SELECT i, 'SH-' || i, 'u201', "
+        "'u' || (1 + i % 200), 'pi_' || i, 'ch_' || i, 500 + i % 5000, 'usd', 50 + i % 500, "
+        f"'COMPLETED', 0, {_ts(f'{START} + i * {step}')}, {_ts(f'{START} + i * {step}')}, "
+        f"{_ts(f'{START} + i * {step}')} FROM n",
+        (orders,),
+    )
+    # Per order: charge, transfer, application fee; half refunded, half of those reversed.
+    kinds = (
+        ("charge", "charge", "500 + i % 5000", "30 + (500 + i % 5000) * 29 / 1000", "1 = 1"),
+        ("transfer", "transfer", "-(500 + i % 5000)", "0", "1 = 1"),
+        ("application_fee", "platform_earning", "50 + i % 500", "0", "1 = 1"),
+        ("refund", "refund", "-(500 + i % 5000) / 2", "0", "i % 2 = 0"),
+        ("transfer_refund", "transfer_reversal", "(500 + i % 5000) / 2", "0", "i % 4 = 0"),
+    )
+    for number, (bt_type, category, amount, fee, where) in enumerate(kinds):
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO balance_transactions (stripe_id, account, type, reporting_category, "
+            "amount_minor, fee_minor, fee_details, net_minor, currency, source_id, order_id, "
+            "status, available_on, created, synced_at) "
+            f"SELECT 'txn_{number}_' || i, 'platform', '{bt_type}', '{category}', {amount}, "
+            f"{fee}, '[]', ({amount}) - ({fee}), 'usd', 'src_' || i, i, 'available', "
+            f"{_ts(f'{START} + i * {step} + {number}')}, "
+            f"{_ts(f'{START} + i * {step} + {number}')}, '2024-01-01 00:00:00.000000' "
+            f"FROM n WHERE {where}",
+            (orders,),
+        )
+    db.commit()
+    db.execute("ANALYZE")
+    db.close()
+
+
+def bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
+    db = Path(args.db or tempfile.gettempdir()) / "shub_bench_books_settlement.db"
+    started = time.perf_counter()
+    _settlement_db(db, args.orders)
+    build_s = time.perf_counter() - started
+    with sqlite3.connect(db) as conn:
+        bts = conn.execute("SELECT count(*) FROM balance_transactions").fetchone()[0]
+    figures: dict[str, Any] = {"orders": args.orders, "balance_transactions": bts,
+                               "generate_s": round(build_s, 1)}
+    shub = str(Path(sys.executable).parent / "shub-pay")
+    for group in ("month", "creator"):
+        runs = []
+        for _ in range(3):
+            wall = time.perf_counter()
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            before = usage.ru_maxrss
+            cpu_before = usage.ru_utime + usage.ru_stime
+            done = subprocess.run(
+                [shub, "--database-url", f"sqlite:///{db}", "report", "revenue", "--basis",
+                 "settlement", "--group-by", group, "--format", "csv"],
+                capture_output=True, text=True, check=True,
+            )
+            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+            runs.append(
+                {
+                    "wall_s": round(time.perf_counter() - wall, 3),
+                    "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 3),
+                    "max_rss_mb": round(
+                        max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+                        / 1024, 1
+                    ),
+                    "csv_lines": len(done.stdout.splitlines()),
+                }
+            )
+        figures[group] = runs
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    sync = sub.add_parser("sync")
+    sync.add_argument("--transactions", type=int, default=1_000_000)
+    sync.add_argument("--latency-ms", type=int, default=200)
+    sync.add_argument("--rate", type=int, default=100)
+    sync.add_argument("--db")
+    check = sub.add_parser("check")
+    check.add_argument("--lines", type=int, default=10_000_000)
+    check.add_argument("--db")
+    settlement = sub.add_parser("settlement")
+    settlement.add_argument("--orders", type=int, default=1_000_000)
+    settlement.add_argument("--db")
+    args = parser.parse_args()
+    run = {"sync": bench_sync, "check": bench_check, "settlement": bench_settlement}[args.what]
+    print(json.dumps(run(args), indent=2))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("SHUB_FEE_POLICY", "flat")
+    main()
