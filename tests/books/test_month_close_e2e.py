@@ -256,3 +256,45 @@ def test_a_closed_month_reads_the_same_after_a_late_refund_and_a_won_dispute(
         )
     tampered = books_cli("books", "check", "--format", "json")
     assert tampered.exit_code == 1
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_a_reversal_the_creator_cannot_cover_asks_for_yes_naming_the_platforms_liability(
+    world: World, books_cli: Cli
+) -> None:
+    paid_out = world.buy("p_aurora", "b_mia")  # USD 12.99, the creator gets it all paid out
+    world.deliver()
+    world.sandbox.advance_clock(3 * DAY)
+    world.deliver()
+    books_cli.json("books", "sync")
+    number = world.order(paid_out).order_number
+
+    asked = books_cli("refunds", "issue", number, "--amount", "5.00", "--reverse-transfer")
+    said = _flat(asked.stderr + asked.stdout)
+    assert asked.exit_code == 2  # not a terminal, no --yes: refused, naming the liability
+    assert "already paid out" in said
+    assert "the platform is liable" in said and "to -$5.00" in said
+    assert world.gateway.retrieve_charge(paid_out.charge_id, expand=None)["amount_refunded"] == 0
+
+    done = books_cli("refunds", "issue", number, "--amount", "5.00", "--reverse-transfer", "--yes")
+    assert done.exit_code == 0
+    assert "the platform is liable" in _flat(done.stderr)
+
+
+def test_a_reversal_the_available_balance_covers_says_so(world: World, books_cli: Cli) -> None:
+    response = httpx.post(f"{world.sandbox.url}/_sandbox/payouts", data={"interval": "manual"})
+    assert response.status_code == 200
+    sale = world.buy("p_aurora", "b_mia")
+    world.deliver()
+    world.sandbox.advance_clock(3 * DAY)  # available, never paid out
+    world.deliver()
+    books_cli.json("books", "sync")
+    number = world.order(sale).order_number
+    done = books_cli("refunds", "issue", number, "--amount", "5.00", "--reverse-transfer", "--yes")
+    said = _flat(done.stderr)
+    assert done.exit_code == 0
+    assert "has not been paid out" in said and "covers the reversal of $5.00" in said
+    assert "liable" not in said
