@@ -269,9 +269,22 @@ def bench_statement(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(3):
         wall = time.perf_counter()
         done = subprocess.run(
-            [shub, "--database-url", f"sqlite:///{db}", "report", "statement", "--creator",
-             "creator@bench", "--month", month, "--format", "csv"],
-            capture_output=True, text=True, check=True,
+            [
+                shub,
+                "--database-url",
+                f"sqlite:///{db}",
+                "report",
+                "statement",
+                "--creator",
+                "creator@bench",
+                "--month",
+                month,
+                "--format",
+                "csv",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         runs.append(
             {
@@ -282,13 +295,18 @@ def bench_statement(args: argparse.Namespace) -> dict[str, Any]:
                 ),
             }
         )
-    return {"orders": args.orders, "journal_lines": lines, "generate_s": round(build_s, 1),
-            "runs": runs}
+    return {
+        "orders": args.orders,
+        "journal_lines": lines,
+        "generate_s": round(build_s, 1),
+        "runs": runs,
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="what", required=True)
     payouts = sub.add_parser("payouts")
     payouts.add_argument("--payouts", type=int, default=1000)
