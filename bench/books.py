@@ -94,9 +94,7 @@ def _serve(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
         if obj.get("object") == "balance_transaction" and store.scope_of(object_id) is None
     )
     sandbox.set_faults(latency_ms=latency_ms, rate_limit_per_s=rate)
-    conn.send(
-        {"url": sandbox.url, "seed_s": seed_s, "facts": facts, "platform_bts": platform_bts}
-    )
+    conn.send({"url": sandbox.url, "seed_s": seed_s, "facts": facts, "platform_bts": platform_bts})
     conn.recv()  # until the parent is done
     conn.send(sandbox.stats())
     sandbox.stop()
@@ -105,9 +103,11 @@ def _serve(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
 def _orders_db(path: Path, facts: list[tuple[Any, ...]]) -> None:
     _migrated(path)
     db = sqlite3.connect(path)
-    db.execute("INSERT INTO users (id, email, name, role, created_at) VALUES "
-               "('b_bench', 'b@bench', '', 'buyer', '2024-01-01 00:00:00.000000'), "
-               "('c_bench', 'c@bench', '', 'creator', '2024-01-01 00:00:00.000000')")
+    db.execute(
+        "INSERT INTO users (id, email, name, role, created_at) VALUES "
+        "('b_bench', 'b@bench', '', 'buyer', '2024-01-01 00:00:00.000000'), "
+        "('c_bench', 'c@bench', '', 'creator', '2024-01-01 00:00:00.000000')"
+    )
     db.executemany(
         "INSERT INTO orders (order_number, buyer_id, creator_id, stripe_payment_intent_id, "
         "stripe_charge_id, destination_account, amount_minor, currency, application_fee_minor, "
@@ -322,8 +322,11 @@ def bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
     build_s = time.perf_counter() - started
     with sqlite3.connect(db) as conn:
         bts = conn.execute("SELECT count(*) FROM balance_transactions").fetchone()[0]
-    figures: dict[str, Any] = {"orders": args.orders, "balance_transactions": bts,
-                               "generate_s": round(build_s, 1)}
+    figures: dict[str, Any] = {
+        "orders": args.orders,
+        "balance_transactions": bts,
+        "generate_s": round(build_s, 1),
+    }
     shub = str(Path(sys.executable).parent / "shub-pay")
     for group in ("month", "creator"):
         runs = []
@@ -333,9 +336,22 @@ def bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
             before = usage.ru_maxrss
             cpu_before = usage.ru_utime + usage.ru_stime
             done = subprocess.run(
-                [shub, "--database-url", f"sqlite:///{db}", "report", "revenue", "--basis",
-                 "settlement", "--group-by", group, "--format", "csv"],
-                capture_output=True, text=True, check=True,
+                [
+                    shub,
+                    "--database-url",
+                    f"sqlite:///{db}",
+                    "report",
+                    "revenue",
+                    "--basis",
+                    "settlement",
+                    "--group-by",
+                    group,
+                    "--format",
+                    "csv",
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             usage = resource.getrusage(resource.RUSAGE_CHILDREN)
             runs.append(
@@ -343,8 +359,8 @@ def bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
                     "wall_s": round(time.perf_counter() - wall, 3),
                     "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 3),
                     "max_rss_mb": round(
-                        max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-                        / 1024, 1
+                        max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024,
+                        1,
                     ),
                     "csv_lines": len(done.stdout.splitlines()),
                 }
@@ -354,7 +370,9 @@ def bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="what", required=True)
     sync = sub.add_parser("sync")
     sync.add_argument("--transactions", type=int, default=1_000_000)

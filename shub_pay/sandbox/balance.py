@@ -72,6 +72,8 @@ class Ledger:
     # Available transactions no payout has settled yet, oldest first.
     unsettled: dict[Key, list[str]] = field(default_factory=dict)
     seq: itertools.count[int] = field(default_factory=itertools.count)
+    # Refunds pending for want of funds, oldest first: they succeed once the balance covers them.
+    waiting_refunds: list[str] = field(default_factory=list)
 
     def next_release(self) -> int | None:
         return self.releases[0][0] if self.releases else None
@@ -161,6 +163,12 @@ def release_due(state: SandboxState, until: int) -> list[str | None]:
         if bt["net"] > 0 and account not in credited:
             credited.append(account)
     return credited
+
+
+def total_balance(state: SandboxState, account: str | None, currency: str) -> int:
+    """Available plus pending: what a refund can be taken from (D/refunds)."""
+    key = (account, currency)
+    return state.ledger.available.get(key, 0) + state.ledger.pending.get(key, 0)
 
 
 def settlement_currency(state: SandboxState, account: str | None) -> str:

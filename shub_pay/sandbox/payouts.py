@@ -1,7 +1,8 @@
 """The payout clock: funds becoming available, automatic payouts, their arrival and failure.
 
 `settle_due` runs before every request (and after a control route moves the clock). It replays,
-in time order, everything the sandbox clock has passed since the last call: pending funds
+in time order, everything the sandbox clock has passed since the last call: bank debits
+settling two days after payment (`payflow.settle`), pending funds
 becoming available (`balance.available` per account credited), payouts arriving
 (`payout.paid`, then `payout.reconciliation_completed`), and the automatic payout runs of the
 schedule — each object and event dated when it happened, not when the clock was read, so a
@@ -21,6 +22,8 @@ Decisions (D/payouts, D/reports/payout-reconciliation, STRIPE-FACTS.md §9):
   is in transit or paid (banks return payouts days later): `failed`, `failure_code`, and a
   `payout_failure` transaction puts the money back in the available balance, where the next run
   picks it up.
+* A refund that waited for funds (`refunding.covers`) succeeds at the first call after the
+  balance covers it.
 * The clock moving backwards re-anchors the schedule at the new time; nothing is undone.
 """
 
@@ -33,6 +36,8 @@ from . import templates_balance as tb
 from .balance import balance_object, post, release_due
 from .errors import invalid
 from .events import emit
+from .payflow import settle as settle_payment
+from .refunding import covers, succeed_refund
 from .schedule import DAY
 
 if TYPE_CHECKING:
@@ -65,22 +70,40 @@ def settle_due(state: SandboxState) -> None:
     if now < clock.settled_at:
         clock.anchor(now)
         return
-    if not _due(state, now):
+    if not _due(state, now) and not state.ledger.waiting_refunds:
         clock.settled_at = now
         return
     clock.settling = True
     try:
         _replay(state, now)
+        _retry_waiting_refunds(state)
     finally:
         clock.settling = False
         clock.settled_at = now
 
 
+def _retry_waiting_refunds(state: SandboxState) -> None:
+    """Refunds that waited for funds succeed, oldest first, once the balance covers them."""
+    store, waiting = state.store, state.ledger.waiting_refunds
+    kept = []
+    for refund_id in waiting:
+        refund = store.objects[refund_id]
+        if refund["status"] != "pending" or refund.get("pending_reason") != "insufficient_funds":
+            continue
+        if covers(state, store.scope_of(refund_id), refund["currency"], refund["amount"]):
+            succeed_refund(state, refund)
+        else:
+            kept.append(refund_id)
+    state.ledger.waiting_refunds = kept
+
+
 def _due(state: SandboxState, now: int) -> bool:
     clock = state.payout_clock
     release = state.ledger.next_release()
+    settling = state.async_settlements
     return (
         (release is not None and release <= now)
+        or (bool(settling) and settling[0][0] <= now)
         or (bool(clock.arrivals) and clock.arrivals[0][0] <= now)
         or (clock.run_at is not None and clock.run_at <= now)
     )
@@ -92,9 +115,12 @@ def _replay(state: SandboxState, now: int) -> None:
         candidates = [t for t in (ledger.next_release(), clock.run_at) if t is not None]
         if clock.arrivals:
             candidates.append(clock.arrivals[0][0])
+        if state.async_settlements:
+            candidates.append(state.async_settlements[0][0])
         moment = min(candidates, default=now + 1)
         if moment > now:
             return
+        _settle_async_payments(state, moment)
         for account in release_due(state, moment):
             emit(
                 state,
@@ -107,6 +133,16 @@ def _replay(state: SandboxState, now: int) -> None:
         if clock.run_at is not None and clock.run_at <= moment:
             run_payouts(state, clock.run_at)
             clock.run_at = _next_useful_run(state, clock.run_at, now)
+
+
+def _settle_async_payments(state: SandboxState, until: int) -> None:
+    """Bank debits whose two days have passed settle, each at the moment it was due."""
+    heap = state.async_settlements
+    while heap and heap[0][0] <= until:
+        due, intent_id = heapq.heappop(heap)
+        intent = state.store.get_any_scope(intent_id)
+        if intent is not None and intent["status"] == "processing":
+            settle_payment(state, intent, created=due)
 
 
 def _next_useful_run(state: SandboxState, ran_at: int, now: int) -> int | None:

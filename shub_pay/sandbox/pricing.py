@@ -9,6 +9,8 @@ Decisions (DESIGN.md §10, STRIPE-FACTS.md §8–§9):
 * The percentage is taken of the settled amount (after conversion) and rounded to the nearest
   minor unit, halves up (support.stripe.com/questions/rounding-rules-for-stripe-fees), to a
   multiple of 10 in three-decimal currencies. Exact `Decimal` arithmetic throughout.
+* A US bank account debit (ACH Direct Debit, the sandbox's async method) costs 0.8 % capped at
+  $5.00, with a 1¢ floor (stripe.com/pricing; STRIPE-FACTS §8 for the floor).
 * The dispute fee (default 15.00 USD, D/disputes) is withdrawn with a chargeback and never
   returned; in another settlement currency it is 15.00 USD converted at today's rate.
 * Rates: one table of "settlement-currency (USD) units per one major unit of X" (1 EUR = 1.08
@@ -112,6 +114,8 @@ class FeeSchedule:
     conversion_percent: Decimal = Decimal("1")
     fixed: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_FIXED_FEES))
     dispute_fee_usd: int = DEFAULT_DISPUTE_FEE_USD
+    bank_debit_percent: Decimal = Decimal("0.8")
+    bank_debit_cap_usd: int = 500
 
     def processing_fee(
         self, settled: int, currency: str, *, international: bool, converted: bool, rates: Rates
@@ -124,6 +128,11 @@ class FeeSchedule:
             percent += self.conversion_percent
         variable = round_half_up(Decimal(max(settled, 0)) * percent / 100, currency)
         return variable + self.fixed_fee(currency, rates)
+
+    def bank_debit_fee(self, settled: int, currency: str, *, rates: Rates) -> int:
+        variable = round_half_up(Decimal(max(settled, 0)) * self.bank_debit_percent / 100, currency)
+        cap = rates.convert(self.bank_debit_cap_usd, "usd", currency)[0]
+        return max(min(variable, cap), rounding_unit(currency))
 
     def fixed_fee(self, currency: str, rates: Rates) -> int:
         if currency in self.fixed:

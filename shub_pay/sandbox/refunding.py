@@ -14,6 +14,28 @@ For a charge of gross G, transfer T and application fee F, a refund of R:
 * The refund carries `transfer_reversal` (expand it for X); the fee refund appears in the
   application fee's `refunds` list. Events: refund.created, charge.refunded, then
   transfer.reversed and application_fee.refunded when money moved.
+
+The paths back (DESIGN.md §10; STRIPE-FACTS.md §9; the spec's `refund.status`: card refunds are
+`pending`, `succeeded` or `failed`):
+* Pending: "a refund is pending when the balance cannot cover it" (`covers` is the one place
+  that decides): in a scope that `POST /_sandbox/refunds/insufficient_funds enabled=true` makes
+  undebitable, a refund its available plus pending balance cannot pay waits. Such refunds are
+  `pending` with `pending_reason: insufficient_funds` (API 2025-04-30.basil) and still count in
+  the charge's `amount_refunded`, as Stripe counts them; their `refund` balance transaction is
+  booked when they succeed: by themselves once funds cover them (`payouts.settle_due`), by
+  `POST /_sandbox/refunds/{id}/succeed`, or all at once with `enabled=false`.
+* Failed: a pending or succeeded refund can fail later (`failure_reason`, default
+  `expired_or_canceled_card`; the spec's list of reasons): the money returns to the balance
+  (`failure_balance_transaction`, category `refund_failure`), the charge's `amount_refunded`
+  drops and `refunded` turns false. A chargeback opened while a refund is pending fails it with
+  `charge_for_pending_refund_disputed`. Decision: the Connect movements made with the refund
+  (transfer reversal, fee refund) stay as they are: Stripe documents no automatic undoing, and
+  a platform re-transfers by hand if it wants to.
+* Events on a change of status: `refund.updated` (with `previous_attributes`), then
+  `charge.refund.updated` (still sent for card refunds; "for updates on all refunds, listen to
+  refund.updated", docs.stripe.com/api/refunds), then `refund.failed` when it failed.
+* Canceled: only `requires_action` refunds can be canceled (`POST /v1/refunds/{id}/cancel`,
+  spec); card refunds never are, so a cancel is refused with 400.
 """
 
 from __future__ import annotations
@@ -22,15 +44,53 @@ from typing import Any
 
 from . import templates_connect as tc
 from . import templates_payments as tp
+from .balance import settlement_currency, total_balance
 from .errors import invalid
 from .events import emit
 from .money import format_amount, share
-from .settlement import book_fee_refund, book_refund, book_transfer_reversal
+from .settlement import (
+    book_fee_refund,
+    book_refund,
+    book_refund_failure,
+    book_transfer_reversal,
+)
 from .state import RequestInfo, SandboxState
 
 Obj = dict[str, Any]
 
 REASONS = ("duplicate", "fraudulent", "requested_by_customer")
+# The spec's `refund.failure_reason` values.
+FAILURE_REASONS = (
+    "lost_or_stolen_card",
+    "expired_or_canceled_card",
+    "charge_for_pending_refund_disputed",
+    "insufficient_funds",
+    "declined",
+    "merchant_request",
+    "unknown",
+)
+CHARGEBACK_HOLDS = ("needs_response", "under_review", "lost")
+PLATFORM = ""
+
+
+def scope_key(scope: str | None) -> str:
+    return scope or PLATFORM
+
+
+def covers(state: SandboxState, scope: str | None, currency: str, amount: int) -> bool:
+    """Whether the balance that pays a refund (the platform for destination charges, the
+    connected account for direct ones) can pay `amount` (in the charge's `currency`) now.
+
+    Stripe takes a refund from the available balance, then from the pending balance (D/refunds);
+    an account whose negative balance Stripe may debit from its bank (US accounts,
+    `settings.payouts.debit_negative_balances`) is never short. A scope made short by
+    `/_sandbox/refunds/insufficient_funds enabled=true` cannot be debited: its refunds wait
+    until available plus pending covers them (they then succeed by themselves, `payouts`)."""
+    if scope_key(scope) not in state.short_of_funds:
+        return True
+    held_in = settlement_currency(state, scope)
+    needed = state.rates.convert(amount, currency, held_in)[0]
+    return total_balance(state, scope, held_in) >= needed
 
 
 def refund(
@@ -56,12 +116,13 @@ def refund(
             code="charge_not_refundable",
         )
     extra = store.extra.setdefault(charge["id"], {"fee_refunded_with": 0, "reversed_with": 0})
+    extra.setdefault("fee_refunded_with", 0)
+    extra.setdefault("reversed_with", 0)
     dispute = store.get_any_scope(extra.get("dispute") or "")
-    if dispute is not None and dispute["status"] in (
-        "needs_response",
-        "under_review",
-        "warning_needs_response",
-    ):
+    # Stripe's `charge_disputed`: "The charge you're attempting to refund has been charged back."
+    # An inquiry (warning_*) is no chargeback: the charge stays refundable (dispute's
+    # `is_charge_refundable`). A won chargeback returned the money, so refunds are possible again.
+    if dispute is not None and dispute["status"] in CHARGEBACK_HOLDS:
         raise invalid(
             f"Charge {charge['id']} has been charged back; cannot issue a refund.",
             param="charge",
@@ -99,7 +160,11 @@ def refund(
         )
     now = state.clock.now() if created is None else created
     refund_id = ids.new("re")
+    scope = store.scope_of(charge["id"])
+    pending = not covers(state, scope, currency, refund_amount)
     reversal = None
+    transfer_previous: Obj = {}
+    fee_previous: Obj = {}
     if reverse_transfer and transfer is not None:
         reversed_amount = share(
             refund_amount=refund_amount,
@@ -125,6 +190,10 @@ def refund(
                 bulk=bulk,
             )
             total = transfer["amount_reversed"] + reversed_amount
+            transfer_previous = {
+                "amount_reversed": transfer["amount_reversed"],
+                "reversed": transfer["reversed"],
+            }
             store.set(transfer["id"], amount_reversed=total, reversed=total == transfer["amount"])
     fee_refund = None
     if refund_application_fee and fee is not None:
@@ -150,8 +219,12 @@ def refund(
                 bulk=bulk,
             )
             total = fee["amount_refunded"] + fee_amount
+            fee_previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
             store.set(fee["id"], amount_refunded=total, refunded=total == fee["amount"])
-    scope = store.scope_of(charge["id"])
+    # Money: Stripe writes the refund's balance transaction (type `refund`, category `refund`,
+    # -amount on the charge's balance; for a pending refund once it is processed), and for the
+    # movements above a `transfer_reversal` / `application_fee_refund` on the platform with the
+    # matching `payment_refund` (`pyr_`) / fee refund on the connected account.
     obj = store.add(
         tp.refund(
             refund_id=refund_id,
@@ -163,17 +236,23 @@ def refund(
             reason=reason,
             metadata=metadata or {},
             transfer_reversal=reversal["id"] if reversal else None,
+            status="pending" if pending else "succeeded",
+            pending_reason="insufficient_funds" if pending else None,
         ),
         scope,
         bulk=bulk,
     )
     refunded_total = charge["amount_refunded"] + refund_amount
     store.set(charge["id"], amount_refunded=refunded_total, refunded=refunded_total == gross)
-    book_refund(state, charge, obj, bulk=bulk)
+    if pending:
+        state.ledger.waiting_refunds.append(obj["id"])
+    else:
+        book_refund(state, charge, obj, bulk=bulk)
     if reversal is not None and transfer is not None:
         book_transfer_reversal(state, transfer, reversal, bulk=bulk)
     if fee_refund is not None and fee is not None:
         book_fee_refund(state, fee, fee_refund, bulk=bulk)
+    sync_inquiry(state, charge)
     emit(state, "refund.created", obj, account=scope, request=request, created=now, bulk=bulk)
     emit(
         state,
@@ -194,6 +273,7 @@ def refund(
             request=request,
             created=now,
             bulk=bulk,
+            previous_attributes=transfer_previous,
         )
     if fee_refund is not None and fee is not None:
         emit(
@@ -204,5 +284,256 @@ def refund(
             request=request,
             created=now,
             bulk=bulk,
+            previous_attributes=fee_previous,
         )
     return obj
+
+
+def sync_inquiry(state: SandboxState, charge: Obj) -> None:
+    """An inquiry's charge stays refundable while something is left to refund (the dispute's
+    `is_charge_refundable`); a chargeback's never is."""
+    dispute_id = state.store.extra.get(charge["id"], {}).get("dispute")
+    obj = state.store.get_any_scope(dispute_id or "")
+    if obj is not None and obj["status"].startswith("warning_"):
+        refundable = charge["amount_refunded"] < charge["amount"]
+        state.store.set(obj["id"], is_charge_refundable=refundable)
+
+
+def _refund_status_events(
+    state: SandboxState, obj: Obj, previous: Obj, *, failed: bool, request: RequestInfo | None
+) -> None:
+    scope = state.store.scope_of(obj["id"])
+    for event_type in ("refund.updated", "charge.refund.updated"):
+        emit(state, event_type, obj, account=scope, request=request, previous_attributes=previous)
+    if failed:
+        emit(state, "refund.failed", obj, account=scope, request=request)
+
+
+def succeed_refund(state: SandboxState, obj: Obj, *, request: RequestInfo | None = None) -> Obj:
+    """A pending refund is processed: the balance covered it (Stripe then writes its `refund`
+    balance transaction, -amount, if it was not written at creation)."""
+    if obj["status"] != "pending":
+        raise invalid(
+            f"Refund {obj['id']} is {obj['status']}: only a pending refund can succeed.",
+            param="refund",
+        )
+    previous = {"pending_reason": obj.get("pending_reason"), "status": "pending"}
+    state.store.set(obj["id"], status="succeeded", pending_reason=None)
+    charge = state.store.get_any_scope(obj["charge"])
+    if charge is not None:
+        book_refund(state, charge, obj, created=state.clock.now())
+    _refund_status_events(state, obj, previous, failed=False, request=request)
+    return obj
+
+
+def fail_refund(
+    state: SandboxState,
+    obj: Obj,
+    failure_reason: str = "expired_or_canceled_card",
+    *,
+    request: RequestInfo | None = None,
+) -> Obj:
+    """A pending or succeeded refund fails: its money comes back.
+
+    Money: Stripe writes a `refund_failure` balance transaction (+amount, category
+    `refund_failure`) on the balance the refund was taken from; `failure_balance_transaction`
+    names it. The charge's `amount_refunded` drops by the refund's amount.
+    """
+    if failure_reason not in FAILURE_REASONS:
+        raise invalid(
+            f"failure_reason must be one of {', '.join(FAILURE_REASONS)}", param="failure_reason"
+        )
+    if obj["status"] not in ("pending", "succeeded"):
+        raise invalid(
+            f"Refund {obj['id']} is {obj['status']}: only a pending or succeeded refund can fail.",
+            param="refund",
+        )
+    store = state.store
+    # Only what changed (the fields absent until now read as null, as in Stripe's events).
+    previous: Obj = {"failure_balance_transaction": None, "failure_reason": None}
+    if obj.get("pending_reason") is not None:
+        previous["pending_reason"] = obj["pending_reason"]
+    previous["status"] = obj["status"]
+    # The money comes back only if it had left: a pending refund never took any.
+    returned = book_refund_failure(state, obj) if obj["status"] == "succeeded" else None
+    store.set(
+        obj["id"],
+        status="failed",
+        pending_reason=None,
+        failure_reason=failure_reason,
+        failure_balance_transaction=None if returned is None else returned["id"],
+    )
+    charge = store.get_any_scope(obj["charge"])
+    if charge is not None:
+        refunded_total = charge["amount_refunded"] - obj["amount"]
+        store.set(
+            charge["id"],
+            amount_refunded=refunded_total,
+            refunded=refunded_total == charge["amount"],
+        )
+        sync_inquiry(state, charge)
+    _refund_status_events(state, obj, previous, failed=True, request=request)
+    return obj
+
+
+def cover_pending(state: SandboxState, scope: str | None) -> list[Obj]:
+    """The scope's balance may be debited again: its `insufficient_funds` refunds succeed,
+    oldest first."""
+    store = state.store
+    ids = [
+        i
+        for i in store.page("refund", scope, limit=10**9).ids
+        if store.objects[i]["status"] == "pending"
+        and store.objects[i].get("pending_reason") == "insufficient_funds"
+    ]
+    return [succeed_refund(state, store.objects[i]) for i in reversed(ids)]
+
+
+def _positive_amount(amount: int | None, left: int) -> int:
+    chosen = left if amount is None else amount
+    if chosen <= 0:
+        raise invalid("Invalid positive integer", param="amount", code="parameter_invalid_integer")
+    return chosen
+
+
+def refund_fee(
+    state: SandboxState,
+    fee: Obj,
+    *,
+    amount: int | None = None,
+    metadata: dict[str, str] | None = None,
+    request: RequestInfo | None = None,
+) -> Obj:
+    """`POST /v1/application_fees/{id}/refunds`: part or all of what is left of a fee, on its own.
+
+    Stripe: "You can optionally refund only part of an application fee … until the entire fee
+    has been refunded", and raises an error on an already-refunded fee or more than is left
+    (spec). Money: Stripe writes an `application_fee_refund` balance transaction on the platform
+    (-amount, category `platform_earning_refund`) and its counterpart (+amount) on the account
+    the fee was taken from. Event: `application_fee.refunded`.
+    """
+    currency = fee["currency"]
+    left = fee["amount"] - fee["amount_refunded"]
+    if left <= 0:
+        raise invalid(f"Application fee {fee['id']} has already been refunded.", param="id")
+    refund_amount = _positive_amount(amount, left)
+    if refund_amount > left:
+        raise invalid(
+            f"Refund amount ({format_amount(refund_amount, currency)}) is greater than the "
+            f"unrefunded amount on the application fee ({format_amount(left, currency)})",
+            param="amount",
+        )
+    return _store_fee_refund(state, fee, refund_amount, metadata or {}, request)
+
+
+def _store_fee_refund(
+    state: SandboxState,
+    fee: Obj,
+    amount: int,
+    metadata: dict[str, str],
+    request: RequestInfo | None,
+) -> Obj:
+    store = state.store
+    now = state.clock.now()
+    obj = tc.fee_refund(
+        fee_refund_id=state.ids.new("fr"),
+        created=now,
+        amount=amount,
+        currency=fee["currency"],
+        fee_id=fee["id"],
+    )
+    obj["metadata"] = metadata
+    store.add(obj, None)
+    book_fee_refund(state, fee, obj)
+    previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
+    total = fee["amount_refunded"] + amount
+    store.set(fee["id"], amount_refunded=total, refunded=total == fee["amount"])
+    emit(
+        state,
+        "application_fee.refunded",
+        fee,
+        account=None,
+        request=request,
+        previous_attributes=previous,
+    )
+    return obj
+
+
+def reverse_transfer(
+    state: SandboxState,
+    transfer: Obj,
+    *,
+    amount: int | None = None,
+    metadata: dict[str, str] | None = None,
+    refund_application_fee: bool = False,
+    request: RequestInfo | None = None,
+) -> Obj:
+    """`POST /v1/transfers/{id}/reversals`: take back part or all of a transfer by hand.
+
+    Stripe: reverse "as many times as you wish until the entire transfer has been reversed";
+    an error on an already-reversed transfer or more than is left (spec).
+    `refund_application_fee`: "If a full transfer reversal is given, the full application fee
+    will be refunded. Otherwise, the application fee will be refunded with an amount
+    proportional to the amount of the transfer reversed" — the fee of the transfer's source
+    charge, shared as refunds share it (`money.share`: half up, the reversal completing the
+    flagged total takes the remainder).
+    Money: Stripe writes a `transfer_reversal` balance transaction on the platform (+amount,
+    category `transfer_reversal`) and a `payment_refund` (`pyr_`, -amount) on the connected
+    account. Events: `transfer.reversed`, then `application_fee.refunded` when a fee moved.
+    """
+    store = state.store
+    currency = transfer["currency"]
+    left = transfer["amount"] - transfer["amount_reversed"]
+    if left <= 0:
+        raise invalid(f"Transfer {transfer['id']} has already been fully reversed.", param="id")
+    reversal_amount = _positive_amount(amount, left)
+    if reversal_amount > left:
+        raise invalid(
+            f"Amount of reversal ({format_amount(reversal_amount, currency)}) is greater than "
+            f"the amount left on the transfer ({format_amount(left, currency)})",
+            param="amount",
+        )
+    now = state.clock.now()
+    reversal = tc.transfer_reversal(
+        reversal_id=state.ids.new("trr"),
+        created=now,
+        amount=reversal_amount,
+        currency=currency,
+        transfer_id=transfer["id"],
+        source_refund=None,
+        destination_payment_refund=state.ids.new("pyr"),
+    )
+    reversal["metadata"] = metadata or {}
+    store.add(reversal, None)
+    book_transfer_reversal(state, transfer, reversal)
+    previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
+    total = transfer["amount_reversed"] + reversal_amount
+    store.set(transfer["id"], amount_reversed=total, reversed=total == transfer["amount"])
+    emit(
+        state,
+        "transfer.reversed",
+        transfer,
+        account=None,
+        request=request,
+        previous_attributes=previous,
+    )
+    if refund_application_fee:
+        fee_ids = store.by_field(
+            "application_fee", "originating_transaction", transfer["source_transaction"] or ""
+        )
+        fee = store.objects[fee_ids[0]] if fee_ids else None
+        extra = store.extra.setdefault(transfer["id"], {})
+        flagged_before = extra.get("fee_refunded_with", 0)
+        extra["fee_refunded_with"] = flagged_before + reversal_amount
+        if fee is not None:
+            fee_amount = share(
+                refund_amount=reversal_amount,
+                gross=transfer["amount"],
+                part=fee["amount"],
+                already_moved=fee["amount_refunded"],
+                refunded_with_flag_before=flagged_before,
+                currency=currency,
+            )
+            if fee_amount > 0:
+                _store_fee_refund(state, fee, fee_amount, {}, request)
+    return reversal

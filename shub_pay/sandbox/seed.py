@@ -127,6 +127,11 @@ def seed_charges(
         state.mute_events = False
         state.store.finish_bulk()
         if gc_was_enabled:
+            # The seeded objects live until the next reset and hold no reference cycles
+            # (reference counting frees them): keep the cyclic collector from rescanning them.
+            # Without this, the first collections after seeding walked every seeded object
+            # again, ~0.8 s of a benchmark's 3 s with 10,000 charges.
+            gc.freeze()
             gc.enable()
     summary.events = state.store.count("event") - events_before
     return summary

@@ -151,12 +151,14 @@ class Sandbox:
 
     # -- buyer and onboarding shortcuts (same code as the control routes) --------------------
     def pay(self, session_id: str, payment_method: str = "pm_card_visa") -> bool:
+        """True when the payment went through or is processing (an async method)."""
         with self.state.lock:
             session = self.state.store.get_any_scope(session_id)
             if session is None:
                 raise KeyError(session_id)
             settle_due(self.state)
-            return pay(self.state, session, payment_method=payment_method).paid
+            result = pay(self.state, session, payment_method=payment_method)
+            return result.paid or result.processing
 
     def complete_onboarding(self, account_id: str) -> None:
         with self.state.lock:

@@ -40,14 +40,23 @@ from typing import TYPE_CHECKING, Any
 from . import templates_balance as tb
 from .balance import post, settlement_currency
 from .money import share
-from .pricing import SETTLEMENT_CURRENCY
+from .pricing import PLATFORM_COUNTRY, SETTLEMENT_CURRENCY
 
 if TYPE_CHECKING:
     from .state import SandboxState
 
 Obj = dict[str, Any]
 
-INTERNATIONAL_CARDS = frozenset({"pm_card_mx"})
+
+def is_international(charge: Obj) -> bool:
+    """A card issued outside the platform's country (US) pays the international surcharge."""
+    details = charge["payment_method_details"] or {}
+    card = details.get("card") or {}
+    return details.get("type") == "card" and card.get("country") not in (None, PLATFORM_COUNTRY)
+
+
+def is_bank_debit(charge: Obj) -> bool:
+    return bool((charge["payment_method_details"] or {}).get("type") == "us_bank_account")
 
 
 def check_convertible(
@@ -79,9 +88,16 @@ def book_payment(
     settled_in = settlement_currency(state, holder)
     settled, rate = rates.convert(charge["amount"], currency, settled_in)
     available_on = state.payout_clock.schedule.available_on(created)
-    processing = state.fees.processing_fee(
-        settled, settled_in, international=international, converted=rate is not None, rates=rates
-    )
+    if is_bank_debit(charge):
+        processing = state.fees.bank_debit_fee(settled, settled_in, rates=rates)
+    else:
+        processing = state.fees.processing_fee(
+            settled,
+            settled_in,
+            international=international,
+            converted=rate is not None,
+            rates=rates,
+        )
     details = [
         tb.fee_detail(
             amount=processing,
@@ -229,8 +245,16 @@ def _rate_of(state: SandboxState, bt_id: str) -> Decimal | None:
     return Decimal(str(bt["exchange_rate"]))
 
 
-def book_refund(state: SandboxState, charge: Obj, refund: Obj, *, bulk: bool = False) -> Obj:
-    """The refund's own transaction, on the balance that holds the charge."""
+def book_refund(
+    state: SandboxState,
+    charge: Obj,
+    refund: Obj,
+    *,
+    created: int | None = None,
+    bulk: bool = False,
+) -> Obj:
+    """The refund's own transaction, on the balance that holds the charge (when it is
+    processed: at creation, or later for a refund that waited for funds)."""
     holder = state.store.scope_of(charge["id"])
     settled_in = settlement_currency(state, holder)
     amount, rate = state.rates.convert(refund["amount"], refund["currency"], settled_in)
@@ -243,7 +267,7 @@ def book_refund(state: SandboxState, charge: Obj, refund: Obj, *, bulk: bool = F
         source=refund["id"],
         exchange_rate=rate,
         description="REFUND FOR CHARGE" + (f" ({d})" if (d := charge["description"]) else ""),
-        created=refund["created"],
+        created=refund["created"] if created is None else created,
         bt_id=refund["balance_transaction"],
         bulk=bulk,
     )

@@ -45,6 +45,11 @@ class SandboxState:
     application_id: str = "ca_SandboxShubPay"
     # Bulk seeding without events sets this; `events.emit` then records nothing.
     mute_events: bool = False
+    # Account scopes ("" for the platform) whose balance cannot cover a refund: new refunds
+    # there are pending (`/_sandbox/refunds/insufficient_funds`, `refunding.covers`).
+    short_of_funds: set[str] = field(default_factory=set)
+    # (settles_at, payment intent id) of processing async payments, settled when the clock passes.
+    async_settlements: list[tuple[int, str]] = field(default_factory=list)
     # Money as Stripe keeps it (DESIGN.md §10): balances, prices, rates, the payout schedule.
     ledger: Ledger = field(default_factory=Ledger)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
@@ -59,6 +64,8 @@ class SandboxState:
             self.store = Store()
             self.idempotency.clear()
             self.session_expiry.clear()
+            self.short_of_funds.clear()
+            self.async_settlements.clear()
             self.deliveries.reset()
             self.faults.reset()
             self.clock.reset()

@@ -170,6 +170,8 @@ def destination_payment(
         description=None,
         receipt_email=None,
     )
+    # The spec's `charge.transfer` is not nullable: a payment that no transfer left has none.
+    del obj["transfer"]
     obj.update(
         billing_details=_NO_BILLING_DETAILS,
         calculated_statement_descriptor=None,

@@ -126,7 +126,9 @@ def line_item(
     unit_amount: int,
     quantity: int,
     name: str,
+    saved_price: Obj | None = None,
 ) -> Obj:
+    """`saved_price`: the stored price a `line_items[][price]` named (embedded as it is)."""
     total = unit_amount * quantity
     return {
         "id": item_id,
@@ -139,7 +141,8 @@ def line_item(
         "currency": currency,
         "description": name,
         "metadata": {},
-        "price": {
+        "price": saved_price
+        or {
             "id": price_id,
             "object": "price",
             "active": False,
@@ -161,4 +164,77 @@ def line_item(
             "unit_amount_decimal": str(unit_amount),
         },
         "quantity": quantity,
+    }
+
+
+def product(
+    *,
+    product_id: str,
+    created: int,
+    name: str,
+    description: str | None,
+    metadata: dict[str, str],
+    active: bool,
+    images: list[str],
+    url: str | None,
+) -> Obj:
+    # `features` (the 2023 spec's required name) became `marketing_features` in later API
+    # versions; both are served empty so either schema finds its field.
+    return {
+        "id": product_id,
+        "object": "product",
+        "active": active,
+        "created": created,
+        "default_price": None,
+        "description": description,
+        "features": [],
+        "images": images,
+        "livemode": False,
+        "marketing_features": [],
+        "metadata": metadata,
+        "name": name,
+        "package_dimensions": None,
+        "shippable": None,
+        "statement_descriptor": None,
+        "tax_code": None,
+        "type": "service",
+        "unit_label": None,
+        "updated": created,
+        "url": url,
+    }
+
+
+def price(
+    *,
+    price_id: str,
+    created: int,
+    currency: str,
+    unit_amount: int,
+    product_id: str,
+    metadata: dict[str, str],
+    active: bool,
+    nickname: str | None,
+    lookup_key: str | None,
+    tax_behavior: str,
+) -> Obj:
+    return {
+        "id": price_id,
+        "object": "price",
+        "active": active,
+        "billing_scheme": "per_unit",
+        "created": created,
+        "currency": currency,
+        "custom_unit_amount": None,
+        "livemode": False,
+        "lookup_key": lookup_key,
+        "metadata": metadata,
+        "nickname": nickname,
+        "product": product_id,
+        "recurring": None,
+        "tax_behavior": tax_behavior,
+        "tiers_mode": None,
+        "transform_quantity": None,
+        "type": "one_time",
+        "unit_amount": unit_amount,
+        "unit_amount_decimal": str(unit_amount),
     }

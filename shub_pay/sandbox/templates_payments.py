@@ -65,14 +65,45 @@ _DECLINED_CARD_DETAILS = {
     },
     "type": "card",
 }
-MX_CARD_DETAILS = {
+# pm_card_mx: Stripe's Mexican test card (4000 0048 4000 0008), an international card for a US
+# platform (the ledger prices it with the international surcharge).
+MX_CARD_DETAILS: Obj = {
     "card": {
         **_CARD_DETAILS["card"],
         "country": "MX",
-        "last4": "0003",
-        "fingerprint": "SbxMX0003Fingerprint",
+        "last4": "0008",
+        "fingerprint": "Sbx0008Fingerprint",
     },
     "type": "card",
+}
+# pm_async_success / pm_async_failure: a US bank account debit (ACH), Stripe's delayed method.
+BANK_DEBIT_DETAILS: Obj = {
+    "type": "us_bank_account",
+    "us_bank_account": {
+        "account_holder_type": "individual",
+        "account_type": "checking",
+        "bank_name": "STRIPE TEST BANK",
+        "fingerprint": "Sbx6789Fingerprint",
+        "last4": "6789",
+        "mandate": None,
+        "payment_reference": None,
+        "routing_number": "110000000",
+    },
+}
+BANK_DEBIT_FAILURE = {
+    "code": "insufficient_funds",
+    "message": "The customer's account has insufficient funds to cover this payment.",
+}
+OUTCOME_BANK_FAILED = {
+    "advice_code": None,
+    "network_advice_code": None,
+    "network_decline_code": None,
+    "network_status": "declined_by_network",
+    "reason": "insufficient_funds",
+    "risk_level": "not_assessed",
+    "risk_score": None,
+    "seller_message": "The customer's bank account has insufficient funds.",
+    "type": "issuer_declined",
 }
 _OUTCOME_PAID = {
     "advice_code": None,
@@ -210,12 +241,19 @@ def charge(
     transfer_group: str | None,
     description: str | None,
     receipt_email: str | None,
+    status: str | None = None,
+    payment_method_details: Obj | None = None,
 ) -> Obj:
+    """`status` defaults to succeeded/failed by `paid`; `pending` is an async payment."""
+    status = status or ("succeeded" if paid else "failed")
+    failed = status == "failed"
+    if payment_method_details is None:
+        payment_method_details = _DECLINED_CARD_DETAILS if failed else _CARD_DETAILS
     return {
         "id": charge_id,
         "object": "charge",
         "amount": amount,
-        "amount_captured": amount if paid else 0,
+        "amount_captured": 0 if failed else amount,
         "amount_refunded": 0,
         "application": None,
         "application_fee": application_fee,
@@ -223,24 +261,24 @@ def charge(
         "balance_transaction": ("txn_" + charge_id[3:]) if paid else None,
         "billing_details": _BILLING_DETAILS,
         "calculated_statement_descriptor": "SEQUENCEHUB",
-        "captured": paid,
+        "captured": not failed,
         "created": created,
         "currency": currency,
         "customer": None,
         "description": description,
         "disputed": False,
         "failure_balance_transaction": None,
-        "failure_code": None if paid else DECLINE_ERROR["code"],
-        "failure_message": None if paid else DECLINE_ERROR["message"],
+        "failure_code": DECLINE_ERROR["code"] if failed else None,
+        "failure_message": DECLINE_ERROR["message"] if failed else None,
         "fraud_details": {},
         "livemode": False,
         "metadata": metadata,
         "on_behalf_of": None,
-        "outcome": _OUTCOME_PAID if paid else _OUTCOME_DECLINED,
+        "outcome": _OUTCOME_DECLINED if failed else _OUTCOME_PAID,
         "paid": paid,
         "payment_intent": intent_id,
         "payment_method": payment_method,
-        "payment_method_details": _CARD_DETAILS if paid else _DECLINED_CARD_DETAILS,
+        "payment_method_details": payment_method_details,
         "receipt_email": receipt_email,
         "receipt_number": None,
         "receipt_url": f"https://pay.stripe.com/receipts/payment/{charge_id}",
@@ -251,7 +289,7 @@ def charge(
         "source_transfer": None,
         "statement_descriptor": None,
         "statement_descriptor_suffix": None,
-        "status": "succeeded" if paid else "failed",
+        "status": status,
         "transfer": transfer,
         "transfer_data": transfer_data,
         "transfer_group": transfer_group,
@@ -269,7 +307,11 @@ def refund(
     reason: str | None,
     metadata: dict[str, str],
     transfer_reversal: str | None,
+    status: str = "succeeded",
+    pending_reason: str | None = None,
 ) -> Obj:
+    # `failure_reason` and `failure_balance_transaction` are absent until the refund fails: the
+    # spec lists them as optional and not nullable (Stripe's refund samples omit them).
     return {
         "id": refund_id,
         "object": "refund",
@@ -292,10 +334,11 @@ def refund(
         "metadata": metadata,
         "payment_intent": intent_id,
         "payment_method": None,
+        "pending_reason": pending_reason,
         "reason": reason,
         "receipt_number": None,
         "source_transfer_reversal": None,
-        "status": "succeeded",
+        "status": status,
         "transfer_reversal": transfer_reversal,
     }
 

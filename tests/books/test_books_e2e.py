@@ -9,6 +9,7 @@ import csv
 import io
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -52,6 +53,9 @@ def test_the_books_of_a_day_agree_with_stripe_and_show_what_the_platform_kept(
     world.deliver()
     world.refund(aurora.charge_id)  # full, transfer reversed and fee refunded
     world.dispute(winter.charge_id, "needs_response", "lost")
+    bounced = world.refund(sakura.charge_id, 300, connect=False)  # the card is gone: it fails
+    failed = httpx.post(f"{world.sandbox.url}/_sandbox/refunds/{bounced['id']}/fail")
+    assert failed.status_code == 200, failed.text
     world.sandbox.advance_clock(3 * DAY)  # funds available, payouts run
     world.deliver()
 

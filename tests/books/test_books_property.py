@@ -2,8 +2,9 @@
 
 Sales in USD, EUR and JPY (domestic and international cards), refunds of every kind (plain,
 transfer reversed, reversed with the fee refunded; partial and full), disputes of every outcome
-(won, lost), exchange-rate moves, a moving clock (funds available, payouts), and
-payouts the bank returns. After each history, delivered to the local pipeline and synced:
+(won, lost, an inquiry), refunds that fail after they succeeded, exchange-rate moves, a moving
+clock (funds available, payouts), and payouts the bank returns. After each history, delivered
+to the local pipeline and synced:
 
 - `books check` is clean for every account and currency;
 - syncing again stores and posts nothing;
@@ -67,7 +68,8 @@ disputes = st.tuples(
 clock = st.tuples(st.just("clock"), st.integers(1, 80))
 bounce = st.tuples(st.just("bounce"), st.integers(0, 20))
 rate = st.tuples(st.just("rate"), st.sampled_from(("eur", "jpy")), st.integers(-8, 8))
-steps = st.one_of(sales, sales, refunds, disputes, clock, bounce, rate)
+refund_failures = st.tuples(st.just("refund_fails"), st.integers(0, 20))
+steps = st.one_of(sales, sales, refunds, refund_failures, disputes, clock, bounce, rate)
 BASE_RATES = {"eur": 108, "jpy": 67}
 
 
@@ -104,7 +106,13 @@ def fresh_database(request: pytest.FixtureRequest, tmp_path: Any) -> Callable[[]
     return make_pg
 
 
-def _play(world: World, payments: list[Any], step: tuple[Any, ...], control: httpx.Client) -> None:
+def _play(
+    world: World,
+    payments: list[Any],
+    step: tuple[Any, ...],
+    control: httpx.Client,
+    refunded: list[str],
+) -> None:
     kind = step[0]
     if kind == "sale":
         product, currency = PRODUCTS[step[1]]
@@ -118,7 +126,7 @@ def _play(world: World, payments: list[Any], step: tuple[Any, ...], control: htt
         if left <= 0 or charge.get("disputed"):
             return
         reverse, fee = step[3]
-        world.gateway.create_refund(
+        made = world.gateway.create_refund(
             {
                 "charge": charge["id"],
                 "amount": max(1, left * step[2] // 1000),
@@ -127,6 +135,12 @@ def _play(world: World, payments: list[Any], step: tuple[Any, ...], control: htt
             },
             idempotency_key=f"prop-{charge['id']}-{left}-{step[2]}",
         )
+        refunded.append(made["id"])
+    elif kind == "refund_fails" and refunded:
+        refund_id = refunded[step[1] % len(refunded)]
+        if world.gateway.retrieve_refund(refund_id)["status"] == "succeeded":
+            failed = control.post(f"/_sandbox/refunds/{refund_id}/fail")
+            assert failed.status_code == 200, failed.text
     elif kind == "dispute" and payments:
         payment = payments[step[1] % len(payments)]
         charge = world.gateway.retrieve_charge(payment.charge_id, expand=None)
@@ -177,9 +191,10 @@ def test_after_any_history_the_books_agree_with_stripe_and_settle_every_cent(
         gateway = Gateway(SANDBOX_KEY, api_base=stripe_sandbox.url, rate_limit_per_s=None)
         world = World(engine, gateway, stripe_sandbox, Shop(engine, gateway, stripe_sandbox))
         payments: list[Any] = []
+        refunded: list[str] = []
         with httpx.Client(base_url=stripe_sandbox.url) as control:
             for step in history:
-                _play(world, payments, step, control)
+                _play(world, payments, step, control, refunded)
         world.deliver()
         source = GatewaySource(gateway)
 

@@ -35,7 +35,13 @@ def test_every_object_type_has_stripes_fields(client, sandbox, control):
     dispute = control.post(f"/_sandbox/charges/{paid.charge}/dispute").json()
     fee = client.v1.application_fees.retrieve(paid.application_fee)
     transfer = client.v1.transfers.retrieve(paid.transfer)
+    product = client.v1.products.create(params={"name": "Pack"})
+    price = client.v1.prices.create(
+        params={"product": product.id, "currency": "usd", "unit_amount": 500}
+    )
     objects = [
+        product,
+        price,
         client.v1.accounts.retrieve(account),
         client.v1.account_links.create(params={"account": account, "type": "account_onboarding"}),
         client.v1.accounts.login_links.create(account),

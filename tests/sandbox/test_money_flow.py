@@ -71,7 +71,10 @@ def test_declined_card_fails_the_intent_and_keeps_the_session_open(client, sandb
     intent = client.v1.payment_intents.retrieve(session.payment_intent)
     assert intent.status == "requires_payment_method"
     assert intent.last_payment_error.code == "card_declined"
-    assert [e.type for e in client.v1.events.list().data] == ["payment_intent.payment_failed"]
+    assert [e.type for e in client.v1.events.list().data] == [
+        "payment_intent.payment_failed",
+        "charge.failed",  # Stripe sends both for a decline, the charge's first
+    ]
     assert client.v1.application_fees.list().data == []
     # A second attempt with a good card reuses the intent.
     assert control.post(f"/_sandbox/checkout/sessions/{session.id}/pay").status_code == 200
@@ -243,5 +246,9 @@ def test_disputes_open_and_close_with_events(client, sandbox, control):
     closed = control.post(f"/_sandbox/charges/{paid.charge}/dispute", data={"status": "lost"})
     assert closed.json()["status"] == "lost"
     types = [e.type for e in client.v1.events.list(params={"type": "charge.dispute.*"}).data]
-    assert types == ["charge.dispute.closed", "charge.dispute.created"]
+    assert types == [
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",  # a chargeback takes the money at once
+        "charge.dispute.created",
+    ]
     assert client.v1.disputes.retrieve(opened["id"]).status == "lost"

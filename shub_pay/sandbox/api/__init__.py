@@ -6,7 +6,17 @@ Importing this package registers every route on `ROUTES` (and the control routes
 
 from __future__ import annotations
 
-from . import accounts, balance, checkout, control, control_money, events, payments, refunds
+from . import (
+    accounts,
+    balance,
+    catalog,
+    checkout,
+    control,
+    control_money,
+    events,
+    payments,
+    refunds,
+)
 from .context import CONTROL_ROUTES, ROUTES
 
 __all__ = [
@@ -14,6 +24,7 @@ __all__ = [
     "ROUTES",
     "accounts",
     "balance",
+    "catalog",
     "checkout",
     "control",
     "control_money",

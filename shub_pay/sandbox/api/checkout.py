@@ -1,8 +1,9 @@
 """Checkout Sessions (mode=payment): create, retrieve, list, expire, line items.
 
 Decisions:
-* Only `mode=payment` with `line_items[][price_data]` (ad-hoc prices) is served; saved `price`
-  ids, subscriptions and setup mode are refused with a 400 that says so.
+* Only `mode=payment` is served, with `line_items[][price_data]` (ad-hoc prices) or a saved
+  one-time `line_items[][price]` (`POST /v1/prices`); subscriptions and setup mode are refused
+  with a 400 that says so.
 * `amount_total` = Σ unit_amount × quantity, in integers; every line item shares one currency;
   three-decimal currencies need amounts that end in 0 (Stripe's rule).
 * `payment_intent_data[application_fee_amount]` must be ≤ amount_total and needs a destination
@@ -74,14 +75,25 @@ def _line_items(ctx: Ctx, created: int) -> tuple[str, int, list[Obj]]:
             raise invalid(f"Invalid object: {name}", param=name)
         item = Params(raw, name)
         item.allow(("price_data", "quantity", "price", "adjustable_quantity"))
+        saved: Obj | None = None
         if item.has("price"):
-            raise invalid(
-                "The sandbox only serves ad-hoc prices: use price_data.", param=f"{name}[price]"
-            )
-        price = item.sub("price_data")
-        price.allow(("currency", "unit_amount", "product_data", "tax_behavior"))
-        item_currency = (price.str("currency", req=True) or "").lower()
-        unit_amount = price.int("unit_amount", req=True)
+            if item.has("price_data"):
+                raise invalid(
+                    "You may only specify one of these parameters: price, price_data.",
+                    param=f"{name}[price]",
+                )
+            saved = saved_price(ctx, item.req_str("price"), f"{name}[price]")
+            item_currency, unit_amount = saved["currency"], saved["unit_amount"]
+            product_obj = ctx.state.store.get(saved["product"], "product", ctx.scope)
+            product_name = product_obj["name"] if product_obj else saved["product"]
+        else:
+            price = item.sub("price_data")
+            price.allow(("currency", "unit_amount", "product_data", "tax_behavior"))
+            item_currency = (price.str("currency", req=True) or "").lower()
+            unit_amount = price.int("unit_amount", req=True)
+            product = price.sub("product_data")
+            product.allow(("name", "description", "images", "metadata", "tax_code"))
+            product_name = product.req_str("name")
         quantity = item.int("quantity", req=True)
         assert unit_amount is not None and quantity is not None
         positive_int(quantity, f"{name}[quantity]")
@@ -97,20 +109,18 @@ def _line_items(ctx: Ctx, created: int) -> tuple[str, int, list[Obj]]:
                 "All line items must use the same currency.", param=f"{name}[price_data][currency]"
             )
         currency = item_currency
-        product = price.sub("product_data")
-        product.allow(("name", "description", "images", "metadata", "tax_code"))
-        product_name = product.req_str("name")
         total += unit_amount * quantity
         items.append(
             tck.line_item(
                 item_id=ctx.state.ids.new("li"),
-                price_id=ctx.state.ids.new("price"),
-                product_id=ctx.state.ids.new("prod"),
+                price_id=saved["id"] if saved else ctx.state.ids.new("price"),
+                product_id=saved["product"] if saved else ctx.state.ids.new("prod"),
                 created=created,
                 currency=item_currency,
                 unit_amount=unit_amount,
                 quantity=quantity,
                 name=product_name,
+                saved_price=saved,
             )
         )
     assert currency is not None
@@ -119,6 +129,17 @@ def _line_items(ctx: Ctx, created: int) -> tuple[str, int, list[Obj]]:
             "The Checkout Session's total amount must be greater than zero.", param="line_items"
         )
     return currency, total, items
+
+
+def saved_price(ctx: Ctx, price_id: str, param: str) -> Obj:
+    """A `price_…` for a line item: it must exist in this account, be active and one-time
+    with a fixed `unit_amount` (Checkout's mode=payment takes no recurring price)."""
+    obj = ctx.state.store.get(price_id, "price", ctx.scope)
+    if obj is None:
+        raise invalid(f"No such price: '{price_id}'", param=param, code="resource_missing")
+    if not obj["active"]:
+        raise invalid(f"The price specified ({price_id}) is inactive.", param=param)
+    return obj
 
 
 def _payment_intent_data(ctx: Ctx, amount_total: int) -> Obj:

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import invalid, missing
+from ..disputing import REASONS as DISPUTE_REASONS
+from ..disputing import dispute
+from ..errors import invalid, missing, required
 from ..expand import render
-from ..payflow import dispute, pay
+from ..payflow import pay, settle
+from ..payouts import settle_due
+from ..refunding import cover_pending, fail_refund, scope_key, succeed_refund
 from ..state import SandboxState
 from ..wire import Params
 from .accounts import complete_onboarding
+from .checkout import expire_due
 from .context import CONTROL_ROUTES
 
 Obj = dict[str, Any]
@@ -74,7 +79,17 @@ def pay_session(state: SandboxState, params: Params, session_id: str) -> Answer:
         "payment_intent": render(state, result.payment_intent, []),
         "charge": render(state, result.charge, []),
     }
-    return (200 if result.paid else 402), answer
+    answer["processing"] = result.processing
+    return (200 if result.paid or result.processing else 402), answer
+
+
+@CONTROL_ROUTES.add("POST", "/_sandbox/payment_intents/{intent_id}/settle")
+def settle_payment(state: SandboxState, params: Params, intent_id: str) -> Answer:
+    params.allow(())
+    intent = state.store.get_any_scope(intent_id)
+    if intent is None or intent["object"] != "payment_intent":
+        raise missing("payment_intent", intent_id, param="payment_intent")
+    return 200, render(state, settle(state, intent), [])
 
 
 @CONTROL_ROUTES.add("POST", "/_sandbox/accounts/{account_id}/complete_onboarding")
@@ -89,12 +104,58 @@ def complete_account_onboarding(state: SandboxState, params: Params, account_id:
 
 @CONTROL_ROUTES.add("POST", "/_sandbox/charges/{charge_id}/dispute")
 def dispute_charge(state: SandboxState, params: Params, charge_id: str) -> Answer:
-    params.allow(("status",))
+    params.allow(("status", "reason"))
     charge = state.store.get_any_scope(charge_id)
     if charge is None or charge["object"] != "charge":
         raise missing("charge", charge_id, param="charge")
-    obj = dispute(state, charge, params.str("status") or "needs_response")
+    reason = params.enum("reason", DISPUTE_REASONS)
+    obj = dispute(state, charge, params.str("status") or "needs_response", reason=reason)
     return 200, render(state, obj, [])
+
+
+def _refund(state: SandboxState, refund_id: str) -> Obj:
+    obj = state.store.get_any_scope(refund_id)
+    if obj is None or obj["object"] != "refund":
+        raise missing("refund", refund_id, param="refund")
+    return obj
+
+
+@CONTROL_ROUTES.add("POST", "/_sandbox/refunds/{refund_id}/fail")
+def fail_a_refund(state: SandboxState, params: Params, refund_id: str) -> Answer:
+    params.allow(("failure_reason",))
+    obj = _refund(state, refund_id)
+    reason = params.str("failure_reason") or "expired_or_canceled_card"
+    return 200, render(state, fail_refund(state, obj, reason), [])
+
+
+@CONTROL_ROUTES.add("POST", "/_sandbox/refunds/{refund_id}/succeed")
+def succeed_a_refund(state: SandboxState, params: Params, refund_id: str) -> Answer:
+    params.allow(())
+    return 200, render(state, succeed_refund(state, _refund(state, refund_id)), [])
+
+
+@CONTROL_ROUTES.add("POST", "/_sandbox/refunds/insufficient_funds")
+def refunds_insufficient_funds(state: SandboxState, params: Params) -> Answer:
+    """`enabled=true`: the platform's (or `account`'s) balance cannot cover refunds, so new
+    ones are pending; `enabled=false`: it can again, and its pending refunds succeed."""
+    params.allow(("enabled", "account"))
+    if not params.has("enabled"):
+        raise required("enabled")
+    account = params.str("account")
+    if account is not None and state.store.get(account, "account") is None:
+        raise missing("account", account, param="account")
+    key = scope_key(account)
+    succeeded: list[str] = []
+    if params.bool("enabled"):
+        state.short_of_funds.add(key)
+    else:
+        state.short_of_funds.discard(key)
+        succeeded = [r["id"] for r in cover_pending(state, account)]
+    return 200, {
+        "account": account,
+        "insufficient_funds": key in state.short_of_funds,
+        "succeeded_refunds": succeeded,
+    }
 
 
 @CONTROL_ROUTES.add("POST", "/_sandbox/faults")
@@ -139,6 +200,8 @@ def set_clock(state: SandboxState, params: Params) -> Answer:
         state.clock.reset()
     else:
         state.clock.set(now)
+    expire_due(state)
+    settle_due(state)
     return 200, {"now": state.clock.now()}
 
 

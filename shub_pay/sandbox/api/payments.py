@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import missing
+from ..refunding import refund_fee, reverse_transfer
 from .context import ROUTES, Ctx, list_response
 
 Obj = dict[str, Any]
@@ -99,6 +100,20 @@ def list_fee_refunds(ctx: Ctx, fee_id: str) -> Obj:
     )
 
 
+@ROUTES.add("POST", "/v1/application_fees/{fee_id}/refunds")
+def create_fee_refund(ctx: Ctx, fee_id: str) -> Obj:
+    ctx.params.allow(("amount", "metadata"))
+    fee = ctx.get("application_fee", fee_id)
+    obj = refund_fee(
+        ctx.state,
+        fee,
+        amount=ctx.params.int("amount"),
+        metadata=ctx.params.metadata(),
+        request=ctx.request,
+    )
+    return ctx.render(obj)
+
+
 @ROUTES.add("GET", "/v1/application_fees/{fee_id}/refunds/{refund_id}")
 def retrieve_fee_refund(ctx: Ctx, fee_id: str, refund_id: str) -> Obj:
     ctx.params.allow(())
@@ -143,6 +158,22 @@ def list_reversals(ctx: Ctx, transfer_id: str) -> Obj:
         f"/v1/transfers/{transfer_id}/reversals",
         candidates=ctx.state.store.by_field("transfer_reversal", "transfer", transfer_id),
     )
+
+
+@ROUTES.add("POST", "/v1/transfers/{transfer_id}/reversals")
+def create_reversal(ctx: Ctx, transfer_id: str) -> Obj:
+    # `description` is a documented parameter, but the reversal object has no such field.
+    ctx.params.allow(("amount", "metadata", "refund_application_fee", "description"))
+    transfer = ctx.get("transfer", transfer_id, param="transfer")
+    obj = reverse_transfer(
+        ctx.state,
+        transfer,
+        amount=ctx.params.int("amount"),
+        metadata=ctx.params.metadata(),
+        refund_application_fee=ctx.params.bool("refund_application_fee"),
+        request=ctx.request,
+    )
+    return ctx.render(obj)
 
 
 @ROUTES.add("GET", "/v1/transfers/{transfer_id}/reversals/{reversal_id}")

@@ -91,6 +91,18 @@ def update_refund(ctx: Ctx, refund_id: str) -> Obj:
     return ctx.render(obj)
 
 
+@ROUTES.add("POST", "/v1/refunds/{refund_id}/cancel")
+def cancel_refund(ctx: Ctx, refund_id: str) -> Obj:
+    """Stripe cancels only `requires_action` refunds (spec); a card refund never is one."""
+    ctx.params.allow(())
+    obj = ctx.get("refund", refund_id, param="refund")
+    raise invalid(
+        f"Refund {refund_id} has a status of {obj['status']}: only refunds with a status of "
+        "requires_action can be canceled.",
+        param="refund",
+    )
+
+
 @ROUTES.add("GET", "/v1/refunds")
 def list_refunds(ctx: Ctx) -> Obj:
     store = ctx.state.store
