@@ -75,9 +75,10 @@ def test_payouts_tie_statements_end_on_the_balance_and_the_platform_rolls_forwar
         gateway = Gateway(SANDBOX_KEY, api_base=stripe_sandbox.url, rate_limit_per_s=None)
         world = World(engine, gateway, stripe_sandbox, Shop(engine, gateway, stripe_sandbox))
         payments: list[Any] = []
+        refunded: list[str] = []
         with httpx.Client(base_url=stripe_sandbox.url) as control:
             for step in history:
-                _play(world, payments, step, control)
+                _play(world, payments, step, control, refunded)
             stripe_sandbox.advance_clock(days * DAY)  # daily payouts run, across November 1
             paid = [
                 p
