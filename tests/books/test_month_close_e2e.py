@@ -156,6 +156,20 @@ def test_every_payout_ties_to_the_cent_and_the_month_rolls_forward_on_stripe(
                 row["closing_minor"] - row["opening_minor"]
             )
     assert seen_sales >= 2 and seen_payouts >= 2
+    # One creator's payouts only; the statement written to a file, never over one.
+    account, email = next(iter(creators.items()))
+    theirs_only = books_cli.json("reconcile", "payouts", "--account", email)
+    assert theirs_only["payouts"] and {p["account"] for p in theirs_only["payouts"]} == {account}
+    written = books_cli(
+        "report", "statement", "--creator", email, "--month", "2026-11", "--output", "s.csv"
+    )
+    assert written.exit_code == 0
+    with open("s.csv", encoding="utf-8") as handle:
+        assert handle.readline().startswith("date,kind,order_number")
+    again = books_cli(
+        "report", "statement", "--creator", email, "--month", "2026-11", "--output", "s.csv"
+    )
+    assert again.exit_code == 5
     csv_text = books_cli(
         "report", "statement", "--creator", email, "--month", "2026-11", "--format", "csv"
     ).stdout
