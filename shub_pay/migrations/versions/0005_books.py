@@ -107,8 +107,8 @@ def upgrade() -> None:
         [
             "account",
             "currency",
-            "created",
             "reporting_category",
+            "created",
             "amount_minor",
             "fee_minor",
             "order_id",

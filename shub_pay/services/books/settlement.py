@@ -17,8 +17,10 @@ Decides:
   (none on a destination charge) counts in `gross` and, by its net, in `platform_net`.
 - **Dated by when the money moved** (the transaction's `created`), so a month's row never
   changes afterwards; `orders` counts the charges of the period.
-- **In the database**: one aggregate per (period, currency) over the (account, currency,
-  created, …) covering index, or one GROUP BY creator / product; Python sees one row a group.
+- **In the database**: per (period, currency, reporting category) one range scan of the
+  (account, currency, reporting_category, created, …) covering index with three plain sums,
+  or one GROUP BY creator / product and category; `contribution` is linear, so Python turns
+  the category sums into the columns. Python sees a few rows a group, never a transaction.
 """
 
 from __future__ import annotations
@@ -28,8 +30,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, case, func, select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Table, and_, func, select
 from sqlmodel import Session, col
 
 from shub_pay.domain.models import PLATFORM_BOOK, BalanceTransaction, Order, OrderItem, User
@@ -53,12 +54,6 @@ REFUND_CATEGORIES = ("refund", "refund_failure")
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
 PLATFORM_FEE_CATEGORIES = ("platform_earning", "platform_earning_refund")
 TRANSFER_CATEGORIES = ("transfer", "transfer_reversal")
-_NOT_GROSS = (
-    *REFUND_CATEGORIES,
-    *DISPUTE_CATEGORIES,
-    *PLATFORM_FEE_CATEGORIES,
-    *TRANSFER_CATEGORIES,
-)
 COLUMNS = (
     "gross",
     "refunds",
@@ -221,34 +216,27 @@ def order_settlement(session: Session, order_id: int) -> OrderSettlement | None:
 # --- the report --------------------------------------------------------------------------------
 
 
-def _sums() -> list[ColumnElement[Any]]:
-    category = BT.c.reporting_category
-    amount = BT.c.amount_minor
-    fee = BT.c.fee_minor
-
-    def total(expression: Any) -> ColumnElement[Any]:
-        return func.coalesce(func.sum(expression), 0)
-
-    def when(categories: tuple[str, ...], value: Any) -> Any:
-        return case((category.in_(categories), value), else_=0)
-
-    return [
-        total(case((category == "charge", 1), else_=0)),
-        total(case((category.not_in(_NOT_GROSS), amount), else_=0)),
-        total(when(REFUND_CATEGORIES, -amount)),
-        total(when(DISPUTE_CATEGORIES, -amount)),
-        total(case((category.in_(DISPUTE_CATEGORIES), 0), else_=fee)),
-        total(when(DISPUTE_CATEGORIES, fee)),
-        total(when(PLATFORM_FEE_CATEGORIES, amount)),
-        total(amount - fee),
-        total(when((*PLATFORM_FEE_CATEGORIES, *TRANSFER_CATEGORIES), -amount)),
-    ]
+_SUMS = (
+    func.count(),
+    func.coalesce(func.sum(BT.c.amount_minor), 0),
+    func.coalesce(func.sum(BT.c.fee_minor), 0),
+)
 
 
-def _row(key: str, currency: str, values: Any, **extra: Any) -> SettlementRow:
-    count, *amounts = (int(v or 0) for v in values)
-    fields: dict[str, Any] = {f"{c}_minor": v for c, v in zip(COLUMNS, amounts, strict=True)}
-    return SettlementRow(key=key, currency=currency, orders=count, **fields, **extra)
+def _row(
+    key: str, currency: str, by_category: dict[str, tuple[int, int, int]], **extra: Any
+) -> SettlementRow:
+    """A row from (count, Σ amount, Σ fee) per reporting category: `contribution` is linear
+    in amount and fee, so the category sums give the columns exactly."""
+    totals = dict.fromkeys(COLUMNS, 0)
+    orders = 0
+    for category, (count, amount, fee) in by_category.items():
+        if category == "charge":
+            orders += count
+        for name, value in contribution(category, amount, fee).items():
+            totals[name] += value
+    fields: dict[str, Any] = {f"{c}_minor": v for c, v in totals.items()}
+    return SettlementRow(key=key, currency=currency, orders=orders, **fields, **extra)
 
 
 @dataclass(frozen=True)
@@ -338,16 +326,22 @@ def settlement_report(
     else:
         key = ORDER.c.creator_id if group_by is GroupBy.CREATOR else product_key
         query = (
-            select(key, BT.c.currency, *_sums())
+            select(key, BT.c.currency, BT.c.reporting_category, *_SUMS)
             .select_from(joined)
             .where(and_(*conditions))
-            .group_by(key, BT.c.currency)
+            .group_by(key, BT.c.currency, BT.c.reporting_category)
         )
-        found = session.execute(query).all()
-        labels = _labels(session, group_by, [str(r[0]) for r in found])
-        for k, currency, *values in found:
-            label = labels.get(str(k), str(k))
-            groups.append(_row(label, str(currency), values, sort_key=label))
+        cells: dict[tuple[str, str], dict[str, tuple[int, int, int]]] = {}
+        for k, currency, category, count, amount, fee in session.execute(query):
+            cells.setdefault((str(k), str(currency)), {})[str(category)] = (
+                int(count),
+                int(amount),
+                int(fee),
+            )
+        labels = _labels(session, group_by, [k for k, _ in cells])
+        for (k, currency), by_category in cells.items():
+            label = labels.get(k, k)
+            groups.append(_row(label, currency, by_category, sort_key=label))
     rows = sorted(groups, key=lambda r: (r.currency, r.sort_key))
     totals = []
     for currency in sorted({r.currency for r in rows}):
@@ -388,11 +382,13 @@ def _period_rows(
         return []
     first = max(first, since) if since else first
     last = min(last, until) if until else last
-    currencies = [
-        str(c)
-        for c in session.execute(
-            select(BT.c.currency).where(BT.c.account == PLATFORM_BOOK).distinct()
-        ).scalars()
+    pairs = [
+        (str(c), str(k))
+        for c, k in session.execute(
+            select(BT.c.currency, BT.c.reporting_category)
+            .where(BT.c.account == PLATFORM_BOOK)
+            .distinct()
+        )
     ]
     rows = []
     start = period_start(first.astimezone(zone).date(), granularity)
@@ -405,25 +401,29 @@ def _period_rows(
         lo_c = max(lo, since) if since else lo
         hi_c = min(hi, until) if until else hi
         if lo_c < hi_c:
-            for currency in currencies:
+            cells: dict[str, dict[str, tuple[int, int, int]]] = {}
+            for currency, category in pairs:
+                # One range scan of the (account, currency, category, created, …) index.
                 query = (
-                    select(*_sums())
+                    select(*_SUMS)
                     .select_from(joined)
                     .where(
                         and_(*conditions),
                         BT.c.currency == currency,
+                        BT.c.reporting_category == category,
                         BT.c.created >= lo_c,
                         BT.c.created < hi_c,
                     )
                 )
-                values = session.execute(query).one()
-                if not any(values):
-                    continue
+                count, amount, fee = (int(v or 0) for v in session.execute(query).one())
+                if count:
+                    cells.setdefault(currency, {})[category] = (count, amount, fee)
+            for currency, by_category in cells.items():
                 rows.append(
                     _row(
                         period_label(start, granularity),
                         currency,
-                        values,
+                        by_category,
                         period_start=start,
                         period_end=following,
                         sort_key=start.isoformat(),
