@@ -46,7 +46,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "reconcile": LazyCommand(
         "shub_pay.cli.reconcile",
-        "reconcile",
+        "app",
         "Compare Stripe with local orders, refunds, disputes and access; one row per difference.",
     ),
     "demo": LazyCommand(

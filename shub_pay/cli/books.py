@@ -8,6 +8,7 @@ that differ), 4 when Stripe refused or failed.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -111,13 +112,17 @@ def check(
     Example: shub-pay books check --format json
     """
     from shub_pay.services.books.check import check_books
+    from shub_pay.services.books.close import verify_closed
     from shub_pay.services.books.sync import GatewaySource
 
     context = app_context(ctx)
     report = check_books(
         engine=context.engine(), source=GatewaySource(context.gateway()), account=account
     )
+    closed = verify_closed(context.engine())  # the hashes of closed months (books close)
     data = report.as_dict()
+    data["closed_periods"] = [c.as_dict() for c in closed]
+    data["summary"]["closed_periods_differing"] = sum(1 for c in closed if c.differs)
     render_rows(
         data["accounts"],
         fmt=fmt,
@@ -158,5 +163,92 @@ def check(
             )
         else:
             note(f"[green]{summary['accounts_checked']} balances agree with Stripe[/green]")
-    if report.differences:
+        for month in closed:
+            if month.differs:
+                note(
+                    f"[red]closed month {month.period} changed[/red]: {month.found_entries} "
+                    f"entries hash {month.found_hash[:12]}…, closed with {month.entries} "
+                    f"hashing {month.entries_hash[:12]}…"
+                )
+    if report.differences or any(c.differs for c in closed):
         raise typer.Exit(1)
+
+
+@app.command("close")
+def close(
+    ctx: typer.Context,
+    month: Annotated[str, typer.Argument(help="The month to close, YYYY-MM (UTC).")],
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Close a month: its journal entries (every book) and their hash are fixed, audited.
+
+    Refused, with the reason (exit 5), when the month is closed already, not over, not synced
+    to its end, or an earlier month is still open. An entry that arrives later for a date in a
+    closed month is posted in the first open month as an adjustment naming it; `books check`
+    verifies the hashes of closed months.
+
+    Example: shub-pay books close 2026-11
+    """
+    from shub_pay.services.audit import default_actor
+    from shub_pay.services.books.close import close_month
+
+    context = app_context(ctx)
+    closed = close_month(engine=context.engine(), period=month, actor=default_actor())
+    render_mapping(closed.as_dict(), fmt=fmt, title=f"books close {closed.period}")
+    if fmt is Format.TABLE:
+        note(f"[green]{closed.period} closed[/green] with {closed.entries} entries")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Entries dated from this moment: 2026-11-01, ISO, or 7d.", show_default=False
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Entries dated before this moment.", show_default=False),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write the CSV to this file instead of stdout.", show_default=False),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output.")] = False,
+) -> None:
+    """The journal's lines as CSV for an accounting system: date, entry, month, book, ledger
+    account, currency, debit, credit (decimal strings), Stripe ids, order number. Debits equal
+    credits per currency and entry.
+
+    Example: shub-pay books export --since 2026-11-01 --until 2026-12-01 --output nov.csv
+    """
+    import sys
+
+    from shub_pay.cli.report import _write_atomically
+    from shub_pay.domain.periods import parse_moment
+    from shub_pay.errors import ConflictError
+    from shub_pay.services.books.export import export_journal
+
+    context = app_context(ctx)
+    engine = context.engine()
+    start = parse_moment(since) if since else None
+    end = parse_moment(until) if until else None
+    if output is None:
+        summary = export_journal(engine=engine, out=sys.stdout, since=start, until=end)
+    else:
+        if output.exists() and not force:
+            raise ConflictError(
+                f"{output} already exists.",
+                code="output_exists",
+                hint="Add --force to replace it, or choose another --output.",
+            )
+        found: list[Any] = []
+
+        def write(out: Any) -> None:
+            found.append(export_journal(engine=engine, out=out, since=start, until=end))
+
+        _write_atomically(output, write, force=force)
+        summary = found[0]
+        note(f"{summary.lines} lines of {summary.entries} entries written to {output}")

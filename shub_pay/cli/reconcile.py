@@ -179,7 +179,10 @@ def reconcile(
     Exit 0 when clean or every difference was fixed, 1 when differences remain.
 
     Example: shub-pay reconcile --since 7d --fix --format json
+    (and `shub-pay reconcile payouts`: every payout tied to what it settled)
     """
+    if ctx.invoked_subcommand is not None:
+        return  # `reconcile payouts`: the subcommand does the work
     import tempfile
 
     from shub_pay.cli.progress import progress_reporter
@@ -213,3 +216,129 @@ def reconcile(
         _render(fmt, summary.to_dict(), spool)
     if not summary.clean:
         raise typer.Exit(1)
+
+
+app = typer.Typer()  # `reconcile` itself is the callback; its docstring is the help
+app.callback(invoke_without_command=True)(reconcile)
+
+
+@app.command("payouts")
+def payouts(
+    ctx: typer.Context,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Payouts created from this moment: 2026-11-01, ISO, or 7d / 24h ago.",
+            show_default=False,
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Payouts created before this. Default: now.", show_default=False),
+    ] = None,
+    account: Annotated[
+        str,
+        typer.Option(
+            "--account",
+            help="`platform`, a creator (email, id or acct_…), or `all` (the platform and every "
+            "connected account).",
+        ),
+    ] = "all",
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Tie every payout to the balance transactions it settled, to the cent, and say which
+    orders it carried; report failed payouts and where their money went, manual payouts Stripe
+    cannot itemize, and what is still unpaid at the window's end (from the books: run
+    `shub-pay books sync` first).
+
+    Exit 1 when a payout's transactions do not add up to its amount.
+
+    Example: shub-pay reconcile payouts --since 2026-11-01 --until 2026-12-01 --format json
+    """
+    from shub_pay.cli.progress import progress_reporter
+    from shub_pay.domain.periods import parse_moment
+    from shub_pay.services.books.payouts import reconcile_payouts
+
+    context = app_context(ctx)
+    with progress_reporter("Reconciling payouts") as progress:
+
+        def on_progress(read: int) -> None:
+            if progress is not None:
+                progress("balance transactions read", read, None)
+
+        report = reconcile_payouts(
+            engine=context.engine(),
+            gateway=context.gateway(),
+            account=account,
+            since=parse_moment(since) if since else None,
+            until=parse_moment(until) if until else None,
+            on_progress=on_progress,
+        )
+    data = report.as_dict()
+    _render_payouts(fmt, data)
+    if report.differences:
+        raise typer.Exit(1)
+
+
+def _money(key: str) -> Any:
+    def show(row: Any) -> str:
+        from shub_pay.domain.money import format_money
+
+        value = row.get(key)
+        return "" if value is None else format_money(int(value), str(row["currency"]))
+
+    return show
+
+
+PAYOUT_COLUMNS = (
+    Column("payout_id", "payout"),
+    Column("account"),
+    Column("status"),
+    Column("currency", in_table=False),
+    Column("amount_minor", "amount", _money("amount_minor"), "right"),
+    Column("arrival_date", "arrival"),
+    Column("balance_transactions", "transactions", justify="right"),
+    Column("sum_minor", "sum", _money("sum_minor"), "right"),
+    Column("difference_minor", "difference", _money("difference_minor"), "right"),
+    Column("orders", "orders", lambda r: str(len(r["orders"])), "right"),
+    Column("note"),
+)
+
+
+def _render_payouts(fmt: Format, data: dict[str, Any]) -> None:
+    if fmt is not Format.TABLE:
+        render_rows(data["payouts"], fmt=fmt, columns=PAYOUT_COLUMNS, json_document=data)
+        return
+    render_rows(
+        data["payouts"],
+        fmt=fmt,
+        columns=PAYOUT_COLUMNS,
+        title="reconcile payouts",
+        empty="no payouts in the window",
+    )
+    render_rows(
+        data["unpaid"],
+        fmt=fmt,
+        title="not paid out at the window's end",
+        empty="nothing in the books: run `shub-pay books sync`",
+        columns=[
+            Column("account"),
+            Column("currency"),
+            Column("unpaid_minor", "unpaid", _money("unpaid_minor"), "right"),
+            Column("available_minor", "available", _money("available_minor"), "right"),
+            Column("pending_minor", "pending", _money("pending_minor"), "right"),
+            Column("in_transit_minor", "in transit", _money("in_transit_minor"), "right"),
+        ],
+    )
+    summary = data["summary"]
+    if summary["differences"]:
+        note(
+            f"[red]{summary['differences']} of {summary['payouts_checked']} payouts do not tie "
+            "to their transactions[/red]"
+        )
+    else:
+        note(
+            f"[green]{summary['payouts_checked']} payouts tie to the cent[/green] "
+            f"({summary['balance_transactions']} transactions, {summary['failed_payouts']} "
+            f"failed, {summary['not_itemized']} manual)"
+        )

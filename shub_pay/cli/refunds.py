@@ -90,18 +90,38 @@ def _plan_text(plan: RefundPlan) -> str:
     return "\n".join(lines)
 
 
-def _confirmer(settings: Settings, *, yes: bool) -> Callable[[RefundPlan], None]:
+def _confirmer(
+    settings: Settings, *, yes: bool, engine: Any = None
+) -> Callable[[RefundPlan], None]:
 
     def confirm(plan: RefundPlan) -> None:
         action = f"refund {_money(plan.amount_minor, plan.currency)} on order {plan.order_number}"
+        question = "Issue this refund?"
         if not yes:
             note(_plan_text(plan))
+        if engine is not None and plan.reverse_transfer and plan.transfer_reversed_minor > 0:
+            # The refund preflight (services/books/preflight.py): can the creator pay it back?
+            from rich.markup import escape
+
+            from shub_pay.services.books.preflight import reversal_preflight
+
+            preflight = reversal_preflight(
+                engine=engine,
+                order_number=plan.order_number,
+                reversal_minor=plan.transfer_reversed_minor,
+            )
+            for sentence in preflight.sentences():
+                note(("[yellow]" if preflight.pushes_negative else "") + escape(sentence))
+            if preflight.pushes_negative:
+                sentence = preflight.liability_sentence()
+                action = f"{action}. {sentence}"
+                question = f"{sentence} Issue this refund anyway?"
         confirm_stripe_change(
             settings,
             action=action,
             yes=yes,
             always=True,
-            question="Issue this refund?",
+            question=question,
             hint="stdin is not a terminal: check with --dry-run, then pass --yes",
         )
 
@@ -240,7 +260,7 @@ def issue(
             dry_run=dry_run,
             actor=actor or default_actor(),
             note=note_text,
-            confirm=_confirmer(context.settings, yes=yes),
+            confirm=_confirmer(context.settings, yes=yes, engine=context.engine()),
         )
     if fmt is Format.JSON:
         print_json({**asdict(outcome), "who_pays": outcome.plan.who_pays})

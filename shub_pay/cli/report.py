@@ -437,3 +437,253 @@ def _settlement(
         _render_settlement(report)
         return
     note(f"wrote {len(report.rows)} rows and {len(report.totals)} totals to {output}")
+
+
+def _major(amount: int, currency: str) -> str:
+    from shub_pay.domain.money import to_major_str
+
+    return to_major_str(amount, currency)
+
+
+@app.command("balance")
+def balance(
+    ctx: typer.Context,
+    account: Annotated[
+        str,
+        typer.Option(help="`platform`, or a creator (email, id or acct_…): whose balance."),
+    ] = "platform",
+    since: Annotated[
+        str | None,
+        typer.Option(help="Opening moment, included: 2026-11-01, ISO, or 7d. Default: the start."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Closing moment, excluded. Default: now, checked against Stripe."),
+    ] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="IANA zone in which --since/--until dates begin (default UTC)."),
+    ] = None,
+    fmt: FormatOption = Format.TABLE,
+) -> None:
+    """Roll a Stripe balance forward, per currency: opening + activity by reporting category
+    + payouts = closing, from the books (`shub-pay books sync` first).
+
+    A window that ends now is compared with Stripe's balance (GET /v1/balance): exit 1 when
+    the closing differs.
+
+    Example: shub-pay report balance --account platform --since 2026-11-01 --until 2026-12-01
+    """
+    from shub_pay.domain.periods import parse_moment, parse_zone
+    from shub_pay.services.books.balance import report_balance
+    from shub_pay.services.books.sync import GatewaySource
+
+    zone = parse_zone(tz)
+    context = app_context(ctx)
+    stripe_balance = None
+    if until is None:
+        stripe_balance = GatewaySource(context.gateway()).balance
+    report = report_balance(
+        engine=context.engine(),
+        account=account,
+        since=parse_moment(since, tz=zone) if since else None,
+        until=parse_moment(until, tz=zone) if until else None,
+        stripe_balance=stripe_balance,
+    )
+    data = report.as_dict()
+    if fmt is Format.JSON:
+        print_json(data)
+    elif fmt is Format.CSV:
+        rows = []
+        for row in data["currencies"]:
+            currency = row["currency"]
+            rows.append({"line": "opening", "currency": currency, "amount": row["opening_minor"]})
+            rows.extend(
+                {"line": category, "currency": currency, "amount": amount}
+                for category, amount in row["activity"].items()
+            )
+            rows.append({"line": "payouts", "currency": currency, "amount": row["payouts_minor"]})
+            rows.append({"line": "closing", "currency": currency, "amount": row["closing_minor"]})
+        write_csv(
+            [{**r, "amount": _major(r["amount"], r["currency"])} for r in rows],
+            ["line", "currency", "amount"],
+        )
+    else:
+        _render_balance(data)
+    if report.differences:
+        raise typer.Exit(1)
+
+
+def _render_balance(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from shub_pay.cli.output import stdout_console
+    from shub_pay.domain.money import format_money
+
+    console = stdout_console()
+    if not data["currencies"]:
+        note("[dim]no balance in the books: run `shub-pay books sync` first[/dim]")
+    for row in data["currencies"]:
+        currency = row["currency"]
+        table = Table(title=f"{data['account']} — {currency.upper()}", show_header=False)
+        table.add_column(style="bold")
+        table.add_column(justify="right")
+        table.add_row("opening", format_money(row["opening_minor"], currency))
+        for category, amount in row["activity"].items():
+            table.add_row(f"  {category}", format_money(amount, currency))
+        table.add_row("payouts", format_money(row["payouts_minor"], currency))
+        table.add_row("closing", format_money(row["closing_minor"], currency))
+        if row["stripe_balance_minor"] is not None:
+            table.add_row(
+                "Stripe's balance now", format_money(row["stripe_balance_minor"], currency)
+            )
+        console.print(table)
+        if row["difference_minor"]:
+            note(
+                f"[red]{currency.upper()}: the books differ from Stripe by "
+                f"{format_money(row['difference_minor'], currency)}[/red]: run "
+                "`shub-pay books sync`"
+            )
+
+
+STATEMENT_CSV_COLUMNS = (
+    "date",
+    "kind",
+    "order_number",
+    "reference",
+    "currency",
+    "sales",
+    "platform_fees",
+    "refunds",
+    "fee_refunds",
+    "disputes",
+    "payouts",
+    "other",
+    "amount",
+)
+
+
+def _statement_csv(data: dict[str, Any], out: TextIO) -> None:
+    from shub_pay.csvfile import write_records
+
+    records: list[dict[str, Any]] = []
+    for row in data["currencies"]:
+        currency = row["currency"]
+
+        def money(amount: int, currency: str = currency) -> str:
+            return _major(amount, currency)
+
+        records.append(
+            {"kind": "opening", "currency": currency, "amount": money(row["opening_minor"])}
+        )
+        for line in row["lines"]:
+            record = {
+                "date": line["date"][:10],
+                "kind": line["kind"],
+                "order_number": line["order_number"],
+                "reference": line["reference"],
+                "currency": currency,
+                "amount": money(line["amount_minor"]),
+            }
+            for column in STATEMENT_CSV_COLUMNS[5:-1]:
+                record[column] = money(line[f"{column}_minor"])
+            records.append(record)
+        total: dict[str, Any] = {"kind": "total", "currency": currency}
+        for column in STATEMENT_CSV_COLUMNS[5:-1]:
+            total[column] = money(row[f"{column}_minor"])
+        records.append(total)
+        records.append(
+            {"kind": "closing", "currency": currency, "amount": money(row["closing_minor"])}
+        )
+    write_records(out, STATEMENT_CSV_COLUMNS, records)
+
+
+@app.command("statement")
+def statement(
+    ctx: typer.Context,
+    creator: Annotated[str, typer.Option(help="The creator (email or id).", show_default=False)],
+    month: Annotated[str, typer.Option(help="The month, YYYY-MM (UTC).", show_default=False)],
+    fmt: FormatOption = Format.TABLE,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write the statement to this file (CSV, or JSON with --format json)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --output.")] = False,
+) -> None:
+    """A creator's month from their connected account's book, in their settlement currency:
+    opening balance, sales, platform fees, refunds and reversals, fee refunds, disputes,
+    payouts, closing balance, with one line per order and payout (`shub-pay books sync` first).
+
+    Example: shub-pay report statement --creator ana@example.com --month 2026-11 --format csv
+    """
+    import json
+
+    from shub_pay.services.books.statement import creator_statement
+
+    if output is not None and output.exists() and not force:
+        from shub_pay.errors import ConflictError
+
+        raise ConflictError(
+            f"{output} already exists.",
+            code="output_exists",
+            hint="Add --force to replace it, or choose another --output.",
+        )
+    context = app_context(ctx)
+    data = creator_statement(engine=context.engine(), creator=creator, month=month).as_dict()
+    if output is not None:
+        if fmt is Format.JSON:
+            _write_atomically(
+                output,
+                lambda out: out.write(json.dumps(to_jsonable(data), indent=2) + "\n"),
+                force=force,
+            )
+        else:
+            _write_atomically(output, lambda out: _statement_csv(data, out), force=force)
+        note(f"statement written to {output}")
+        return
+    if fmt is Format.JSON:
+        print_json(data)
+    elif fmt is Format.CSV:
+        import sys
+
+        _statement_csv(data, sys.stdout)
+    else:
+        _render_statement(data)
+
+
+def _render_statement(data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from shub_pay.cli.output import stdout_console
+    from shub_pay.domain.money import format_money
+
+    console = stdout_console()
+    if not data["currencies"]:
+        note(f"[dim]nothing in {data['creator']}'s book for {data['month']}[/dim]")
+    for row in data["currencies"]:
+        currency = row["currency"]
+        table = Table(
+            title=f"{data['creator']} ({data['account']}) — {data['month']}, {currency.upper()}"
+        )
+        for header in ("date", "line", "order / payout", "amount"):
+            table.add_column(header, justify="right" if header == "amount" else "left")
+        table.add_row("", "opening balance", "", format_money(row["opening_minor"], currency))
+        for line in row["lines"]:
+            parts = [
+                f"{name} {format_money(line[f'{name}_minor'], currency)}"
+                for name in ("sales", "platform_fees", "refunds", "fee_refunds", "disputes")
+                if line[f"{name}_minor"]
+            ]
+            table.add_row(
+                line["date"][:10],
+                line["kind"]
+                + (f" ({', '.join(parts)})" if parts and line["kind"] == "order" else ""),
+                line["order_number"] or line["reference"] or "",
+                format_money(line["amount_minor"], currency),
+            )
+        for name in ("sales", "platform_fees", "refunds", "fee_refunds", "disputes", "payouts"):
+            table.add_row(
+                "", name.replace("_", " "), "", format_money(row[f"{name}_minor"], currency)
+            )
+        table.add_row("", "closing balance", "", format_money(row["closing_minor"], currency))
+        console.print(table)

@@ -103,6 +103,7 @@ class Demo:
             self.tamper_and_reconcile,
             self.revenue_report,
             self.books,
+            self.month_close,
         ]
 
     def session(self) -> Session:
@@ -535,6 +536,101 @@ class Demo:
         step.check(
             "what the platform kept is less than its application fees",
             all(t.platform_net_minor < t.platform_fees_minor for t in report.totals),
+        )
+        return step
+
+    # -- 9. month end --------------------------------------------------------------------------
+    def month_close(self) -> StepResult:
+        from datetime import UTC, datetime
+
+        from shub_pay.domain.money import format_money
+        from shub_pay.services.books.close import close_month, verify_closed
+        from shub_pay.services.books.payouts import reconcile_payouts
+        from shub_pay.services.books.statement import creator_statement, month_bounds
+        from shub_pay.services.books.sync import GatewaySource, sync_books
+
+        sandbox = self.world.sandbox
+
+        def clock() -> datetime:  # the sandbox's clock: the month ends in Stripe's time
+            return datetime.fromtimestamp(sandbox.now(), UTC)
+
+        month = f"{clock():%Y-%m}"
+        step = StepResult(
+            f"Month end: payouts tied to the cent, a creator's {month} statement, {month} closed"
+        )
+        _, end = month_bounds(month)
+        sandbox.set_clock(int(end.timestamp()) + 2 * 86_400)  # the next month's payouts ran
+        sandbox.wait_for_deliveries(15)
+        engine = self.world.engine
+        sync_books(engine=engine, source=GatewaySource(self.world.gateway), now=clock)
+        tied = reconcile_payouts(engine=engine, gateway=self.world.gateway)
+        for payout in tied.payouts[:4]:
+            step.rows.append(
+                {
+                    "payout": payout.payout_id,
+                    "account": payout.account,
+                    "status": payout.status,
+                    "amount": format_money(payout.amount_minor, payout.currency),
+                    "transactions": payout.balance_transactions,
+                    "orders": len(payout.orders),
+                    "difference": format_money(payout.difference_minor, payout.currency),
+                }
+            )
+        step.check(
+            f"{len(tied.payouts)} payouts of the platform and the creators tie to the cent to "
+            "the balance transactions Stripe says they settled",
+            bool(tied.payouts) and tied.differences == 0,
+        )
+        accounts = sorted({p.account for p in tied.payouts if p.account != "platform"})
+        statement = None
+        for account in accounts:
+            found = creator_statement(engine=engine, creator=account, month=month)
+            if any(c.totals["sales"] for c in found.currencies):
+                statement = found
+                break
+        step.check("a creator with sales has a statement", statement is not None)
+        if statement is not None:
+            for cur in statement.currencies:
+                c = cur.currency
+                step.rows.append(
+                    {
+                        "statement": f"{statement.creator} {month}",
+                        "opening": format_money(cur.opening_minor, c),
+                        "sales": format_money(cur.totals["sales"], c),
+                        "platform fees": format_money(cur.totals["platform_fees"], c),
+                        "refunds": format_money(cur.totals["refunds"], c),
+                        "payouts": format_money(cur.totals["payouts"], c),
+                        "closing": format_money(cur.closing_minor, c),
+                        "lines": len(cur.lines),
+                    }
+                )
+            step.check(
+                "the statement adds up: opening + its lines = closing balance",
+                all(
+                    c.balances
+                    and c.opening_minor + sum(x.amount_minor for x in c.lines) == c.closing_minor
+                    for c in statement.currencies
+                ),
+            )
+        closed = close_month(engine=engine, period=month, actor="demo", now=clock)
+        step.rows.append(
+            {
+                "closed": closed.period,
+                "entries": closed.entries,
+                "hash": closed.entries_hash[:16] + "…",
+            }
+        )
+        step.check(
+            f"{month} closed with the hash of its {closed.entries} entries", closed.entries > 0
+        )
+        try:
+            close_month(engine=engine, period=month, actor="demo", now=clock)
+            step.check("closing it twice is refused", False)
+        except ConflictError as refused:
+            step.check("closing it twice is refused", True, refused.message)
+        step.check(
+            "books check verifies the closed month's hash",
+            all(not c.differs for c in verify_closed(engine)),
         )
         return step
 

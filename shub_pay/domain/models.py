@@ -622,12 +622,14 @@ class JournalEntry(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     effective_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     posted_at: datetime = _created()
-    period: str = Field(max_length=7)
+    period: str = Field(max_length=7, index=True)
     kind: str = Field(max_length=24)
     book: str = Field(max_length=64)
     balance_transaction_id: int | None = Field(default=None, foreign_key="balance_transactions.id")
     order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
     reverses_entry_id: int | None = Field(default=None, foreign_key="journal_entries.id")
+    # A late entry for a closed month, posted in the first open month: the month it belongs to.
+    adjusts_period: str | None = Field(default=None, max_length=7)
 
 
 class JournalLine(SQLModel, table=True):

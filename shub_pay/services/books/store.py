@@ -40,6 +40,7 @@ from shub_pay.domain.models import (
 )
 from shub_pay.domain.types import utcnow
 from shub_pay.services.books import journal
+from shub_pay.services.books.close import adjust_late_entries
 
 BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
 ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
@@ -246,6 +247,7 @@ def post_entries(
         lines_of.append(lines)
     if not values:
         return 0
+    adjust_late_entries(conn, values)  # a closed month's entry goes to the first open one
     statement = (
         _insert(conn, ENTRY)
         .on_conflict_do_nothing(index_elements=["balance_transaction_id", "kind"])

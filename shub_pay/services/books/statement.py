@@ -1,0 +1,244 @@
+"""`report statement`: a creator's month from their connected account's book (DESIGN.md §11,
+§12, §15).
+
+Decides:
+
+- **Their own book, in their settlement currency**: the journal of the creator's connected
+  account (`acct_…`), never the platform's view of the sale. Per currency, `opening + sales +
+  platform_fees + refunds + fee_refunds + disputes + payouts + other = closing`, where opening
+  and closing are the book's balance (available + pending) at the month's first instant and at
+  the next month's first instant (UTC), so the statement ends on the account's balance at the
+  month's end, and the next month opens on it.
+- **What each amount was**, from the journal's lines (the chart in `journal.py`): a `py_`
+  payment's gross on `transfers_received` is a sale, a `pyr_` payment refund (a transfer
+  reversed for a refund) a refund; the application fee on the payment is `platform_fees`
+  (negative), a refunded application fee (`fr_…`) `fee_refunds`; `payouts` are payouts and
+  payouts the bank returned; disputes and their fees `disputes`; anything else `other`.
+- **One line per order and per payout** (a transaction linked to no order and no payout is its
+  own line), dated by its first entry in the month; one GROUP BY in the database, so a creator
+  with 100,000 orders costs one aggregate, not one query an order.
+- Dated by the journal (`effective_at`): a closed month's statement never changes (`close.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, String, Table, and_, case, func, literal, null, select, type_coerce
+from sqlmodel import Session
+
+from shub_pay.domain.models import (
+    BalanceTransaction,
+    CreatorAccount,
+    JournalEntry,
+    JournalLine,
+    Order,
+)
+from shub_pay.errors import UsageError
+from shub_pay.services.books import journal
+from shub_pay.services.books.balance import balances_at
+from shub_pay.services.lookup import find_creator
+
+LINE: Table = JournalLine.__table__  # type: ignore[attr-defined]
+ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
+BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
+ORDER: Table = Order.__table__  # type: ignore[attr-defined]
+
+COLUMNS = (
+    "sales",
+    "platform_fees",
+    "refunds",
+    "fee_refunds",
+    "disputes",
+    "payouts",
+    "other",
+)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """`2026-11` as `[2026-11-01T00:00Z, 2026-12-01T00:00Z)`."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start = datetime(year, number, 1, tzinfo=UTC)
+    except ValueError:
+        raise UsageError(
+            f"Invalid month {month!r}.", code="invalid_month", hint="Give it as YYYY-MM: 2026-11."
+        ) from None
+    if len(month) != 7:
+        raise UsageError(
+            f"Invalid month {month!r}.", code="invalid_month", hint="Give it as YYYY-MM: 2026-11."
+        )
+    end = datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+@dataclass
+class StatementLine:
+    date: datetime
+    kind: str  # order, payout, or the transaction's reporting category
+    order_number: str | None
+    reference: str | None  # the payout id, or the transaction's source
+    amounts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def amount_minor(self) -> int:
+        return sum(self.amounts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "date": self.date.isoformat(),
+            "kind": self.kind,
+            "order_number": self.order_number,
+            "reference": self.reference,
+            **{f"{c}_minor": self.amounts.get(c, 0) for c in COLUMNS},
+            "amount_minor": self.amount_minor,
+        }
+
+
+@dataclass
+class CurrencyStatement:
+    currency: str
+    opening_minor: int = 0
+    closing_minor: int = 0
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COLUMNS, 0))
+    lines: list[StatementLine] = field(default_factory=list)
+
+    @property
+    def balances(self) -> bool:
+        return self.opening_minor + sum(self.totals.values()) == self.closing_minor
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "opening_minor": self.opening_minor,
+            **{f"{c}_minor": self.totals[c] for c in COLUMNS},
+            "closing_minor": self.closing_minor,
+            "lines": [line.as_dict() for line in self.lines],
+        }
+
+
+@dataclass
+class Statement:
+    creator: str
+    account: str
+    month: str
+    currencies: list[CurrencyStatement]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "creator": self.creator,
+            "account": self.account,
+            "month": self.month,
+            "currencies": [c.as_dict() for c in self.currencies],
+        }
+
+
+def _column() -> Any:
+    account = LINE.c.ledger_account
+    return case(
+        (and_(account == "transfers_received", BT.c.type == "payment"), literal("sales")),
+        (account == "transfers_received", literal("refunds")),
+        (
+            and_(account == "application_fees_paid", BT.c.source_id.startswith("fr_")),
+            literal("fee_refunds"),
+        ),
+        (account == "application_fees_paid", literal("platform_fees")),
+        (account == "payouts", literal("payouts")),
+        (account.in_(("disputes", "dispute_fees")), literal("disputes")),
+        else_=literal("other"),
+    )
+
+
+def _parse_moment(value: Any) -> datetime:
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def creator_statement(*, engine: Engine, creator: str, month: str) -> Statement:
+    """The creator's month; see the module's doc."""
+    start, end = month_bounds(month)
+    with Session(engine) as session:
+        if creator.startswith("acct_"):  # the connected account's id names its creator too
+            found = session.execute(
+                select(CreatorAccount.__table__.c.user_id).where(  # type: ignore[attr-defined]
+                    CreatorAccount.__table__.c.stripe_account_id == creator  # type: ignore[attr-defined]
+                )
+            ).scalar()
+            creator = str(found) if found is not None else creator
+        user, account = find_creator(session, creator)
+        if not account.stripe_account_id:
+            raise UsageError(
+                f"{creator} has no connected account yet.",
+                code="no_connected_account",
+                hint="Run `shub-pay creators onboard` first.",
+            )
+        book = account.stripe_account_id
+        email = user.email
+    column = _column()
+    # A line per order; without an order, per payout (its source `po_…`) or per transaction.
+    reference = case(
+        (BT.c.order_id.is_(None), func.coalesce(BT.c.source_id, BT.c.stripe_id)),
+        else_=null(),
+    )
+    # The columns pivoted in the database: one row per line, never one per (line, column).
+    sums = [
+        func.sum(case((column == name, -LINE.c.amount_minor), else_=literal(0))) for name in COLUMNS
+    ]
+    query = (
+        select(
+            BT.c.order_id,
+            ORDER.c.order_number,
+            reference,
+            func.min(BT.c.reporting_category),
+            LINE.c.currency,
+            # Read as stored, parsed below: no per-row type processing on 100,000 lines.
+            type_coerce(func.min(ENTRY.c.effective_at), String),
+            *sums,
+        )
+        .select_from(
+            LINE.join(ENTRY, ENTRY.c.id == LINE.c.entry_id)
+            .join(BT, BT.c.id == ENTRY.c.balance_transaction_id)
+            .outerjoin(ORDER, ORDER.c.id == BT.c.order_id)
+        )
+        .where(
+            LINE.c.book == book,
+            LINE.c.ledger_account.not_in(journal.BALANCE_ACCOUNTS),
+            ENTRY.c.kind == journal.KIND_TRANSACTION,
+            ENTRY.c.effective_at >= start,
+            ENTRY.c.effective_at < end,
+        )
+        .group_by(BT.c.order_id, ORDER.c.order_number, reference, LINE.c.currency)
+    )
+    currencies: dict[str, CurrencyStatement] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query).all():
+            order_id, number, ref, category, code, first = row[:6]
+            statement = currencies.get(code)
+            if statement is None:
+                statement = currencies[code] = CurrencyStatement(currency=str(code))
+            amounts = {name: int(value or 0) for name, value in zip(COLUMNS, row[6:], strict=True)}
+            for name, value in amounts.items():
+                statement.totals[name] += value
+            if order_id is not None:
+                kind = "order"
+            elif str(ref or "").startswith("po_"):
+                kind = "payout"
+            else:
+                kind = str(category)
+            statement.lines.append(StatementLine(_parse_moment(first), kind, number, ref, amounts))
+        opening = balances_at(conn, book, start)
+        closing = balances_at(conn, book, end)
+    for code in set(opening) | set(closing):
+        currencies.setdefault(code, CurrencyStatement(currency=code))
+    for code, statement in currencies.items():
+        statement.opening_minor = sum(opening.get(code, (0, 0)))
+        statement.closing_minor = sum(closing.get(code, (0, 0)))
+        statement.lines.sort(key=lambda line: (line.date, line.kind, line.reference or ""))
+    return Statement(
+        creator=email,
+        account=book,
+        month=f"{start:%Y-%m}",
+        currencies=[currencies[c] for c in sorted(currencies)],
+    )
