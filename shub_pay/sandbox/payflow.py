@@ -389,7 +389,8 @@ def settle(state: SandboxState, intent: Obj, *, created: int | None = None) -> O
         "charge": charge["id"],
         "code": "payment_intent_payment_attempt_failed",
         "message": failure["message"],
-        "payment_method": {"id": intent["payment_method"]},
+        # The spec's `api_errors.payment_method` is the whole payment method, as on a decline.
+        "payment_method": store.objects[intent["payment_method"]],
         "type": "invalid_request_error",
     }
     store.set(

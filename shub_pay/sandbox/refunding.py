@@ -350,19 +350,18 @@ def fail_refund(
         )
     store = state.store
     # Only what changed (the fields absent until now read as null, as in Stripe's events).
-    previous: Obj = {"failure_balance_transaction": None, "failure_reason": None}
+    previous: Obj = {"failure_reason": None}
     if obj.get("pending_reason") is not None:
         previous["pending_reason"] = obj["pending_reason"]
     previous["status"] = obj["status"]
     # The money comes back only if it had left: a pending refund never took any.
     returned = book_refund_failure(state, obj) if obj["status"] == "succeeded" else None
-    store.set(
-        obj["id"],
-        status="failed",
-        pending_reason=None,
-        failure_reason=failure_reason,
-        failure_balance_transaction=None if returned is None else returned["id"],
-    )
+    store.set(obj["id"], status="failed", pending_reason=None, failure_reason=failure_reason)
+    if returned is not None:
+        # The spec's `refund.failure_balance_transaction` is optional and not nullable: a
+        # pending refund that fails moved no money, so it has none and the field stays absent.
+        previous["failure_balance_transaction"] = None
+        store.set(obj["id"], failure_balance_transaction=returned["id"])
     charge = store.get_any_scope(obj["charge"])
     if charge is not None:
         refunded_total = charge["amount_refunded"] - obj["amount"]

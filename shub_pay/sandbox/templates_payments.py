@@ -100,8 +100,9 @@ OUTCOME_BANK_FAILED = {
     "network_decline_code": None,
     "network_status": "declined_by_network",
     "reason": "insufficient_funds",
+    # No score: a bank debit is not assessed by Radar, and the spec's `charge_outcome.risk_score`
+    # is optional and not nullable, so it is left out.
     "risk_level": "not_assessed",
-    "risk_score": None,
     "seller_message": "The customer's bank account has insufficient funds.",
     "type": "issuer_declined",
 }

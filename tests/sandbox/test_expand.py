@@ -89,12 +89,14 @@ def test_the_platform_application_and_ids_the_sandbox_does_not_model(client, san
     assert fee.application.object == "application"
     assert fee.application.id == sandbox.state.application_id
     assert fee.originating_transaction.id == paid.charge
-    # A connected account's py_ payment is not stored by this sandbox: the id stays an id,
-    # which the spec allows for every expandable field (anyOf string | object).
+    # Since the ledger the connected account's py_ payment is stored (on the account's
+    # balance), so destination_payment expands to it: a charge, as the spec's anyOf allows.
     transfer = client.v1.transfers.retrieve(
         paid.transfer, params={"expand": ["destination_payment", "balance_transaction"]}
     )
-    assert str(transfer.destination_payment).startswith("py_")
+    payment = transfer.destination_payment
+    assert (payment.object, payment.id[:3], payment.amount) == ("charge", "py_", transfer.amount)
+    assert transfer.balance_transaction.object == "balance_transaction"
 
 
 def test_list_pages_expand_with_the_data_prefix_only(client, sandbox):
