@@ -27,11 +27,11 @@ Figures taken 2026-12-01 on the shared 2-core machine with a load average near 1
 test suite and other engineers' work running), so CPU-bound figures are several times slower
 than on an idle machine:
 
-- `payouts --payouts 100 --per-payout 1000` (100,000 transactions, 200 ms, 100 req/s): 1,109
-  list calls in 15.4 s, 6,494 transactions/s = 65 % of the 10,000/s ceiling (a payout of 1,000
+- `payouts` at full size (1,000 payouts × 1,000 transactions, 200 ms, 100 req/s): 11,011 list
+  calls in 121.3 s, 8,245 transactions/s = 82.4 % of the 10,000/s ceiling (a payout of 1,000
   lists 11 pages, its own transaction included, so 91 % is the most the page count allows),
-  0 differences, 102.8 MB peak. The full 1,000 × 1,000 size was not run (≈ 2 min of listing
-  alone at the ceiling, plus seeding, on a machine already saturated).
+  0 differences, 1 request rate-limited and retried, 32.8 s CPU, 233 MB peak (the ids kept to
+  drop duplicates across pages). At 100 × 1,000: 65 % (too few payouts for 32 workers' tail).
 - `statement --orders 100000` (550,000 journal lines): 16.9 s in-process under that load
   (CPU-starved: the Python loop ran at ≈ 35 µs a row), above the ≤ 1 s target; not met.
 """
