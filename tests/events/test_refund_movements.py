@@ -171,3 +171,53 @@ def test_a_repeated_or_smaller_movement_changes_nothing(endpoint: Endpoint, engi
             select(AuditLog).where(AuditLog.action == "REFUND_MOVEMENT_RECORDED")
         ).all()
     assert len(recorded) == 2
+
+
+def test_a_reversal_learnt_expanded_on_its_refund_is_a_movement_counted_once(
+    endpoint: Endpoint, engine: Engine
+) -> None:
+    """The refunds CLI (and a refund read with `expand[]=transfer_reversal`) learns the reversal
+    from the refund object itself: it is recorded by its id at once, given to that refund, and
+    `transfer.reversed` naming it later adds nothing."""
+    purchase = Purchase(amount=1000, fee=100)
+    endpoint.deliver(purchase.completed(), purchase.charge_succeeded())
+    refund_id = "re_expanded_reversal"
+    reversal = {
+        "id": "trr_expanded_reversal",
+        "object": "transfer_reversal",
+        "amount": 300,
+        "created": purchase.t0 + 1000,
+        "currency": purchase.currency,
+        "source_refund": refund_id,
+        "transfer": "tr_" + purchase.charge_id[3:],
+    }
+    obj = purchase.refund_object(
+        300, refund_id=refund_id, created=purchase.t0 + 1000, transfer_reversal=reversal
+    )
+    endpoint.deliver(event("refund.created", obj, created=purchase.t0 + 1000))
+
+    def movements() -> list[tuple[str, str, int, bool]]:
+        with Session(engine) as s:
+            return [
+                (m.stripe_id, m.kind, m.amount_minor, m.refund_id is not None)
+                for m in s.exec(select(OrderMovement))
+            ]
+
+    assert movements() == [("trr_expanded_reversal", "transfer_reversal", 300, True)]
+    assert _refunds(engine) == {refund_id: (300, 300, 0)}
+    purchase.refunded_so_far += 300
+    endpoint.deliver(purchase.transfer_reversed([(refund_id, 300)], at=1000))
+    assert [m[0] for m in movements()] == ["trr_expanded_reversal"]
+    with Session(engine) as s:
+        order = s.exec(select(Order)).one()
+        ledger = order_ledger(
+            order,
+            s.exec(select(Refund).where(Refund.order_id == order.id)),
+            s.exec(select(OrderMovement).where(OrderMovement.order_id == order.id)),
+        )
+    # The buyer got 300 back, all of it from the creator's share, counted once.
+    assert (ledger.platform_net_minor, ledger.creator_net_minor, ledger.buyer_refunded_minor) == (
+        100,
+        600,
+        300,
+    )

@@ -284,6 +284,18 @@ def apply_stripe_refund(
                 "failure_reason": row.failure_reason,
             },
         )
+    if isinstance(reversal, Mapping):
+        # The reversal made with this refund, expanded: recorded by its id like one learnt from
+        # `transfer.reversed`, so the movement table is complete whoever learns it first.
+        transfer = reversal.get("transfer")
+        record_movement(
+            session,
+            order=order,
+            kind=MovementKind.TRANSFER_REVERSAL,
+            item={"source_refund": refund_id, **reversal},
+            limit_minor=_money(transfer.get("amount")) if isinstance(transfer, Mapping) else None,
+            attribute=False,
+        )
     for fee_refund in _fee_refunds_of_charge(charge):
         record_movement(
             session,
