@@ -32,7 +32,7 @@ from shub_pay.services.events.dispatcher import ingest
 from shub_pay.services.events.stored import retry_events
 from shub_pay.services.orders.after_sale import dispute_lost_minor
 from shub_pay.services.orders.view import order_ledger
-from tests.events.factory import Purchase, event
+from tests.events.factory import Purchase, _next, event
 
 # Bounded for the suite; a nightly run sets SHUB_PROPERTY_EXAMPLES=1000.
 EXAMPLES = int(os.environ.get("SHUB_PROPERTY_EXAMPLES", "40"))
@@ -92,9 +92,13 @@ def payment_history(draw: st.DrawFn, index: int) -> list[dict[str, Any]]:
         at = 1000 + n * 10
         reverse = draw(st.booleans())
         reversal = None
+        refund_id = _next("re")
+        # The same reversal has one id whether named by its refund or by `transfer.reversed`
+        # (the factory's `trr_` of the refund id).
+        reversal_id = f"trr_{refund_id[3:]}"
         if reverse and draw(st.booleans()):  # the refund's reversal expanded, or just its id
             reversal = {
-                "id": f"trr_{index}_{n}",
+                "id": reversal_id,
                 "object": "transfer_reversal",
                 "amount": refund_amount,
             }
@@ -102,8 +106,9 @@ def payment_history(draw: st.DrawFn, index: int) -> list[dict[str, Any]]:
         created, charged = purchase.refund(
             refund_amount,
             at=at,
+            refund_id=refund_id,
             status="pending" if fate in ("pending", "canceled") else "succeeded",
-            transfer_reversal=reversal or (f"trr_{index}_{n}" if reverse else None),
+            transfer_reversal=reversal or (reversal_id if reverse else None),
         )
         events += [maybe_legacy(created), charged]
         if reverse:
