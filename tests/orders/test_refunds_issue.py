@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlmodel import Session, select
+
+from shub_pay.domain.models import OrderMovement, Refund
 from tests.conftest import Cli
 from tests.orders.conftest import Market
 
@@ -42,6 +45,15 @@ def test_a_partial_refund_with_both_flags_moves_exactly_what_stripe_says(
         market.sandbox.get(refund["stripe_refund_id"])["transfer_reversal"]
     )
     assert reversal["amount"] == 500
+    # Both Connect movements are on record by their Stripe ids, given to this refund, before any
+    # webhook arrives: `reconcile` finds nothing missing and the ledger counts them once.
+    with Session(market.engine) as s:
+        (row,) = s.exec(select(Refund).where(Refund.stripe_refund_id == refund["stripe_refund_id"]))
+        moved = {
+            (m.kind, m.amount_minor, m.refund_id == row.id, m.stripe_id[:3])
+            for m in s.exec(select(OrderMovement))
+        }
+    assert moved == {("transfer_reversal", 500, True, "trr"), ("fee_refund", 50, True, "fr_")}
     assert result["order_status"] == "PARTIALLY_REFUNDED"
     assert result["refundable_minor"] == 799
     assert result["access_active"] is True
