@@ -203,25 +203,35 @@ def issue(
             metavar="REASON",
         ),
     ] = None,
+    # Each flag and its "no" twin are separate options: as one `--a/--no-a` pair, Typer's help
+    # puts the twin in a second column and cuts both names at 80 columns.
     refund_application_fee: Annotated[
-        bool | None,
+        bool,
         typer.Option(
-            "--refund-application-fee/--no-refund-application-fee",
+            "--refund-application-fee",
             help="Give the platform's fee back to the creator, in proportion (needs the "
             "reversal). Default: SHUB_REFUND_POLICY (yes only for creator_and_fee).",
-            show_default=False,
         ),
-    ] = None,
+    ] = False,
+    no_refund_application_fee: Annotated[
+        bool,
+        typer.Option("--no-refund-application-fee", help="Keep the platform's fee."),
+    ] = False,
     reverse_transfer: Annotated[
-        bool | None,
+        bool,
         typer.Option(
-            "--reverse-transfer/--no-reverse-transfer",
+            "--reverse-transfer",
             help="Take the refunded amount back from the creator's connected account. "
-            "Default: SHUB_REFUND_POLICY (yes for creator and creator_and_fee; "
-            "--no-reverse-transfer makes the platform pay).",
-            show_default=False,
+            "Default: SHUB_REFUND_POLICY (yes for creator and creator_and_fee).",
         ),
-    ] = None,
+    ] = False,
+    no_reverse_transfer: Annotated[
+        bool,
+        typer.Option(
+            "--no-reverse-transfer",
+            help="Leave the creator's share with them: the platform pays the refund.",
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Show who would get what; call nothing, write nothing."),
@@ -246,6 +256,10 @@ def issue(
     from shub_pay.services.audit import default_actor
     from shub_pay.services.refunds.issue import issue_refund
 
+    refund_fee_flag = _either(
+        refund_application_fee, no_refund_application_fee, "--refund-application-fee"
+    )
+    reverse_flag = _either(reverse_transfer, no_reverse_transfer, "--reverse-transfer")
     context = app_context(ctx)
     with context.session() as session:
         outcome = issue_refund(
@@ -254,8 +268,8 @@ def issue(
             order_ref=order,
             amount=amount,
             reason=reason.value if reason else None,
-            refund_application_fee=refund_application_fee,
-            reverse_transfer=reverse_transfer,
+            refund_application_fee=refund_fee_flag,
+            reverse_transfer=reverse_flag,
             policy=context.settings.refund_policy,
             dry_run=dry_run,
             actor=actor or default_actor(),
@@ -272,6 +286,17 @@ def issue(
         note(f"[yellow]warning:[/yellow] {warning}")
     if outcome.refund is not None and outcome.refund.status in ("failed", "canceled"):
         raise typer.Exit(EXIT_STRIPE)
+
+
+def _either(yes: bool, no: bool, name: str) -> bool | None:
+    """A flag and its `--no-` twin: True, False, or None (follow SHUB_REFUND_POLICY)."""
+    if yes and no:
+        from shub_pay.errors import UsageError
+
+        raise UsageError(
+            f"{name} and --no-{name[2:]} contradict each other", hint="give one of them"
+        )
+    return True if yes else False if no else None
 
 
 def _cell_money(key: str) -> Callable[[Mapping[str, Any]], str]:
