@@ -31,9 +31,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, and_, func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from shub_pay.domain.models import PLATFORM_BOOK, BalanceTransaction, Order, OrderItem, User
+from shub_pay.domain.models import PLATFORM_BOOK, BalanceTransaction, Order, OrderItem
 from shub_pay.domain.periods import (
     Granularity,
     local_midnight,
@@ -44,6 +44,7 @@ from shub_pay.domain.periods import (
 )
 from shub_pay.errors import UsageError
 from shub_pay.services.lookup import find_creator, find_product
+from shub_pay.services.reports.revenue import group_labels
 from shub_pay.services.reports.rows import TOTAL, GroupBy
 
 BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
@@ -338,7 +339,7 @@ def settlement_report(
                 int(amount),
                 int(fee),
             )
-        labels = _labels(session, group_by, [k for k, _ in cells])
+        labels = group_labels(session, group_by, [k for k, _ in cells])
         for (k, currency), by_category in cells.items():
             label = labels.get(k, k)
             groups.append(_row(label, currency, by_category, sort_key=label))
@@ -431,20 +432,3 @@ def _period_rows(
                 )
         start = following
     return rows
-
-
-def _labels(session: Session, group_by: GroupBy, keys: list[str]) -> dict[str, str]:
-    from shub_pay.domain.models import Product
-
-    wanted = sorted(set(keys))
-    if not wanted:
-        return {}
-    if group_by is GroupBy.CREATOR:
-        found = session.execute(
-            select(col(User.id), col(User.email)).where(col(User.id).in_(wanted))
-        ).all()
-    else:
-        found = session.execute(
-            select(col(Product.id), col(Product.slug)).where(col(Product.id).in_(wanted))
-        ).all()
-    return {str(k): str(v) for k, v in found}

@@ -296,7 +296,7 @@ def _entity_groups(
             transfer_reversed_minor=row.transfer_reversed_minor - _int(f_reversed),
             fee_refunded_minor=row.fee_refunded_minor - _int(f_fee_refunded),
         )
-    labels = _labels(session, group_by, (k for k, _ in groups))
+    labels = group_labels(session, group_by, (k for k, _ in groups))
     return {
         group: replace(row, key=labels[row.key], sort_key=labels[row.key])
         for group, row in groups.items()
@@ -316,7 +316,7 @@ def _fee_bps_recorded(session: Session, filters: _Filters) -> dict[str, tuple[in
     return {cur: tuple(sorted(values)) for cur, values in found.items()}
 
 
-def _labels(session: Session, group_by: GroupBy, keys: Iterable[str]) -> dict[str, str]:
+def group_labels(session: Session, group_by: GroupBy, keys: Iterable[str]) -> dict[str, str]:
     """Emails of creators / slugs of products for the keys found (a handful, not per order)."""
     wanted = sorted(set(keys))
     if not wanted:
