@@ -2,10 +2,6 @@
 Stripe does something later, its webhook is lost, `reconcile` sees it from Stripe's own lists,
 `--fix` applies it through the handlers' code, and the next run is clean — on SQLite and
 PostgreSQL (the `world` fixture runs each test on both).
-
-Tests marked `needs_state` need the state side of issue 15 (`money-backward`: refunds derived
-from Stripe's latest statuses, Stripe's answer over a closed request, disputes by time, Connect
-movements recorded on their own); they are skipped until the local books keep movement rows.
 """
 
 from __future__ import annotations
@@ -13,17 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from sqlmodel import Session, select
 
 from shub_pay.domain import models
 from shub_pay.domain.models import Refund
 from tests.reconcile.conftest import World, kinds
 
-needs_state = pytest.mark.skipif(
-    not hasattr(models, "OrderMovement"),
-    reason="needs the state side of issue 15 (branch money-backward)",
-)
 DAY = 86_400
 
 
@@ -202,7 +193,6 @@ def test_case_10_a_dispute_today_on_a_charge_from_45_days_ago_is_seen_today(worl
     assert _active(world, old.payment_intent_id) == [False]
 
 
-@needs_state
 def test_case_1_a_refund_that_failed_after_it_succeeded_stops_counting(world: World) -> None:
     paid = world.buy()
     world.deliver()
@@ -222,7 +212,6 @@ def test_case_1_a_refund_that_failed_after_it_succeeded_stops_counting(world: Wo
     assert _active(world, paid.payment_intent_id) == [True]
 
 
-@needs_state
 def test_case_11_a_request_shub_pay_closed_that_stripe_carried_out_takes_stripes_answer(
     world: World,
 ) -> None:
@@ -265,7 +254,6 @@ def test_case_11_a_request_shub_pay_closed_that_stripe_carried_out_takes_stripes
     assert order is not None and order.refunded_minor == 300
 
 
-@needs_state
 def test_case_11_an_inquiry_escalated_to_a_chargeback_is_applied(world: World) -> None:
     paid = world.buy()
     world.deliver()
@@ -283,7 +271,6 @@ def test_case_11_an_inquiry_escalated_to_a_chargeback_is_applied(world: World) -
     assert _active(world, paid.payment_intent_id) == [False]
 
 
-@needs_state
 def test_case_7_a_fee_refunded_on_its_own_and_a_reversal_by_hand_are_recorded(
     world: World,
 ) -> None:
@@ -309,6 +296,6 @@ def test_case_7_a_fee_refunded_on_its_own_and_a_reversal_by_hand_are_recorded(
     assert not_recorded == sorted([fee_refund["id"], reversal["id"]])
     _fix_then_clean(world)
     with Session(world.engine) as s:
-        movements = s.exec(select(models.OrderMovement)).all()  # type: ignore[attr-defined]
+        movements = s.exec(select(models.OrderMovement)).all()
         recorded = {m.stripe_id: (m.amount_minor, m.refund_id) for m in movements}
     assert recorded == {fee_refund["id"]: (50, None), reversal["id"]: (500, None)}
