@@ -95,18 +95,15 @@ class Shop:
         """A refund Stripe made at `at`; `reversed_`/`fee_refunded` are the Connect flags'
         transfer reversal and application-fee refund, as Stripe's objects report them."""
         created = int(at.timestamp())
-        reversal = (
-            {
-                "id": f"trr_{purchase.charge_id}_{created}",
+        obj = purchase.refund_object(amount, created=created, status=status)
+        if reversed_:
+            # One reversal, one id, as at Stripe (and as the factory's `transfer.reversed` names
+            # it): two refunds in the same second are two reversals, never one id twice.
+            obj["transfer_reversal"] = {
+                "id": f"trr_{obj['id']}",
                 "object": "transfer_reversal",
                 "amount": reversed_,
             }
-            if reversed_
-            else None
-        )
-        obj = purchase.refund_object(
-            amount, created=created, status=status, transfer_reversal=reversal
-        )
         self.deliver(event("refund.created", obj, created=created))
         if status != "succeeded":
             return
