@@ -100,7 +100,7 @@ class Shop:
             # One reversal, one id, as at Stripe (and as the factory's `transfer.reversed` names
             # it): two refunds in the same second are two reversals, never one id twice.
             obj["transfer_reversal"] = {
-                "id": f"trr_{obj['id']}",
+                "id": f"trr_{str(obj['id'])[3:]}",
                 "object": "transfer_reversal",
                 "amount": reversed_,
             }
