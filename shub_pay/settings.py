@@ -299,7 +299,7 @@ def parse_settings(
         if not raw["SHUB_STRIPE_RATE_LIMIT"]:
             return None
         try:
-            value = float(raw["SHUB_STRIPE_RATE_LIMIT"])
+            value = float(raw["SHUB_STRIPE_RATE_LIMIT"])  # requests per second, not money
         except ValueError:
             value = -1.0
         if not 0 < value <= 10_000:

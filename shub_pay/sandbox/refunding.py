@@ -36,6 +36,10 @@ The paths back (DESIGN.md §10; STRIPE-FACTS.md §9; the spec's `refund.status`:
   refund.updated", docs.stripe.com/api/refunds), then `refund.failed` when it failed.
 * Canceled: only `requires_action` refunds can be canceled (`POST /v1/refunds/{id}/cancel`,
   spec); card refunds never are, so a cancel is refused with 400.
+
+One idea that needs its length: a refund's whole life at Stripe (create, pending, succeed,
+fail, the Connect movements made with it, standalone fee refunds and reversals), read together
+because each step checks what the others left.
 """
 
 from __future__ import annotations

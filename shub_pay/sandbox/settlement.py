@@ -30,6 +30,9 @@ Backward movements:
   `adjustment` with reporting category `dispute`; a won dispute reinstates the amount withdrawn
   (`dispute_reversal`), never the fee (D/disputes). Inquiries book nothing.
 * A refund that fails returns exactly what the refund took (`refund_failure`).
+
+One idea that needs its length: what every movement books on each balance it touches, one
+function per movement, so the rules can be read side by side.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Shapes follow Stripe's published fixtures (stripe/openapi `fixtures3.json`) for 
 the SDK pins; they are written out here because the package must not read reference files at
 run time. Constant nested parts are shared between objects (stored objects are never mutated
 below the top level, see `store`).
+
+One idea that needs its length: the shapes of the payment objects Stripe's spec describes
+(charge, payment intent, payment method, refund, fee, transfer), one builder each.
 """
 
 from __future__ import annotations

@@ -204,6 +204,8 @@ def _int64(text: str) -> int:
 
 
 def _finite(text: str) -> float:
+    # Not money: Stripe sends amounts as integers (`_int64`); a JSON fraction in an event is a
+    # rate or a percentage, parsed as the SDK parses it, and refused when it is not finite.
     value = float(text)
     if value != value or value in (float("inf"), float("-inf")):
         raise _NotStrictJson("a number beyond a double")
