@@ -16,7 +16,7 @@ imported only when they differ (a new, older or foreign database) and by `db upg
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +59,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def dialect_insert(dialect_name: str) -> Callable[..., Any]:
+    """The dialect's `insert` (with `on_conflict_do_nothing` / `on_conflict_do_update`).
+
+    Imported on first use: `sqlalchemy.dialects.postgresql` loads its asyncpg, psycopg and
+    pg8000 modules too (~30 ms), which a command on SQLite should not pay at import."""
+    if dialect_name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    return pg_insert
 
 
 def require_existing_database(url: str) -> None:

@@ -3,15 +3,25 @@
 Each group lives in its own module under `shub_pay.cli`, and none is imported until its command
 runs: the root group knows the groups by name, module and one-line summary (`COMMANDS`), and
 imports a module only when click asks for that command to run it or to show its own help.
-`shub-pay --help` prints the summaries without importing any group, so it loads Typer and Rich
-and nothing else of shub-pay; `shub-pay orders list` loads `shub_pay.cli.orders` and what that
-command needs. `tests/foundation/test_startup.py` keeps the summaries equal to the modules' own
-help and checks what `--help` and the everyday commands import.
+`shub-pay --help` prints the summaries without importing any group, so it loads Typer (not
+even Rich) and a few small modules of shub-pay; `shub-pay orders list` loads
+`shub_pay.cli.orders` and what that command needs. `tests/foundation/test_startup.py` keeps the
+summaries equal to the modules' own help and checks what `--help` and the everyday commands
+import.
+
+Help is Click's plain formatter (`rich_markup_mode=None`), as `git` and `gh` print it: Typer's
+Rich help renderer costs as much again as `import typer` (markdown-it, pygments), and piped help
+was plain anyway. Each command is finished when it is loaded (`finish_command`): the global
+options are accepted after the command too, a group named alone prints its help, and command
+lists show each summary whole.
 """
 
 from __future__ import annotations
 
+import copy
 import importlib
+import inspect
+import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,6 +165,49 @@ class _LazyCommands(MutableMapping[str, Any]):
         return len(COMMANDS) + sum(1 for name in self._loaded if name not in COMMANDS)
 
 
+# The root options that mean the same after the command (`shub-pay orders list --debug`).
+GLOBAL_OPTIONS = ("database_url", "env_file", "debug")
+
+
+def _set_global_option(ctx: Any, param: Any, value: Any) -> None:
+    """A global option given after the command: the same meaning as before it (last one wins)."""
+    if ctx.resilient_parsing or ctx.get_parameter_source(param.name).name != "COMMANDLINE":
+        return
+    obj = ctx.find_root().obj
+    if isinstance(obj, AppContext):
+        setattr(obj, param.name, Path(value) if param.name == "env_file" else value)
+
+
+def _first_paragraph(text: str) -> str:
+    return " ".join(inspect.cleandoc(text).split("\n\n")[0].split())
+
+
+def finish_command(command: Any, global_options: list[Any]) -> None:
+    """What every loaded command and group gets (issue 18, item 11).
+
+    - the global options, hidden (the root's help lists them), at every level;
+    - a group without a sub-command prints its help (stderr, exit 2) rather than "Missing
+      command.", unless the group is a command itself;
+    - its summary in its group's command list is its whole first paragraph (Click would cut it
+      to the width with "…" and only wrap what it was given as `short_help`)."""
+    present = {name for param in command.params for name in param.opts}
+    for option in global_options:
+        if not present.intersection(option.opts):
+            given_after = copy.copy(option)
+            given_after.hidden = True
+            given_after.expose_value = False
+            given_after.callback = _set_global_option
+            command.params.append(given_after)
+    if not command.short_help and command.help:
+        command.short_help = _first_paragraph(command.help)
+    subcommands = getattr(command, "commands", None)
+    if subcommands is not None:
+        # `reconcile` runs itself when named alone (invoke_without_command): not a help case.
+        command.no_args_is_help = not command.invoke_without_command
+        for sub in subcommands.values():
+            finish_command(sub, global_options)
+
+
 class LazyRootGroup(ShubPayGroup):
     """The root group (errors and exit codes as `ShubPayGroup`), its commands imported on use.
 
@@ -182,7 +235,9 @@ class LazyRootGroup(ShubPayGroup):
             holder.add_typer(target, name=name)
         else:
             holder.command(name)(target)
-        return typer.main.get_group(holder).commands[name]
+        command = typer.main.get_group(holder).commands[name]
+        finish_command(command, [p for p in self.params if p.name in GLOBAL_OPTIONS])
+        return command
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(self.commands)  # the names only (Typer's own walks the commands)
@@ -191,9 +246,11 @@ class LazyRootGroup(ShubPayGroup):
         commands = self.commands
         assert isinstance(commands, _LazyCommands)
         if self._describing and cmd_name in COMMANDS and not commands.is_loaded(cmd_name):
+            summary = COMMANDS[cmd_name].summary
             return TyperCommand(
                 name=cmd_name,
-                help=COMMANDS[cmd_name].summary,
+                help=summary,
+                short_help=summary,
                 rich_markup_mode=self.rich_markup_mode,
             )
         return commands.get(cmd_name)
@@ -212,10 +269,11 @@ app = typer.Typer(
     help=(
         "Payments administration for SequenceHUB: Stripe Connect onboarding, checkout links, "
         "webhooks, refunds, reconciliation and revenue reports.\n\n"
-        "Example: shub-pay --database-url sqlite:///shop.db orders list --format json"
+        "Example: shub-pay --database-url sqlite:///shop.db orders list --format json\n\n"
+        "--database-url, --env-file and --debug may also follow the command."
     ),
     no_args_is_help=True,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -252,4 +310,8 @@ def root(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:  # before Typer's own handling (building the root group)
+        sys.stderr.write("error: interrupted\n")
+        sys.exit(130)

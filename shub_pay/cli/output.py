@@ -20,14 +20,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shub_pay.cli.errors import FORMAT_META_KEY
+
 
 class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
-
-
-FORMAT_META_KEY = "shub_pay.format"
 
 
 def _remember_format(ctx: typer.Context, value: Format | None) -> Format | None:

@@ -20,15 +20,44 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
+    Engine,
     Index,
+    MetaData,
     Text,
     UniqueConstraint,
+    event,
     func,
     text,
 )
 from sqlmodel import Field, SQLModel
 
 from shub_pay.domain.types import UTCDateTime, utcnow
+
+# Partial indexes are declared with `sqlite_where` only. PostgreSQL's WHERE is the same clause
+# and is added when a PostgreSQL connection is first made (`add_postgresql_where`): naming
+# `postgresql_where` in `Index(...)` makes SQLAlchemy import its whole PostgreSQL dialect (and
+# its asyncpg, psycopg and pg8000 modules, ~30 ms) to check the argument, on SQLite too.
+
+
+def add_postgresql_where(metadata: MetaData) -> None:
+    """Give every partial index of `metadata` the WHERE it has on SQLite on PostgreSQL too."""
+    for table in metadata.tables.values():
+        for index in table.indexes:
+            where = index.dialect_options["sqlite"]["where"]
+            if where is not None and index.dialect_options["postgresql"]["where"] is None:
+                index.dialect_kwargs["postgresql_where"] = where
+
+
+_postgresql_where_added = False
+
+
+@event.listens_for(Engine, "engine_connect")
+def _on_connect(connection: Any) -> None:
+    global _postgresql_where_added
+    if not _postgresql_where_added and connection.dialect.name == "postgresql":
+        add_postgresql_where(SQLModel.metadata)
+        _postgresql_where_added = True
+
 
 # Named constraints, so later migrations (SQLite batch mode included) can find and alter them.
 SQLModel.metadata.naming_convention = {
@@ -37,6 +66,18 @@ SQLModel.metadata.naming_convention = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class Table(SQLModel):
+    """The base of every table: its pydantic schema is built on first use, not at import.
+
+    A table model is never validated by pydantic here (SQLModel constructs table rows without
+    validation, and shub-pay calls no `model_validate`/`model_dump` on them), yet building the
+    validator and serializer of 21 tables cost every command ~20 ms at start-up. With
+    `defer_build` pydantic builds them the first time something asks (and gives the same
+    result: tests/foundation/test_storage.py checks it)."""
+
+    model_config = SQLModel.model_config | {"defer_build": True}
 
 
 def _ts(*, nullable: bool = True, index: bool = False) -> Any:
@@ -156,7 +197,7 @@ class ReceivedVia(StrEnum):
     CLI = "cli"
 
 
-class User(SQLModel, table=True):
+class User(Table, table=True):
     __tablename__ = "users"
 
     id: str = Field(primary_key=True, max_length=64)
@@ -166,7 +207,7 @@ class User(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class CreatorAccount(SQLModel, table=True):
+class CreatorAccount(Table, table=True):
     __tablename__ = "creator_accounts"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -187,7 +228,7 @@ class CreatorAccount(SQLModel, table=True):
     synced_at: datetime | None = _ts()
 
 
-class Product(SQLModel, table=True):
+class Product(Table, table=True):
     __tablename__ = "products"
 
     id: str = Field(primary_key=True, max_length=64)
@@ -202,7 +243,7 @@ class Product(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class ProductVersion(SQLModel, table=True):
+class ProductVersion(Table, table=True):
     __tablename__ = "product_versions"
     __table_args__ = (
         UniqueConstraint("product_id", "version", name="uq_product_versions_product_version"),
@@ -211,7 +252,6 @@ class ProductVersion(SQLModel, table=True):
             "product_id",
             unique=True,
             sqlite_where=text("is_latest"),
-            postgresql_where=text("is_latest"),
         ),
     )
 
@@ -223,7 +263,7 @@ class ProductVersion(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class Price(SQLModel, table=True):
+class Price(Table, table=True):
     __tablename__ = "prices"
     __table_args__ = (
         Index(
@@ -232,7 +272,6 @@ class Price(SQLModel, table=True):
             "currency",
             unique=True,
             sqlite_where=text("is_active"),
-            postgresql_where=text("is_active"),
         ),
         *money_checks("prices"),
     )
@@ -245,7 +284,7 @@ class Price(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class CheckoutSession(SQLModel, table=True):
+class CheckoutSession(Table, table=True):
     __tablename__ = "checkout_sessions"
     __table_args__ = tuple(money_checks("checkout_sessions"))
 
@@ -271,7 +310,7 @@ class CheckoutSession(SQLModel, table=True):
 _ORDER_REPORT_COLUMNS = ("paid_at", "amount_minor", "application_fee_minor", "status")
 
 
-class Order(SQLModel, table=True):
+class Order(Table, table=True):
     __tablename__ = "orders"
     # Covering indexes of `report revenue` (migration 0002 says why).
     __table_args__ = (
@@ -313,7 +352,7 @@ class Order(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class OrderItem(SQLModel, table=True):
+class OrderItem(Table, table=True):
     __tablename__ = "order_items"
     __table_args__ = (
         UniqueConstraint("order_id", "product_id", name="uq_order_items_order_product"),
@@ -329,7 +368,7 @@ class OrderItem(SQLModel, table=True):
     currency: str = Field(max_length=3)
 
 
-class Entitlement(SQLModel, table=True):
+class Entitlement(Table, table=True):
     __tablename__ = "entitlements"
     __table_args__ = (
         UniqueConstraint("order_id", "product_id", name="uq_entitlements_order_product"),
@@ -347,7 +386,7 @@ class Entitlement(SQLModel, table=True):
     revoked_at: datetime | None = _ts()
 
 
-class Refund(SQLModel, table=True):
+class Refund(Table, table=True):
     """A refund: either one support asked for (written before Stripe is called, holding the
     idempotency key) or one Stripe told us about (dashboard, webhook, reconcile)."""
 
@@ -405,7 +444,7 @@ class MovementKind(StrEnum):
     TRANSFER_REVERSAL = "transfer_reversal"
 
 
-class OrderMovement(SQLModel, table=True):
+class OrderMovement(Table, table=True):
     """One Connect movement of an order as Stripe reported it: an application-fee refund
     (`fr_…`) or a transfer reversal (`trr_…`), keyed by its Stripe id. `refund_id` is the local
     refund it belongs to (a reversal's `source_refund`; a fee refund matched one-to-one to the
@@ -426,7 +465,7 @@ class OrderMovement(SQLModel, table=True):
     created_at: datetime = _created()
 
 
-class StripeEvent(SQLModel, table=True):
+class StripeEvent(Table, table=True):
     """The raw event, stored before it is trusted or processed (dj-stripe's lesson)."""
 
     __tablename__ = "stripe_events"
@@ -448,7 +487,7 @@ class StripeEvent(SQLModel, table=True):
     processed_at: datetime | None = _ts()
 
 
-class AuditLog(SQLModel, table=True):
+class AuditLog(Table, table=True):
     """Append-only. No secrets, no card numbers (last4 and brand at most)."""
 
     __tablename__ = "audit_log"
@@ -466,7 +505,7 @@ class AuditLog(SQLModel, table=True):
     )
 
 
-class ReplayCursor(SQLModel, table=True):
+class ReplayCursor(Table, table=True):
     """Where an `events replay` run got to, and who holds the lock against overlapping runs."""
 
     __tablename__ = "replay_cursors"
@@ -482,7 +521,7 @@ class ReplayCursor(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class ReconcileRun(SQLModel, table=True):
+class ReconcileRun(Table, table=True):
     __tablename__ = "reconcile_runs"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -541,7 +580,7 @@ Index("ix_audit_log_action_listed", _AUDIT_TABLE.c.action, _AUDIT_TABLE.c.at, _A
 PLATFORM_BOOK = "platform"  # the book of the platform's own Stripe balance
 
 
-class BalanceTransaction(SQLModel, table=True):
+class BalanceTransaction(Table, table=True):
     """Stripe's record of one change to one balance (`txn_…`), as `books sync` read it.
 
     Immutable but for `status` (pending → available), whose change is also a journal entry.
@@ -588,7 +627,7 @@ class BalanceTransaction(SQLModel, table=True):
     synced_at: datetime = _created()
 
 
-class Payout(SQLModel, table=True):
+class Payout(Table, table=True):
     """A payout of one balance to its bank account (`po_…`), with Stripe's latest status."""
 
     __tablename__ = "payouts"
@@ -608,7 +647,7 @@ class Payout(SQLModel, table=True):
     synced_at: datetime = _created()
 
 
-class JournalEntry(SQLModel, table=True):
+class JournalEntry(Table, table=True):
     """One event of one book: a balance transaction (`kind` "transaction") or its funds
     becoming available ("available"). Append-only: never updated or deleted."""
 
@@ -632,7 +671,7 @@ class JournalEntry(SQLModel, table=True):
     adjusts_period: str | None = Field(default=None, max_length=7)
 
 
-class JournalLine(SQLModel, table=True):
+class JournalLine(Table, table=True):
     """One line of an entry: signed minor units on one ledger account (debit positive)."""
 
     __tablename__ = "journal_lines"
@@ -649,7 +688,7 @@ class JournalLine(SQLModel, table=True):
     amount_minor: int = _minor()
 
 
-class BooksCursor(SQLModel, table=True):
+class BooksCursor(Table, table=True):
     """Per Stripe account and stream (`balance_transactions`, `payouts`): what `books sync`
     has read, so a re-run starts where the last one could safely stop."""
 
@@ -661,7 +700,7 @@ class BooksCursor(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
-class ClosedPeriod(SQLModel, table=True):
+class ClosedPeriod(Table, table=True):
     """A closed month of one book: its entries are fixed, and their hash says so."""
 
     __tablename__ = "closed_periods"

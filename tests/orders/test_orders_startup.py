@@ -28,6 +28,8 @@ def test_orders_list_and_show_read_the_books_without_the_sdk_or_alembic(
         799,
     )
     assert shown.loaded("stripe", "alembic", "shub_pay.gateway", "uvicorn") == []
+    if db_url.startswith("sqlite"):  # the models name no PostgreSQL argument (issue 13)
+        assert shown.loaded("sqlalchemy.dialects.postgresql") == []
 
     listed = run_shub_pay("orders", "list", "--format", "json", env=env, cwd=tmp_path)
     assert listed.exit_code == 0, listed.stderr

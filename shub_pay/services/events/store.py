@@ -24,9 +24,8 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from shub_pay.db import dialect_insert
 from shub_pay.domain.models import EventStatus, ReceivedVia, StripeEvent
 from shub_pay.domain.types import utcnow
 
@@ -167,7 +166,7 @@ def store_event(
         return Stored(event_id, event_type, created=False, status=known)
     values = event_row_values(event, received_via=received_via)
     table = _table()
-    insert = sqlite_insert if engine.dialect.name == "sqlite" else pg_insert
+    insert = dialect_insert(engine.dialect.name)
     statement = (
         insert(table).values(**values).on_conflict_do_nothing(index_elements=["stripe_event_id"])
     )

@@ -1,0 +1,94 @@
+"""The tables cost little to import (issue 13): pydantic builds a table's schema only when asked,
+and the PostgreSQL dialect is loaded only for a PostgreSQL database, whose partial indexes still
+carry their WHERE exactly as the migrations built them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from sqlalchemy import Engine, inspect
+from sqlmodel import Session, SQLModel, select
+
+from shub_pay.domain.models import Price, Table
+
+
+def test_every_table_is_a_deferred_table() -> None:
+    mapped = [mapper.class_ for mapper in SQLModel._sa_registry.mappers]  # type: ignore[attr-defined]
+    assert len(mapped) == len(SQLModel.metadata.tables)
+    not_deferred = [cls.__name__ for cls in mapped if not issubclass(cls, Table)]
+    assert not_deferred == [], "declare new tables as `class X(Table, table=True)`"
+
+
+def test_importing_the_tables_builds_no_schema_and_loads_no_postgresql() -> None:
+    code = (
+        "import json, sys\n"
+        "import shub_pay.domain.models as m\n"
+        "built = [c.__name__ for c in m.Table.__subclasses__() if c.__pydantic_complete__]\n"
+        "print(json.dumps({'built': built, 'pg': 'sqlalchemy.dialects.postgresql' in sys.modules,"
+        " 'tables': len(m.Table.__subclasses__())}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    report = json.loads(done.stdout)
+    assert report == {"built": [], "pg": False, "tables": len(SQLModel.metadata.tables)}
+
+
+def test_a_deferred_table_validates_and_dumps_as_before_when_asked() -> None:
+    from pydantic import ValidationError
+
+    price = Price.model_validate(
+        {"id": "price_1", "product_id": "p_1", "amount_minor": "1299", "currency": "usd"}
+    )
+    assert (price.amount_minor, price.is_active) == (1299, True)
+    with pytest.raises(ValidationError, match="amount_minor"):
+        Price.model_validate(
+            {"id": "x", "product_id": "p", "amount_minor": "12.99", "currency": "usd"}
+        )
+    assert Price.__pydantic_complete__
+    dumped = price.model_dump(exclude={"created_at"})
+    assert dumped == {
+        "id": "price_1",
+        "product_id": "p_1",
+        "amount_minor": 1299,
+        "currency": "usd",
+        "is_active": True,
+    }
+
+
+def test_a_row_loaded_from_the_database_dumps_its_columns(imported_catalog: Session) -> None:
+    from sqlalchemy import text
+
+    session = imported_catalog
+    price = session.exec(select(Price).order_by(Price.id)).first()  # type: ignore[arg-type]
+    assert price is not None
+    stored = session.execute(
+        text("SELECT amount_minor, currency, is_active FROM prices WHERE id = :id"),
+        {"id": price.id},
+    ).one()
+    dumped = price.model_dump()
+    assert (dumped["amount_minor"], dumped["currency"], dumped["is_active"]) == tuple(stored)
+
+
+def test_partial_indexes_have_the_same_where_as_the_migrated_database(engine: Engine) -> None:
+    dialect = engine.dialect.name
+    with engine.connect():  # a PostgreSQL connection gives the models their PostgreSQL WHERE
+        pass
+    partial = {
+        index.name: str(index.dialect_options[dialect]["where"])
+        for table in SQLModel.metadata.tables.values()
+        for index in table.indexes
+        if index.dialect_options[dialect]["where"] is not None
+    }
+    assert partial == {
+        "uq_product_versions_one_latest": "is_latest",
+        "uq_prices_one_active_per_currency": "is_active",
+    }
+    reflected = {}
+    for table in ("prices", "product_versions"):
+        for index in inspect(engine).get_indexes(table):
+            where = index.get("dialect_options", {}).get(f"{dialect}_where")
+            if where is not None:
+                reflected[index["name"]] = str(where).strip("()")
+    assert reflected == partial
