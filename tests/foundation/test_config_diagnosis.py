@@ -114,7 +114,9 @@ def test_currencies_stripe_supports_are_ok(sqlite_cli: Cli, typed: str) -> None:
 
 
 def test_a_default_shows_the_value_in_effect(sqlite_cli: Cli) -> None:
-    rows = _rows(sqlite_cli("config", "check", "--format", "json", env={"STRIPE_SECRET_KEY": TEST_KEY}))
+    rows = _rows(
+        sqlite_cli("config", "check", "--format", "json", env={"STRIPE_SECRET_KEY": TEST_KEY})
+    )
     assert rows["SHUB_REFUND_POLICY"]["value"] == "creator"
     assert rows["SHUB_CURRENCY"]["value"] == "usd"
     assert all(r["value"] != "(not set)" for n, r in rows.items() if n.startswith("SHUB_"))
