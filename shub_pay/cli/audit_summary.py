@@ -47,9 +47,9 @@ def _label(key: str) -> str:
 
 
 def _money(value: Any, currency: str | None) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool) and currency:
-        if currency.lower() in STRIPE_CURRENCIES:
-            return format_money(value, currency)
+    known = bool(currency) and str(currency).lower() in STRIPE_CURRENCIES
+    if isinstance(value, int) and not isinstance(value, bool) and known:
+        return format_money(value, str(currency))
     return None
 
 

@@ -67,23 +67,27 @@ ZERO_DECIMAL: frozenset[str] = frozenset(
 THREE_DECIMAL: frozenset[str] = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 """Stripe's three-decimal currencies: amounts must be multiples of 10 minor units."""
 
-_TWO_DECIMAL: frozenset[str] = frozenset(
-    """
-    usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bmd bnd bob brl bsd bwp byn bzd
-    cad cdf chf cny cop crc cve czk dkk dop dzd egp etb eur fjd fkp gbp gel gip gmd gtq gyd hkd
-    hnl htg huf idr ils inr isk jmd kes kgs khr kyd kzt lak lbp lkr lrd lsl mad mdl mkd mmk mnt
-    mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd pab pen pgk php pkr pln qar ron rsd rub
-    sar sbd scr sek sgd shp sle sos srd std szl thb tjs top try ttd twd tzs uah uyu uzs wst xcd
-    xcg yer zar zmw
-    """.split()
-)
+# fmt: off
+_TWO_DECIMAL: frozenset[str] = frozenset({
+    "usd", "aed", "afn", "all", "amd", "ang", "aoa", "ars", "aud", "awg", "azn", "bam", "bbd",
+    "bdt", "bgn", "bmd", "bnd", "bob", "brl", "bsd", "bwp", "byn", "bzd", "cad", "cdf", "chf",
+    "cny", "cop", "crc", "cve", "czk", "dkk", "dop", "dzd", "egp", "etb", "eur", "fjd", "fkp",
+    "gbp", "gel", "gip", "gmd", "gtq", "gyd", "hkd", "hnl", "htg", "huf", "idr", "ils", "inr",
+    "isk", "jmd", "kes", "kgs", "khr", "kyd", "kzt", "lak", "lbp", "lkr", "lrd", "lsl", "mad",
+    "mdl", "mkd", "mmk", "mnt", "mop", "mur", "mvr", "mwk", "mxn", "myr", "mzn", "nad", "ngn",
+    "nio", "nok", "npr", "nzd", "pab", "pen", "pgk", "php", "pkr", "pln", "qar", "ron", "rsd",
+    "rub", "sar", "sbd", "scr", "sek", "sgd", "shp", "sle", "sos", "srd", "std", "szl", "thb",
+    "tjs", "top", "try", "ttd", "twd", "tzs", "uah", "uyu", "uzs", "wst", "xcd", "xcg", "yer",
+    "zar", "zmw",
+})
+# fmt: on
 """The rest of Stripe's presentment currencies: two decimals in the API (ISK, HUF and TWD
 included: Stripe keeps their API amounts two-decimal, its "special cases")."""
 
 STRIPE_CURRENCIES: dict[str, int] = {
-    **{code: 2 for code in _TWO_DECIMAL},
-    **{code: 0 for code in ZERO_DECIMAL},
-    **{code: 3 for code in THREE_DECIMAL},
+    **dict.fromkeys(_TWO_DECIMAL, 2),
+    **dict.fromkeys(ZERO_DECIMAL, 0),
+    **dict.fromkeys(THREE_DECIMAL, 3),
 }
 """Every ISO 4217 currency Stripe accepts as a presentment currency, with its exponent in the API.
 

@@ -77,7 +77,7 @@ def test_reconcile_details_are_in_major_units_with_the_currency(world: World) ->
 
 
 def test_fix_says_what_to_do_about_the_amount_mismatch_it_leaves(world: World) -> None:
-    fee_number, amount_number = _tampered(world)
+    _, amount_number = _tampered(world)
     fixed = world.cli("reconcile", "--fix")
     assert fixed.exit_code == 1
     hint = next(line for line in fixed.stderr.splitlines() if line.startswith("hint:"))
