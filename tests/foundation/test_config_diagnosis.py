@@ -152,7 +152,7 @@ def test_config_check_at_80_columns_shows_every_row_and_each_reason(tmp_path: Pa
     }
     screen = run_in_terminal("config", "check", env=env)
     assert screen.exit_code == 3
-    table = [line for line in screen.lines if line[:1] in "┏┃┡│└"]
+    table = [line for line in screen.lines if line[:1] and line[0] in "┏┃┡│└"]
     assert max(len(line) for line in table) <= 80
     # Every variable has its row, and the state column (why) is kept at 80 columns: each bad
     # row's reason is in the table itself, not only in the summary below it.

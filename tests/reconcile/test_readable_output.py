@@ -143,7 +143,7 @@ def test_the_audit_table_at_80_columns_keeps_order_and_summary(world: World) -> 
         "--database-url", world.cli.database_url, "audit", env=world.cli.env, columns=80
     )
     assert screen.exit_code == 0, screen.text
-    table = [line for line in screen.lines if line[:1] in "┏┃┡│└"]
+    table = [line for line in screen.lines if line[:1] and line[0] in "┏┃┡│└"]
     assert table and max(len(line) for line in table) <= 80
     assert table[1].split("┃")[1:5] and [c.strip() for c in table[1].split("┃")[1:5]] == [
         "at (UTC)",
@@ -166,7 +166,7 @@ def test_reconcile_at_80_columns_keeps_the_detail_in_major_units(world: World) -
         "--database-url", world.cli.database_url, "reconcile", "--fix", env=world.cli.env
     )
     assert screen.exit_code == 1
-    table = [line for line in screen.lines if line[:1] in "┏┃┡│└"]
+    table = [line for line in screen.lines if line[:1] and line[0] in "┏┃┡│└"]
     assert table and max(len(line) for line in table) <= 80
     body = " ".join(" ".join(line.split()) for line in table if line.startswith("│"))
     assert fee_number in body and amount_number in body
