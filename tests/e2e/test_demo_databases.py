@@ -121,3 +121,4 @@ def test_keep_prints_an_absolute_database_and_a_command_that_works(
     assert code == "0", output  # run from / with only the printed variables: it works
     assert "SH-" in output and "orders shown" in output
     assert str(REPO) not in exported["DATABASE_URL"]
+    assert f"database sqlite:///{tmp_path / 'shub_pay_demo.db'}" in "".join(lines)
