@@ -240,7 +240,7 @@ def parse_settings(
     """Every variable checked on its own: the settings (None if any is bad) and, per bad
     variable, its ConfigError, whose message names the variable."""
     from shub_pay.domain.fees import percent_to_bps
-    from shub_pay.domain.money import normalize_currency
+    from shub_pay.domain.money import supported_currency
     from shub_pay.errors import UsageError
 
     problems: dict[str, ConfigError] = {}
@@ -318,7 +318,7 @@ def parse_settings(
     check("SHUB_BASE_URL", lambda: url("SHUB_BASE_URL", raw["SHUB_BASE_URL"]))
     check("SHUB_DEFAULT_FEE_PERCENT", lambda: percent_to_bps(raw["SHUB_DEFAULT_FEE_PERCENT"] or ""))
     check("SHUB_FEE_POLICY", policy)
-    check("SHUB_CURRENCY", lambda: normalize_currency(raw["SHUB_CURRENCY"] or ""))
+    check("SHUB_CURRENCY", lambda: supported_currency(raw["SHUB_CURRENCY"] or ""))
     check("SHUB_REFUND_POLICY", refund_policy)
     check("SHUB_STRIPE_RATE_LIMIT", rate)
     if problems:

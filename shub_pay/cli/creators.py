@@ -35,6 +35,22 @@ _COLUMNS = [
 ]
 
 
+_SYNCED_COLUMNS = [
+    Column("account"),
+    Column("email", "creator"),
+    Column("outcome", essential=True),
+    Column("onboarding_status", "status"),
+    Column("charges_enabled", "charges", essential=False),
+    Column("payouts_enabled", "payouts", essential=False),
+    Column(
+        "requirements_due",
+        "due",
+        show=lambda r: str(len(r["requirements_due"])),
+        essential=False,
+    ),
+]
+
+
 def _fee_text(row: Mapping[str, Any]) -> str:
     from shub_pay.domain.fees import format_bps
 
@@ -211,9 +227,18 @@ def sync(
             f"{result.accounts_seen} account(s) read, {result.synced} creator(s) synced, "
             f"{result.changed} changed, {result.linked} linked, "
             f"{len(result.unknown)} unknown account(s) not imported"
+            + (" (--format json lists them)" if result.unknown else "")
         )
         if result.creators:
             render_rows(data["creators"], fmt=fmt, columns=_COLUMNS, title="Creators")
+        elif all_:
+            render_rows(
+                data["accounts"],
+                fmt=fmt,
+                columns=_SYNCED_COLUMNS,
+                title="Accounts synced",
+                empty="no connected accounts at Stripe",
+            )
         return
     if fmt is Format.CSV:
         data = {k: v for k, v in data.items() if k != "creators"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -44,9 +45,11 @@ def demo(
     started = time.monotonic()
     with console.status("starting the sandbox and the demo database…"):
         world = build_world(database_url=context.database_url, keep=keep)
+    from shub_pay.demo.world import absolute_database_url
+
     console.print(
         f"[bold]shub-pay demo[/bold]: Stripe sandbox at {world.sandbox.url}, "
-        f"database {world.settings.database_url}"
+        f"database {absolute_database_url(world.settings.database_url)}"
     )
     story = Demo(world)
     failures = 0
@@ -92,13 +95,36 @@ def _table(rows: list[dict[str, Any]], table_cls: Any) -> Any:
     return table
 
 
+def shub_pay_command(
+    argv0: str, executable: str, which: Callable[[str], str | None] | None = None
+) -> str:
+    """The command that runs this shub-pay again from another shell, as it was run this time:
+    `shub-pay` when that is what PATH finds, else the script's absolute path
+    (`/…/.venv/bin/shub-pay`), or `/…/python -m shub_pay` when run as a module."""
+    import os
+    import shlex
+    import shutil
+
+    find = which or shutil.which
+    name = os.path.basename(argv0)
+    if name in ("__main__.py", "-m", "-c", ""):
+        return f"{shlex.quote(executable)} -m shub_pay"
+    found = find(name)
+    if found and os.path.realpath(found) == os.path.realpath(os.path.abspath(argv0)):
+        return shlex.quote(name)
+    return shlex.quote(os.path.abspath(argv0))
+
+
 def _keep_running(console: Any, environment: dict[str, str]) -> None:
+    import shlex
+    import sys
     import time
 
     console.print("\nThe sandbox and the webhook server keep running. In another shell:")
     for name, value in environment.items():
-        console.print(f"  export {name}={value}")
-    console.print("  shub-pay orders list")
+        console.print(f"  export {name}={shlex.quote(value)}", soft_wrap=True, markup=False)
+    command = shub_pay_command(sys.argv[0], sys.executable)
+    console.print(f"  {command} orders list", soft_wrap=True, markup=False)
     console.print("[dim]Ctrl-C to stop.[/dim]")
     try:
         while True:

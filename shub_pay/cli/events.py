@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any
 
 import typer
 
 from shub_pay.cli.context import app_context
-from shub_pay.cli.output import Column, Format, FormatOption, note, render_mapping, render_rows
+from shub_pay.cli.output import (
+    Column,
+    Format,
+    FormatOption,
+    note,
+    render_mapping,
+    render_rows,
+    stdout_console,
+)
 from shub_pay.cli.paging import CursorOption, say_page
 
 app = typer.Typer(help="Stored Stripe events: list them, retry failed ones.", no_args_is_help=True)
@@ -177,13 +186,7 @@ def replay(
             fmt=fmt,
             title="Events a replay would apply",
             empty="nothing to replay",
-            columns=[
-                Column("id"),
-                Column("type"),
-                Column("created"),
-                Column("account"),
-                Column("stored_status", "stored as"),
-            ],
+            columns=_dry_run_columns(fmt),
         )
     else:
         data = summary.to_dict()
@@ -192,3 +195,35 @@ def replay(
         render_mapping(data, fmt=fmt, title="events replay")
     if summary.failed:
         raise typer.Exit(1)
+
+
+def _dry_run_columns(fmt: Format) -> list[Column]:
+    """CSV keeps Stripe's integer `created`; tables show it as a UTC time, and on a terminal
+    the account and the stored status are left out before it at 80 columns."""
+    if fmt is Format.CSV:
+        return [
+            Column("id"),
+            Column("type"),
+            Column("created"),
+            Column("account"),
+            Column("stored_status", "stored as"),
+        ]
+    on_terminal = stdout_console().is_terminal
+    lesser = False if on_terminal else None
+    return [
+        Column("id"),
+        Column("type"),
+        Column("created", "created (UTC)" if on_terminal else "created", show=_stripe_time),
+        Column("account", essential=lesser),
+        Column("stored_status", "stored as", essential=lesser),
+    ]
+
+
+def _stripe_time(row: Mapping[str, Any]) -> str:
+    """Stripe's Unix time for people: `1796169422` → `2026-12-02 00:57:02` (UTC)."""
+    from datetime import UTC, datetime
+
+    created = row.get("created")
+    if isinstance(created, int) and not isinstance(created, bool):
+        return f"{datetime.fromtimestamp(created, UTC):%Y-%m-%d %H:%M:%S}"
+    return "" if created is None else str(created)

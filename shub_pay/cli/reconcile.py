@@ -24,6 +24,7 @@ from shub_pay.cli.output import (
     note,
     render_mapping,
     render_rows,
+    stdout_console,
     to_jsonable,
     write_csv,
 )
@@ -41,22 +42,34 @@ COLUMNS = (
 TABLE_ROWS = 200
 
 
+def _major(value: Any, currency: Any) -> str:
+    """Minor units for people: `0.50 USD`, `1200 JPY` (JSON and CSV keep the integers)."""
+    from shub_pay.domain.money import to_major_str
+
+    if isinstance(value, int) and not isinstance(value, bool) and isinstance(currency, str):
+        return f"{to_major_str(value, currency)} {currency.upper()}"
+    return "nothing" if value is None else str(value)
+
+
 def _detail(row: dict[str, Any]) -> str:
-    """One line for people saying what differs (JSON and CSV carry the full `local`/`stripe`)."""
+    """One line for people saying what differs, amounts in major units with their currency
+    (JSON and CSV carry the full `local`/`stripe`, in minor units)."""
     local, stripe, kind = row.get("local") or {}, row.get("stripe") or {}, row["kind"]
+    here = local.get("currency") or stripe.get("currency")
+    there = stripe.get("currency") or local.get("currency")
     if kind == "missing_order":
-        return f"Stripe charged {stripe.get('amount')} {stripe.get('currency')}; no order"
+        return f"Stripe charged {_major(stripe.get('amount'), there)}; no order"
     if kind == "orphan_order":
         return "no succeeded charge at Stripe"
     if kind == "amount_mismatch":
         return (
-            f"{local.get('amount_minor')} {local.get('currency')} here, "
-            f"{stripe.get('amount')} {stripe.get('currency')} at Stripe"
+            f"{_major(local.get('amount_minor'), local.get('currency'))} here, "
+            f"{_major(stripe.get('amount'), stripe.get('currency'))} at Stripe"
         )
     if kind == "fee_mismatch":
         return (
-            f"fee {local.get('application_fee_minor')} here, "
-            f"{stripe.get('application_fee_amount')} at Stripe"
+            f"fee {_major(local.get('application_fee_minor'), here)} here, "
+            f"{_major(stripe.get('application_fee_amount'), there)} at Stripe"
         )
     if kind == "payment_missing":
         return f"paid at Stripe, {local.get('status')} here"
@@ -65,8 +78,8 @@ def _detail(row: dict[str, Any]) -> str:
             return f"refund {stripe.get('refund_id')} {stripe.get('status')} at Stripe"
         if stripe.get("amount_refunded") is not None and "application_fee_id" not in stripe:
             return (
-                f"refunded {local.get('refunded_minor')} here, "
-                f"{stripe.get('amount_refunded')} at Stripe"
+                f"refunded {_major(local.get('refunded_minor'), here)} here, "
+                f"{_major(stripe.get('amount_refunded'), there)} at Stripe"
             )
         return "a refund's transfer reversal or fee refund differs"
     if kind == "movement_missing":
@@ -80,6 +93,35 @@ def _detail(row: dict[str, Any]) -> str:
         f"order {local.get('status')}, "
         f"{local.get('entitlements_active')}/{local.get('entitlements')} entitlements active"
     )
+
+
+REPORT_ONLY_HINTS = {
+    "amount_mismatch": (
+        "{n} amount_mismatch left for a person ({orders}): --fix never rewrites what an order "
+        "was sold for. Stripe's charge is what the buyer paid; compare it with `shub-pay "
+        "orders show {first}`. shub-pay records the charge's amount and never changes it, so "
+        "the local order was edited outside it: restore its amount and currency to the "
+        "charge's (and find out who edited it), then run `shub-pay reconcile` again."
+    ),
+    "orphan_order": (
+        "{n} orphan_order left for a person ({orders}): Stripe has no succeeded charge for "
+        "these paid orders, so --fix will not guess. Look the payment intent up in the Stripe "
+        "Dashboard and `shub-pay orders show {first}`."
+    ),
+}
+
+
+def _report_only_hints(spool: IO[str]) -> list[str]:
+    """What to do about the differences --fix leaves to a person (one line per kind)."""
+    left: dict[str, list[str]] = {}
+    for row in _rows(spool):
+        if row["kind"] in REPORT_ONLY_HINTS and not row.get("fixed"):
+            left.setdefault(row["kind"], []).append(str(row.get("order_number") or "?"))
+    hints = []
+    for kind, orders in left.items():
+        shown = ", ".join(orders[:3]) + (f" and {len(orders) - 3} more" if len(orders) > 3 else "")
+        hints.append(REPORT_ONLY_HINTS[kind].format(n=len(orders), orders=shown, first=orders[0]))
+    return hints
 
 
 def _rows(spool: IO[str]) -> Iterator[dict[str, Any]]:
@@ -113,6 +155,7 @@ def _render(fmt: Format, summary: dict[str, Any], spool: IO[str]) -> None:
     if fmt is Format.CSV:
         write_csv(_rows(spool), COLUMNS)
         note(headline)
+        _say_hints(spool)
         return
     render_mapping(
         {k: v for k, v in summary.items() if not isinstance(v, dict)}, fmt=fmt, title="reconcile"
@@ -123,20 +166,40 @@ def _render(fmt: Format, summary: dict[str, Any], spool: IO[str]) -> None:
             note(f"[dim]first {TABLE_ROWS} shown; --format json or csv lists them all[/dim]")
             break
         shown.append({**row, "detail": _detail(row)})
+    columns = [
+        Column("kind"),
+        Column("order_number", "order"),
+        Column("payment_intent_id", "payment intent"),
+        Column("detail"),
+        Column("fixed"),
+        Column("error"),
+    ]
+    if stdout_console().is_terminal:
+        # What differs matters more than the payment intent (JSON has it): at 80 columns the
+        # intent is left out before the detail.
+        columns = [
+            Column("kind"),
+            Column("order_number", "order"),
+            Column("fixed"),
+            Column("detail"),
+            Column("payment_intent_id", "payment intent", essential=False),
+            Column("error"),
+        ]
     render_rows(
         shown,
         fmt=fmt,
         title="Differences",
         empty="no differences: Stripe and the local books agree",
-        columns=[
-            Column("kind"),
-            Column("order_number", "order"),
-            Column("payment_intent_id", "payment intent"),
-            Column("detail"),
-            Column("fixed"),
-            Column("error"),
-        ],
+        columns=columns,
     )
+    _say_hints(spool)
+
+
+def _say_hints(spool: IO[str]) -> None:
+    from rich.markup import escape
+
+    for hint in _report_only_hints(spool):
+        note(f"[bold]hint:[/bold] {escape(hint)}")
 
 
 def reconcile(

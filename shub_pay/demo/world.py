@@ -74,7 +74,7 @@ class DemoWorld:
         """Variables that point other shub-pay commands at this world (printed by --keep)."""
         # The sandbox accepts any test key, so no real (or even the run's own) secret is shown.
         return {
-            "DATABASE_URL": self.settings.database_url,
+            "DATABASE_URL": absolute_database_url(self.settings.database_url),
             "STRIPE_SECRET_KEY": "sk_test_sandbox",
             "STRIPE_API_BASE": self.sandbox.url,
         }
@@ -97,12 +97,69 @@ def _fresh_sqlite(url: str) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def absolute_database_url(url: str) -> str:
+    """The URL as another shell anywhere can use it: a SQLite path made absolute (the demo's
+    own file is relative to where it ran); a password never shown."""
+    from shub_pay.db import display_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    is_file = database not in ("", ":memory:") and not database.startswith("file:")
+    if parsed.get_backend_name() == "sqlite" and is_file:
+        parsed = parsed.set(database=str(Path(database).expanduser().absolute()))
+    return display_url(parsed.render_as_string(hide_password=False))
+
+
+def require_empty_database(url: str) -> None:
+    """The demo's story starts from nothing: a database someone (or an earlier demo) has used
+    names accounts, sessions and events of a Stripe this run's new sandbox never saw, and the
+    story would fail half-way on "No such account". Refuse it before anything starts."""
+    from sqlalchemy import inspect, literal, select, table
+
+    from shub_pay.domain.models import CreatorAccount, Order, StripeEvent, User
+    from shub_pay.errors import ConflictError
+    from shub_pay.settings import normalize_database_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        if not database or not Path(database).expanduser().exists():
+            return  # a new file: the demo creates it
+    engine = make_engine(normalize_database_url(url))
+    try:
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+            names = [str(m.__tablename__) for m in (User, CreatorAccount, Order, StripeEvent)]
+            used = [
+                name
+                for name in names
+                if name in tables
+                and connection.execute(select(literal(1)).select_from(table(name)).limit(1)).first()
+                is not None
+            ]
+    finally:
+        engine.dispose()
+    if used:
+        from shub_pay.db import display_url
+
+        raise ConflictError(
+            f"the demo needs an empty database, and {display_url(url)} already holds "
+            f"{', '.join(used)}",
+            code="demo_database_used",
+            hint="run `shub-pay demo` without --database-url (it uses its own shub_pay_demo.db, "
+            "recreated each run), or name a new file: "
+            "`shub-pay --database-url sqlite:///demo_new.db demo`",
+        )
+
+
 def build_world(*, database_url: str | None, keep: bool = False) -> DemoWorld:
     """Start the sandbox and open the demo database (recreated when it is the demo's own);
     `keep` leaves the demo's files (the revenue CSV) in the working directory."""
     url = database_url or DEMO_DATABASE
     if database_url is None:
         _fresh_sqlite(url)
+    else:
+        require_empty_database(url)
     sandbox = Sandbox(webhook_max_attempts=3, webhook_backoff_s=0.05, webhook_timeout_s=2.0)
     sandbox.start()
     key = "sk_test_demo_" + secrets.token_hex(12)

@@ -16,6 +16,9 @@ Decides (DESIGN.md §5, STRIPE-FACTS.md §8):
 - Two renderings: :func:`to_major_str` for machines (CSV, JSON: ``12.50``, ``1200``, ``1.250``)
   and :func:`format_money` for people (``$1,234.56``, ``¥1,200``, ``KWD 1.250``).
 
+Which currencies exist is Stripe's list too (:data:`STRIPE_CURRENCIES`): a setting such as
+``SHUB_CURRENCY=xyz`` is refused by :func:`supported_currency` instead of reaching Stripe.
+
 Known Stripe quirks not enforced here (STRIPE-FACTS.md §8): ISK amounts must be multiples of 100
 although ISK is two-decimal, HUF payouts must be divisible by 100; Stripe refuses those itself.
 """
@@ -28,12 +31,14 @@ from decimal import Context, Decimal, Inexact, InvalidOperation, Rounded
 from shub_pay.errors import UsageError
 
 __all__ = [
+    "STRIPE_CURRENCIES",
     "THREE_DECIMAL",
     "ZERO_DECIMAL",
     "exponent",
     "format_money",
     "normalize_currency",
     "parse_amount",
+    "supported_currency",
     "to_major_str",
 ]
 
@@ -62,6 +67,38 @@ ZERO_DECIMAL: frozenset[str] = frozenset(
 THREE_DECIMAL: frozenset[str] = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 """Stripe's three-decimal currencies: amounts must be multiples of 10 minor units."""
 
+# fmt: off
+_TWO_DECIMAL: frozenset[str] = frozenset({
+    "usd", "aed", "afn", "all", "amd", "ang", "aoa", "ars", "aud", "awg", "azn", "bam", "bbd",
+    "bdt", "bgn", "bmd", "bnd", "bob", "brl", "bsd", "bwp", "byn", "bzd", "cad", "cdf", "chf",
+    "cny", "cop", "crc", "cve", "czk", "dkk", "dop", "dzd", "egp", "etb", "eur", "fjd", "fkp",
+    "gbp", "gel", "gip", "gmd", "gtq", "gyd", "hkd", "hnl", "htg", "huf", "idr", "ils", "inr",
+    "isk", "jmd", "kes", "kgs", "khr", "kyd", "kzt", "lak", "lbp", "lkr", "lrd", "lsl", "mad",
+    "mdl", "mkd", "mmk", "mnt", "mop", "mur", "mvr", "mwk", "mxn", "myr", "mzn", "nad", "ngn",
+    "nio", "nok", "npr", "nzd", "pab", "pen", "pgk", "php", "pkr", "pln", "qar", "ron", "rsd",
+    "rub", "sar", "sbd", "scr", "sek", "sgd", "shp", "sle", "sos", "srd", "std", "szl", "thb",
+    "tjs", "top", "try", "ttd", "twd", "tzs", "uah", "uyu", "uzs", "wst", "xcd", "xcg", "yer",
+    "zar", "zmw",
+})
+# fmt: on
+"""The rest of Stripe's presentment currencies: two decimals in the API (ISK, HUF and TWD
+included: Stripe keeps their API amounts two-decimal, its "special cases")."""
+
+STRIPE_CURRENCIES: dict[str, int] = {
+    **dict.fromkeys(_TWO_DECIMAL, 2),
+    **dict.fromkeys(ZERO_DECIMAL, 0),
+    **dict.fromkeys(THREE_DECIMAL, 3),
+}
+"""Every ISO 4217 currency Stripe accepts as a presentment currency, with its exponent in the API.
+
+Source: Stripe's "Supported currencies" page, https://docs.stripe.com/currencies — the list
+"Supported presentment currencies", the "Zero-decimal currencies" and "Three-decimal currencies"
+sections; codes as Stripe writes them, lowercase. Codes of currencies that are gone are left
+out (HRK since Croatia took the euro, SLL replaced by SLE, EEK, LTL, LVL, VEF, MRO): for the
+setting that chooses a shop's currency they are mistakes. Which of these a given account may
+charge in depends on its country and payment methods; Stripe itself refuses the rest.
+"""
+
 _SYMBOLS: dict[str, str] = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥"}
 """Currencies shown with a symbol by :func:`format_money`; all others use their code."""
 
@@ -82,14 +119,34 @@ def normalize_currency(code: str) -> str:
     return normalized
 
 
+def supported_currency(code: str) -> str:
+    """:func:`normalize_currency`, and the code must be one Stripe supports (``xyz`` is refused,
+    naming close codes when there are some)."""
+    normalized = normalize_currency(code)
+    if normalized in STRIPE_CURRENCIES:
+        return normalized
+    from difflib import get_close_matches
+
+    close = get_close_matches(normalized, sorted(STRIPE_CURRENCIES), n=3, cutoff=0.6)
+    hint = (
+        f"Did you mean {' or '.join(close)}?"
+        if close
+        else "Use a currency Stripe supports, such as usd, eur or jpy."
+    )
+    raise UsageError(
+        f"Unknown currency {code.strip()!r}: not an ISO 4217 currency Stripe supports.",
+        code="invalid_currency",
+        hint=f"{hint} The list is Stripe's: https://docs.stripe.com/currencies",
+    )
+
+
 def exponent(currency: str) -> int:
-    """Number of decimals of ``currency`` in Stripe's API: 0, 2 or 3."""
-    cur = normalize_currency(currency)
-    if cur in ZERO_DECIMAL:
-        return 0
-    if cur in THREE_DECIMAL:
-        return 3
-    return 2
+    """Number of decimals of ``currency`` in Stripe's API: 0, 2 or 3.
+
+    A code outside :data:`STRIPE_CURRENCIES` that reaches here came from Stripe itself (a
+    currency added after this table): Stripe's default, two decimals, is the right reading.
+    """
+    return STRIPE_CURRENCIES.get(normalize_currency(currency), 2)
 
 
 def _example(currency: str) -> str:

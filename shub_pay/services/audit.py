@@ -67,6 +67,11 @@ def record(
     return entry
 
 
+def action_name(typed: str) -> str:
+    """The stored action for what people type: `refund issued` → `REFUND_ISSUED`."""
+    return "_".join(typed.replace("-", " ").replace("_", " ").upper().split())
+
+
 def list_entries(
     session: Session,
     *,
@@ -80,7 +85,7 @@ def list_entries(
     if order_id is not None:
         query = query.where(AuditLog.order_id == order_id)
     if action:
-        query = query.where(AuditLog.action == action.upper())
+        query = query.where(AuditLog.action == action_name(action))
     if entity_id:
         query = query.where(AuditLog.entity_id == entity_id)
     query = query.order_by(col(AuditLog.at).desc(), col(AuditLog.id).desc()).limit(limit)
@@ -102,8 +107,8 @@ def page_entries(
     conditions: list[Any] = []
     if order_id is not None:
         conditions.append(col(AuditLog.order_id) == order_id)
-    if action:
-        conditions.append(col(AuditLog.action) == action.upper())
+    if action:  # REFUND_ISSUED, refund_issued or "refund issued" (as the table shows it)
+        conditions.append(col(AuditLog.action) == action_name(action))
     if entity_id:
         conditions.append(col(AuditLog.entity_id) == entity_id)
     query = paging.after(
@@ -119,3 +124,16 @@ def page_entries(
         count=select(col(AuditLog.id)).where(*conditions),
         cursor_of=lambda entry: (entry.at, entry.id or 0),
     )
+
+
+def order_labels(session: Session, order_ids: Sequence[int | None]) -> dict[int, tuple[str, str]]:
+    """Order id → (order number, currency) for the entries of one page: one query."""
+    from shub_pay.domain.models import Order
+
+    wanted = sorted({i for i in order_ids if i is not None})
+    if not wanted:
+        return {}
+    found = session.exec(
+        select(Order.id, Order.order_number, Order.currency).where(col(Order.id).in_(wanted))
+    ).all()
+    return {int(i): (number, currency) for i, number, currency in found if i is not None}

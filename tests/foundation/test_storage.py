@@ -69,7 +69,8 @@ def test_config_check_reports_a_missing_database_without_creating_it(tmp_path) -
     result = Cli("sqlite:///shub_pay.db")("config", "check", "--format", "json")
     assert result.exit_code == 3
     rows = {row["name"]: row for row in json.loads(result.stdout)["settings"]}
-    assert rows["database"]["state"].startswith("error: no database at")
+    assert rows["database"]["state"].startswith("error: missing, no database file there")
+    assert rows["database"]["value"] == str(tmp_path / "shub_pay.db")
     assert not (tmp_path / "shub_pay.db").exists()
 
 

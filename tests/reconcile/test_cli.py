@@ -113,7 +113,9 @@ def test_the_table_for_people_shows_the_summary_and_the_rows(world: World) -> No
     result = world.cli("reconcile", env={"COLUMNS": "200"})
     assert result.exit_code == 1
     assert "charges_checked" in result.stdout
-    assert "fee_mismatch" in result.stdout and "fee 1 here, 130 at Stripe" in result.stdout
+    assert (
+        "fee_mismatch" in result.stdout and "fee 0.01 USD here, 1.30 USD at Stripe" in result.stdout
+    )
 
 
 def test_every_run_is_recorded(world: World) -> None:

@@ -30,6 +30,7 @@ class Check:
     value: str
     source: str
     state: str  # "ok", "warning: …" or "error: …"
+    detail: str | None = None  # the whole sentence where state leaves a long value to `value`
 
     @property
     def ok(self) -> bool:
@@ -46,6 +47,7 @@ def _value_of(settings: Settings, name: str) -> str:
         "SHUB_DEFAULT_FEE_PERCENT": f"{settings.default_fee_bps / 100:g}%".replace(".0%", "%"),
         "SHUB_FEE_POLICY": settings.fee_policy,
         "SHUB_CURRENCY": settings.currency,
+        "SHUB_REFUND_POLICY": settings.refund_policy,
         "SHUB_STRIPE_RATE_LIMIT": f"{settings.rate_limit_per_s:g} req/s",
     }
     if name == "DATABASE_URL":
@@ -132,8 +134,16 @@ def _database_check(settings: Settings) -> Check:
     try:
         require_existing_database(settings.database_url)
     except ConfigError as exc:
-        # Looking must not create the file (SQLite would, on connect).
-        return Check("database", "missing", "", f"error: {exc.message}; {exc.hint}")
+        # Looking must not create the file (SQLite would, on connect). The path is the value:
+        # a long path in the state would be one word too wide for an 80-column table.
+        path = exc.message.removeprefix("no database at ")
+        return Check(
+            "database",
+            path,
+            "",
+            f"error: missing, no database file there; {exc.hint}",
+            detail=f"{exc.message}; {exc.hint}",
+        )
     engine = make_engine(settings.database_url)
     try:
         state = migration_state(engine)
