@@ -405,7 +405,7 @@ def _forget(session: Session) -> None:
     """Drop whatever an interrupted step left half done; what is committed stays committed."""
     try:
         session.rollback()
-    except Exception:  # noqa: BLE001 - the connection may be mid-statement; closing ends it
+    except Exception:  # the connection may be mid-statement: closing ends it
         session.close()
 
 
