@@ -9,9 +9,11 @@ Decides (DESIGN.md §7, replay paragraph; STRIPE-FACTS.md §2):
   (RECEIVED or FAILED) are applied oldest first through the same pipeline as webhooks
   (`batch.process_many`: the same handlers, 100 events per transaction with a savepoint
   each), so replay and live delivery can never disagree.
-- Resume. A cursor per (scope, filters, window) remembers the last page stored; a run that was
-  killed midway and is started again with the same arguments continues the listing from there,
-  and phase two picks up whatever was stored but not applied. Relative windows (`--since 7d`)
+- Resume. A cursor per (scope, filters, window) remembers the stored range of the listing (its
+  newest event and the last page stored); a run that was killed midway and is started again
+  with the same arguments lists what was created since the killed run began (down to that
+  newest event), then continues the listing below the last page, and phase two picks up
+  whatever was stored but not applied. Relative windows (`--since 7d`)
   move with the clock, so each cron run is a new listing; that is safe because storing and
   applying are idempotent.
 - One run at a time: a lease row (`replay_cursors`, name `lock:events-replay`) taken with a
@@ -40,6 +42,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Engine, or_, update
@@ -305,49 +308,104 @@ def _list_scope(
     summary: ReplaySummary,
     progress: Progress | None,
 ) -> None:
+    """List one scope's events into the database, resuming a listing that was cut short.
+
+    The cursor says which range of the newest-first listing is stored: from `head_event_id`
+    (its newest event) down to `last_event_id`. A resumed run first lists from Stripe's newest
+    event down to that head — the events created since the killed run began, which a listing
+    continued below `last_event_id` alone would never reach — and then continues below
+    `last_event_id` to the end. The head moves up only once the new range joins the stored
+    one, so a resumed run that is killed too leaves a cursor the next run resumes correctly.
+    """
     name = _cursor_name(options, scope)
-    starting_after: str | None = None
-    if not options.dry_run:
+    if options.dry_run:
+        for page in gateway.list_pages("events", _list_params(options, None), stripe_account=scope):
+            summary.listed += len(page)
+            _note_dry_run(engine, page, summary)
+            if progress:
+                progress("listed", summary.listed, None)
+        return
+    stop_at: str | None = None
+    below: str | None = None
+    with session_scope(engine) as session:
+        cursor = session.get(ReplayCursor, name)
+        if cursor is not None and not cursor.completed and cursor.last_event_id:
+            below = cursor.last_event_id
+            stop_at = cursor.head_event_id or cursor.last_event_id
+            summary.resumed = True
+        elif cursor is None:
+            session.add(
+                ReplayCursor(name=name, window_since=options.since, window_until=options.until)
+            )
+        else:
+            cursor.completed = False
+            cursor.last_event_id = None
+            cursor.head_event_id = None
+            session.add(cursor)
+    store = partial(
+        _store_listing,
+        engine=engine,
+        gateway=gateway,
+        scope=scope,
+        name=name,
+        owner=owner,
+        summary=summary,
+        progress=progress,
+    )
+    if stop_at is not None:
+        newest = store(params=_list_params(options, None), stop_at=stop_at, moves_tail=False)
         with session_scope(engine) as session:
             cursor = session.get(ReplayCursor, name)
-            if cursor is not None and not cursor.completed and cursor.last_event_id:
-                starting_after = cursor.last_event_id
-                summary.resumed = True
-            elif cursor is None:
-                session.add(
-                    ReplayCursor(name=name, window_since=options.since, window_until=options.until)
-                )
-            else:
-                cursor.completed = False
-                cursor.last_event_id = None
-                session.add(cursor)
-    pages = gateway.list_pages(
-        "events", _list_params(options, starting_after), stripe_account=scope
-    )
-    for page in pages:
+            assert cursor is not None
+            cursor.head_event_id = newest or stop_at  # the stored range now starts here
+            session.add(cursor)
+    store(params=_list_params(options, below), stop_at=None, moves_tail=True)
+    with session_scope(engine) as session:
+        cursor = session.get(ReplayCursor, name)
+        if cursor is not None:
+            cursor.completed = True
+            session.add(cursor)
+
+
+def _store_listing(
+    *,
+    engine: Engine,
+    gateway: EventSource,
+    scope: str | None,
+    name: str,
+    owner: str,
+    params: dict[str, Any],
+    summary: ReplaySummary,
+    progress: Progress | None,
+    stop_at: str | None,
+    moves_tail: bool,
+) -> str | None:
+    """Store pages of one listing, one transaction each; stop after the page holding
+    ``stop_at``. ``moves_tail``: each page moves the cursor's `last_event_id` down (and a
+    fresh listing's first page sets its head). → the newest event id listed, if any."""
+    newest: str | None = None
+    for page in gateway.list_pages("events", params, stripe_account=scope):
+        newest = newest or str(page[0]["id"])
         summary.listed += len(page)
-        if options.dry_run:
-            _note_dry_run(engine, page, summary)
-        else:
-            with session_scope(engine) as session:
-                new, final = _store_page(session, page)
-                summary.stored += new
-                summary.skipped += len(final)
-                cursor = session.get(ReplayCursor, name)
-                assert cursor is not None
+        with session_scope(engine) as session:
+            new, final = _store_page(session, page)
+            summary.stored += new
+            summary.skipped += len(final)
+            cursor = session.get(ReplayCursor, name)
+            assert cursor is not None
+            if moves_tail:
                 cursor.last_event_id = str(page[-1]["id"])
                 cursor.last_event_created = datetime.fromtimestamp(int(page[-1]["created"]), UTC)
-                cursor.updated_at = utcnow()
-                session.add(cursor)
-                _renew_lease(session, owner)
+                if cursor.head_event_id is None:
+                    cursor.head_event_id = newest
+            cursor.updated_at = utcnow()
+            session.add(cursor)
+            _renew_lease(session, owner)
         if progress:
             progress("listed", summary.listed, None)
-    if not options.dry_run:
-        with session_scope(engine) as session:
-            cursor = session.get(ReplayCursor, name)
-            if cursor is not None:
-                cursor.completed = True
-                session.add(cursor)
+        if stop_at is not None and any(event["id"] == stop_at for event in page):
+            break
+    return newest
 
 
 def _note_dry_run(engine: Engine, page: Sequence[dict[str, Any]], summary: ReplaySummary) -> None:
