@@ -98,8 +98,9 @@ def test_a_dry_run_lists_and_writes_nothing(shop: Shop, replay_cli: Cli, engine:
 
 
 def test_a_second_replay_while_one_runs_is_refused(replay_cli: Cli, engine: Engine) -> None:
-    acquire_lease(engine, owner="cron@other-host", now=datetime.now(UTC))
+    running = acquire_lease(engine, owner="cron@other-host", now=datetime.now(UTC))
     result = replay_cli("events", "replay", "--format", "json")
+    running.release()
     assert result.exit_code == 5
     assert json.loads(result.stdout)["error"]["code"] == "replay_locked"
 
