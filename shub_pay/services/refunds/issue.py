@@ -436,6 +436,7 @@ def issue_refund(
     check and before anything is written; it raises to refuse. ``gateway`` may be ``None`` for
     a dry run.
     """
+    actor = audit.clean_actor(actor)  # `--actor` is free text, stored as the request's issuer
     reverse_transfer, refund_application_fee = resolve_policy(
         policy, reverse_transfer=reverse_transfer, refund_application_fee=refund_application_fee
     )
