@@ -97,6 +97,14 @@ class ConflictError(ShubPayError):
     default_code = "conflict"
 
 
+class Interrupted(ShubPayError):
+    """Ctrl-C where it matters what was already done: the message says what may have happened
+    and the hint how to finish it (exit 130, as every interrupt)."""
+
+    exit_code = 130
+    default_code = "interrupted"
+
+
 class EventProcessingError(ShubPayError):
     """A Stripe event could not be applied (bad metadata, unknown product); it is marked FAILED."""
 

@@ -50,7 +50,25 @@ VARIABLES: dict[str, tuple[str | None, str]] = {
 
 SECRET_VARIABLES = frozenset({"STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET"})
 
-_SECRET_PATTERN = re.compile(r"\b((?:sk|rk)_(?:test|live)_|whsec_)([A-Za-z0-9_]+)")
+# A key anywhere, even glued to a word (`req_sk_test_…`, `"sk_live_…"`): no word boundary asked.
+_SECRET_PATTERN = re.compile(r"((?:sk|rk)_(?:test|live)_|whsec_)([A-Za-z0-9_]+)")
+# The password of any URL's user info (`scheme://user:password@host`), up to the last `@` of
+# the token: a password pasted unencoded may hold `@` itself.
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)\S*@")
+# Card numbers as people write them: 13-19 digits in one run, or in groups of four (Amex 4-6-5)
+# with the same separator (spaces, one or two, or a dash) between each. Letters or digits right
+# before or after mean it is part of something else (an id, a longer number): a uuid's
+# 8-4-4-4-12 groups never read as a card.
+_CARD_SEP = r"(?P<sep>[ \t\u00a0]{1,2}|-)"
+_CARD_PATTERN = re.compile(
+    r"(?<![0-9A-Za-z])(?:"
+    r"[0-9]{13,19}"
+    rf"|[0-9]{{4}}{_CARD_SEP}[0-9]{{4}}(?P=sep)[0-9]{{4}}(?P=sep)[0-9]{{1,4}}"
+    r"(?:(?P=sep)[0-9]{1,3})?"
+    r"|[0-9]{4}(?P<amex>[ \t\u00a0]{1,2}|-)[0-9]{6}(?P=amex)[0-9]{5}"
+    r")(?![0-9A-Za-z])"
+)
+CARD_REMOVED = "[card number removed]"
 
 
 class KeyMode(StrEnum):
@@ -95,8 +113,12 @@ def redact(secret: str | None) -> str:
 
 
 def redact_text(text: str) -> str:
-    """Redact every secret-looking token inside free text (error messages, payload dumps)."""
-    return _SECRET_PATTERN.sub(lambda m: redact(m.group(0)), text)
+    """Redact every secret-looking thing inside free text (error messages, payload dumps, audit
+    entries): keys and webhook secrets (`sk_test_…abcd`), the password of a URL (`***`) and
+    card numbers."""
+    text = _SECRET_PATTERN.sub(lambda m: redact(m.group(0)), text)
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}***@", text)
+    return _CARD_PATTERN.sub(CARD_REMOVED, text)
 
 
 @dataclass(frozen=True)

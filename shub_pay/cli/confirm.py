@@ -1,7 +1,8 @@
 """Confirmation before changing Stripe state with a live key (DESIGN.md §2, §11).
 
 Decides, for every command that creates or changes something at Stripe (`creators onboard`,
-`checkout create`, `checkout expire`, `refunds issue`, …):
+`creators link`, `creators login-link`, `checkout create`, `checkout expire`, `refunds issue`,
+…):
 
 - With a test key nothing is asked: the sandbox and test mode are for trying things.
 - With a live key (`sk_live_…`/`rk_live_…`) the command says so on stderr, naming the action and
@@ -47,6 +48,7 @@ def confirm_stripe_change(
     always: bool = False,
     question: str = "Continue?",
     hint: str = "stdin is not a terminal: pass --yes to confirm non-interactively",
+    stakes: str = "with real money",
 ) -> None:
     """Ask before `action` (e.g. "create a checkout session") when the key is live.
 
@@ -59,7 +61,7 @@ def confirm_stripe_change(
 
         note(
             f"[bold yellow]LIVE mode[/bold yellow] ({redact(settings.stripe_secret_key)}): "
-            f"this will {action} with real money."
+            f"this will {action} {stakes}."
         )
     elif not always:
         return

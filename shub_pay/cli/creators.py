@@ -129,7 +129,9 @@ def onboard(
 
 
 @app.command()
-def link(ctx: typer.Context, user: UserArgument, fmt: FormatOption = Format.TABLE) -> None:
+def link(
+    ctx: typer.Context, user: UserArgument, yes: YesOption = False, fmt: FormatOption = Format.TABLE
+) -> None:
     """Print a new onboarding link for a creator who has an account (links are single-use).
 
     Example: shub-pay creators link ada@lumen-lights.example
@@ -138,6 +140,12 @@ def link(ctx: typer.Context, user: UserArgument, fmt: FormatOption = Format.TABL
     from shub_pay.services.creators.onboarding import onboarding_link
 
     context = app_context(ctx)
+    confirm_stripe_change(
+        context.settings,
+        action=f"create an onboarding link for {user}",
+        stakes="on a real connected account (whoever opens it can edit its details)",
+        yes=yes,
+    )
     with context.session() as session:
         result = onboarding_link(
             session=session,
@@ -154,7 +162,9 @@ def link(ctx: typer.Context, user: UserArgument, fmt: FormatOption = Format.TABL
 
 
 @app.command("login-link")
-def login_link(ctx: typer.Context, user: UserArgument, fmt: FormatOption = Format.TABLE) -> None:
+def login_link(
+    ctx: typer.Context, user: UserArgument, yes: YesOption = False, fmt: FormatOption = Format.TABLE
+) -> None:
     """Print a single-use link into the creator's Express dashboard.
 
     Example: shub-pay creators login-link ada@lumen-lights.example
@@ -163,6 +173,12 @@ def login_link(ctx: typer.Context, user: UserArgument, fmt: FormatOption = Forma
     from shub_pay.services.creators.onboarding import login_link as create_login_link
 
     context = app_context(ctx)
+    confirm_stripe_change(
+        context.settings,
+        action=f"create an Express dashboard login link for {user}",
+        stakes="into a real connected account (whoever opens it is signed in as the creator)",
+        yes=yes,
+    )
     with context.session() as session:
         result = create_login_link(
             session=session,

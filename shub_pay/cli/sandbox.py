@@ -26,6 +26,12 @@ def serve(
 
     Example: shub-pay sandbox serve --port 12111
     """
-    from shub_pay.sandbox import serve as serve_sandbox
+    from shub_pay.cli.listen import listen_error
+    from shub_pay.sandbox.server import Sandbox, serve_started
 
-    serve_sandbox(host=host, port=port)
+    sandbox = Sandbox(host, port)
+    try:
+        sandbox.start()
+    except OSError as exc:  # bound before anything is announced
+        raise listen_error(host, port, exc) from None
+    serve_started(sandbox)

@@ -33,9 +33,11 @@ def serve(
 
     Example: shub-pay webhooks serve --port 4242 --path /webhooks/stripe --workers 2
     """
+    from shub_pay.cli.listen import listen_error
     from shub_pay.cli.output import note
     from shub_pay.settings import redact
     from shub_pay.webhooks.app import create_app
+    from shub_pay.webhooks.server import listen
     from shub_pay.webhooks.server import serve as run
 
     context = app_context(ctx)
@@ -45,11 +47,15 @@ def serve(
         path = "/" + path
     engine = context.engine()
     app_ = create_app(settings, engine, path=path) if workers == 1 else None
+    try:
+        sock = listen(host, port)  # bound and listening before it is announced
+    except OSError as exc:
+        raise listen_error(host, port, exc) from None
     note(
         f"listening on http://{host}:{port}{path} ({workers} worker(s)); "
         f"secrets {', '.join(redact(s) for s in secrets)}"
     )
-    run(settings, host=host, port=port, path=path, workers=workers, app=app_)
+    run(settings, sock=sock, host=host, port=port, path=path, workers=workers, app=app_)
 
 
 @app.command("process")

@@ -513,6 +513,8 @@ class ReplayCursor(Table, table=True):
     name: str = Field(primary_key=True, max_length=200)
     last_event_id: str | None = Field(default=None, max_length=255)
     last_event_created: datetime | None = _ts()
+    # The newest event of the listing: `[last_event_id, head_event_id]` is stored (0007).
+    head_event_id: str | None = Field(default=None, max_length=255)
     window_since: datetime | None = _ts()
     window_until: datetime | None = _ts()
     locked_by: str | None = Field(default=None, max_length=200)

@@ -192,9 +192,16 @@ class Sandbox:
 
 
 def serve(host: str = "127.0.0.1", port: int = 12111, **options: Any) -> None:
-    """Run a sandbox until Ctrl-C (the `shub-pay sandbox serve` command)."""
-    sandbox = Sandbox(host, port, **options)
-    sandbox.start()
+    """Run a sandbox until Ctrl-C (the `shub-pay sandbox serve` command).
+
+    The socket is bound before anything is printed: a port in use raises the ``OSError`` of
+    the bind, for the caller to say so.
+    """
+    serve_started(Sandbox(host, port, **options).start())
+
+
+def serve_started(sandbox: Sandbox) -> None:
+    """Announce a started (bound and listening) sandbox and serve it until Ctrl-C."""
     print(f"Stripe sandbox listening on {sandbox.url} (Ctrl-C to stop)", flush=True)
     try:
         sandbox.serve_forever()

@@ -7,7 +7,6 @@ numbers, CVCs) whatever the caller passes, so one careless caller cannot leak in
 from __future__ import annotations
 
 import getpass
-import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from shub_pay.services.paging import Page
 
 _FORBIDDEN_KEYS = frozenset({"number", "card_number", "cvc", "cvv", "exp_month", "exp_year"})
-_PAN = re.compile(r"\b(?:\d[ -]?){13,19}\b")
 
 
 def default_actor() -> str:
@@ -31,6 +29,11 @@ def default_actor() -> str:
         return "cli:unknown"
 
 
+def clean_actor(actor: str) -> str:
+    """An actor as it may be stored anywhere (`--actor` is free text): redacted, ≤ 200."""
+    return redact_text(actor)[:200]
+
+
 def scrub(value: Any) -> Any:
     """Drop card fields, mask card-number-like digit runs and redact secret-looking tokens."""
     if isinstance(value, Mapping):
@@ -38,7 +41,7 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub(v) for v in value]
     if isinstance(value, str):
-        return _PAN.sub("[card number removed]", redact_text(value))
+        return redact_text(value)  # keys, URL passwords and card numbers
     if isinstance(value, datetime):
         return value.isoformat()
     return value

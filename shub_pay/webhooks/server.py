@@ -16,6 +16,7 @@ in the app (`BODY_TIMEOUT_S`, answered 408).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -88,16 +89,41 @@ def configure_delivery_log() -> None:
     logger.propagate = False
 
 
+LISTEN_BACKLOG = 2048  # uvicorn's default backlog
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """Bind and listen on ``host:port`` now, as uvicorn would; raise the ``OSError`` if not.
+
+    `webhooks serve` binds before it announces anything, so a port in use is its own error
+    and "listening on …" is true when printed: connections made from then on wait in the
+    backlog until the workers accept them.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)  # the workers of --workers N serve this very socket
+    return sock
+
+
 def serve(
     settings: Settings,
     *,
+    sock: socket.socket,
     host: str,
     port: int,
     path: str,
     workers: int = 1,
     app: Any = None,
 ) -> None:
-    """Serve until interrupted. `app` is used for one worker; several build their own."""
+    """Serve ``sock`` (from `listen`) until interrupted. `app` is used for one worker; several
+    build their own."""
     configure_delivery_log()
     common: dict[str, Any] = {
         "host": host,
@@ -106,18 +132,28 @@ def serve(
         "log_level": "warning",
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S,
         "http": HeaderTimeoutProtocol,
+        "backlog": LISTEN_BACKLOG,
     }
-    if workers <= 1 and app is not None:
-        uvicorn.run(app, **common)
-        return
-    from shub_pay.webhooks.app import ENV_PATH
+    try:
+        if workers <= 1 and app is not None:
+            server = uvicorn.Server(uvicorn.Config(app, **common))
+            with contextlib.suppress(KeyboardInterrupt):
+                server.run(sockets=[sock])
+            return
+        from uvicorn.supervisors import Multiprocess
 
-    os.environ["DATABASE_URL"] = settings.database_url
-    os.environ["STRIPE_WEBHOOK_SECRET"] = ",".join(settings.require_webhook_secrets())
-    os.environ[ENV_PATH] = path
-    uvicorn.run(
-        "shub_pay.webhooks.app:create_app_from_env", factory=True, workers=workers, **common
-    )
+        from shub_pay.webhooks.app import ENV_PATH
+
+        os.environ["DATABASE_URL"] = settings.database_url
+        os.environ["STRIPE_WEBHOOK_SECRET"] = ",".join(settings.require_webhook_secrets())
+        os.environ[ENV_PATH] = path
+        config = uvicorn.Config(
+            "shub_pay.webhooks.app:create_app_from_env", factory=True, workers=workers, **common
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 class BackgroundServer:

@@ -235,3 +235,98 @@ def test_a_live_key_without_yes_is_refused_when_nobody_can_answer(
     assert "--yes" in result.stderr
     assert "0123456789abcdefghij" not in result.stderr
     assert stripe_sandbox.stats()["total"] == 0
+
+
+def test_concurrent_onboarding_of_one_creator_reports_created_once(
+    db_url: str,
+    imported_catalog: Any,
+    engine: Engine,
+    stripe_env: dict[str, str],
+    stripe_sandbox: Any,
+    gateway: Gateway,
+) -> None:
+    """Four ops run `creators onboard` for the same creator at once (four processes, started
+    together by threads), on a slow Stripe so their calls overlap: one account at Stripe, one
+    run says it created it, one audit entry; the others reuse it. (SQLite's write lock always
+    serialised them; on PostgreSQL each run used to report and audit "created".)"""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    stripe_sandbox.set_faults(latency_ms=300)
+    env = {**os.environ, **stripe_env, "DATABASE_URL": db_url}
+    start = threading.Barrier(4)
+    outputs: list[subprocess.CompletedProcess[str]] = []
+
+    def run() -> None:
+        start.wait()
+        outputs.append(
+            subprocess.run(
+                [sys.executable, "-m", "shub_pay", "creators", "onboard", ADA, "-f", "json"],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+        )
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stripe_sandbox.set_faults(latency_ms=0)
+    assert [o.returncode for o in outputs] == [0] * 4, [o.stderr for o in outputs]
+    results = [json.loads(o.stdout) for o in outputs]
+    assert sorted(r["created"] for r in results) == [False, False, False, True]
+    assert len({r["stripe_account_id"] for r in results}) == 1
+    assert [a["id"] for a in gateway.iter_accounts()] == [results[0]["stripe_account_id"]]
+    [created] = audit_entries(engine, "CREATOR_ACCOUNT_CREATED")
+    assert created.entity_id == results[0]["stripe_account_id"]
+    assert audit_entries(engine, "CREATOR_ACCOUNT_ADOPTED") == []
+
+
+@pytest.mark.parametrize("command", ["link", "login-link"])
+def test_links_with_a_live_key_ask_first_and_yes_skips_the_question(
+    command: str,
+    db_url: str,
+    imported_catalog: Any,
+    engine: Engine,
+    stripe_sandbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An onboarding or dashboard link is a bearer credential into the creator's live account:
+    with a live key it is announced and asked for, like every other live change."""
+    from sqlmodel import Session
+
+    with Session(engine) as session:
+        ada = creator_row(engine, "c_ada")
+        ada.stripe_account_id = "acct_live_creator"
+        session.add(ada)
+        session.commit()
+    live = Cli(
+        db_url,
+        env={
+            "STRIPE_SECRET_KEY": "sk_live_" + "0123456789abcdefghij",
+            "STRIPE_API_BASE": stripe_sandbox.url,
+        },
+    )
+    piped = live("creators", command, ADA)
+    assert piped.exit_code == 2, piped.stderr
+    assert "LIVE mode" in piped.stderr and "--yes" in piped.stderr
+    assert "0123456789abcdefghij" not in piped.stderr
+    assert stripe_sandbox.stats()["total"] == 0
+
+    monkeypatch.setattr("shub_pay.cli.confirm._stdin_is_terminal", lambda: True)
+    declined = live("creators", command, ADA, input="n\n")
+    assert declined.exit_code == 2 and "not confirmed" in declined.stderr
+    assert stripe_sandbox.stats()["total"] == 0
+    assert audit_entries(engine, "CREATOR_LOGIN_LINK_CREATED") == []
+
+    # --yes goes ahead without a question: the request reaches Stripe (which, being the
+    # sandbox, refuses a live key: a configuration error, not a refusal to ask).
+    monkeypatch.setattr("shub_pay.cli.confirm._stdin_is_terminal", lambda: False)
+    confirmed = live("creators", command, ADA, "--yes")
+    assert confirmed.exit_code == 3, confirmed.stderr
+    assert stripe_sandbox.stats()["total"] >= 1

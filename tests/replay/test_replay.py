@@ -98,8 +98,9 @@ def test_a_dry_run_lists_and_writes_nothing(shop: Shop, replay_cli: Cli, engine:
 
 
 def test_a_second_replay_while_one_runs_is_refused(replay_cli: Cli, engine: Engine) -> None:
-    acquire_lease(engine, owner="cron@other-host", now=datetime.now(UTC))
+    running = acquire_lease(engine, owner="cron@other-host", now=datetime.now(UTC))
     result = replay_cli("events", "replay", "--format", "json")
+    running.release()
     assert result.exit_code == 5
     assert json.loads(result.stdout)["error"]["code"] == "replay_locked"
 
@@ -225,3 +226,81 @@ def test_a_replay_killed_midway_and_run_again_ends_like_an_uninterrupted_one(
             select(StripeEvent).where(StripeEvent.status.in_(["RECEIVED", "FAILED"]))  # type: ignore[attr-defined]
         ).all()
     assert pending == []
+
+
+def _stored_ids(engine: Engine) -> set[str]:
+    with Session(engine) as session:
+        return set(session.exec(select(StripeEvent.stripe_event_id)))
+
+
+def test_a_resumed_replay_also_gets_the_events_created_after_the_killed_run_began(
+    shop: Shop,
+    replay_cli: Cli,
+    engine: Engine,
+    gateway: Any,
+    stripe_sandbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shub_pay.gateway import Gateway
+
+    stripe_sandbox.seed_events(250)  # three pages, oldest ten days ago
+    real = Gateway.list_pages
+
+    def killed_after_one_page(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for n, page in enumerate(real(self, *args, **kwargs)):
+            if n == 1:
+                raise KeyboardInterrupt  # the cron run is stopped after storing one page
+            yield page
+
+    monkeypatch.setattr(Gateway, "list_pages", killed_after_one_page)
+    assert replay_cli("events", "replay").exit_code == 130
+    assert len(_stored_ids(engine)) == 100
+    monkeypatch.undo()
+
+    # While it was down, buyers kept paying: these events are newer than anything it listed.
+    late = [shop.buy("p_aurora", "b_mia"), shop.buy("p_winter", "b_noah")]
+    code, summary = _replay(replay_cli)
+    assert code == 0, summary
+    assert summary["resumed"] is True and summary["failed"] == 0
+    at_stripe = {e["id"] for page in gateway.list_pages("events") for e in page}
+    assert len(at_stripe) > 250
+    assert _stored_ids(engine) == at_stripe
+    paid = {o.stripe_payment_intent_id for o in _orders(engine)}
+    assert {p.payment_intent_id for p in late} <= paid
+    # Resuming read the new events and the unread pages, not the page already stored again
+    # in full: 2 new pages' worth at most on top of the 2 the killed run never reached.
+    assert summary["listed"] < len(at_stripe)
+
+
+def test_a_resumed_replay_killed_again_still_ends_with_every_event(
+    shop: Shop,
+    replay_cli: Cli,
+    engine: Engine,
+    gateway: Any,
+    stripe_sandbox: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shub_pay.gateway import Gateway
+
+    stripe_sandbox.seed_events(400)
+    real = Gateway.list_pages
+    budget = {"pages": 1}
+
+    def killed_after_budget(self: Any, *args: Any, **kwargs: Any) -> Any:
+        for page in real(self, *args, **kwargs):
+            if budget["pages"] == 0:
+                raise KeyboardInterrupt
+            budget["pages"] -= 1
+            yield page
+
+    monkeypatch.setattr(Gateway, "list_pages", killed_after_budget)
+    assert replay_cli("events", "replay").exit_code == 130
+    shop.buy("p_aurora", "b_mia")
+    budget["pages"] = 2  # the new events' page, one more old page, then killed again
+    assert replay_cli("events", "replay").exit_code == 130
+    shop.buy("p_winter", "b_noah")
+    monkeypatch.undo()
+    code, summary = _replay(replay_cli)
+    assert code == 0 and summary["resumed"] is True, summary
+    at_stripe = {e["id"] for page in gateway.list_pages("events") for e in page}
+    assert _stored_ids(engine) == at_stripe

@@ -11,6 +11,8 @@ Decides:
   the idempotency key `shub-pay:creator-account:<user id>`: deterministic, so two concurrent runs
   or a retry within 24 h get the same account. The scan costs one list call per 100 connected
   accounts, once per creator: cheap next to a second account a creator may onboard into.
+  Concurrent runs for one creator are serialised until the account id is committed (SQLite's
+  write lock; on PostgreSQL an advisory lock per creator), so exactly one says "created".
   Email is not used to match: one person may own accounts on other platforms, and emails change.
 - **The account id is committed before the link is created**, so a failed link never loses it.
 - **Links are single-use bearer URLs**: each run asks for a fresh one under a random idempotency
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import text
 from sqlmodel import Session, col, select
 
 from shub_pay.domain.models import CreatorAccount, OnboardingStatus, User
@@ -154,6 +157,34 @@ def _onboarding_link(
     return link
 
 
+# pg_advisory_xact_lock(ONBOARD_LOCK_CLASS, hashtext(user id)): 'onbd', apart from every other
+# advisory lock shub-pay takes.
+ONBOARD_LOCK_CLASS = 0x6F6E6264
+
+
+def _lock_creator(session: Session, account: CreatorAccount) -> CreatorAccount:
+    """Serialise onboarding runs of one creator until the account id is committed.
+
+    On SQLite the first read already began an immediate (write-locked) transaction. On
+    PostgreSQL two concurrent runs would both see no account, both call Stripe (which, under the
+    deterministic key, answers both with the same account) and both record and audit it as
+    created: a transaction-level advisory lock per creator makes the second wait, and the row is
+    read again after it, so the second run finds the account the first one recorded. An
+    advisory lock, not `FOR UPDATE`: the `account.updated` webhook may update the row meanwhile
+    without waiting for the Stripe calls of this run."""
+    if session.get_bind().dialect.name != "postgresql":
+        return account
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(:cls, hashtext(:user_id))"),
+        {"cls": ONBOARD_LOCK_CLASS, "user_id": account.user_id},
+    )
+    return session.exec(
+        select(CreatorAccount)
+        .where(col(CreatorAccount.user_id) == account.user_id)
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def onboard_creator(
     *,
     session: Session,
@@ -169,6 +200,7 @@ def onboard_creator(
     Commits twice: once the account id is known locally, and after the link is issued.
     """
     user, account = find_creator(session, user_ref)
+    account = _lock_creator(session, account)
     chosen_country = (country or account.country or "US").strip().upper()
     if len(chosen_country) != 2 or not chosen_country.isalpha():
         raise UsageError(

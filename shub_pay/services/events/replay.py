@@ -9,17 +9,21 @@ Decides (DESIGN.md §7, replay paragraph; STRIPE-FACTS.md §2):
   (RECEIVED or FAILED) are applied oldest first through the same pipeline as webhooks
   (`batch.process_many`: the same handlers, 100 events per transaction with a savepoint
   each), so replay and live delivery can never disagree.
-- Resume. A cursor per (scope, filters, window) remembers the last page stored; a run that was
-  killed midway and is started again with the same arguments continues the listing from there,
-  and phase two picks up whatever was stored but not applied. Relative windows (`--since 7d`)
+- Resume. A cursor per (scope, filters, window) remembers the stored range of the listing (its
+  newest event and the last page stored); a run that was killed midway and is started again
+  with the same arguments lists what was created since the killed run began (down to that
+  newest event), then continues the listing below the last page, and phase two picks up
+  whatever was stored but not applied. Relative windows (`--since 7d`)
   move with the clock, so each cron run is a new listing; that is safe because storing and
   applying are idempotent.
 - One run at a time: a lease row (`replay_cursors`, name `lock:events-replay`) taken with a
   conditional UPDATE, renewed on every page, released at the end; a second run fails with a
   conflict (exit 5) instead of doing the same work twice. The lease belongs to one run (user,
   host, process id and a per-run token: two cron runs of one user are two owners). A lease left
-  by a run killed on this host is taken over at once (its process is gone); one from another
-  host expires.
+  by a run killed on this host is taken over at once (its process is gone); on SQLite one from
+  another host expires. On PostgreSQL a run also holds a session-level advisory lock on a
+  connection of its own, which ends with the process, so a dead run's lease is taken over at
+  once from any host.
 - Stripe keeps events 30 days: a window reaching further back is listed anyway (what exists is
   replayed) with a warning.
 - `--all-accounts` lists each connected account's events with the `Stripe-Account` header.
@@ -31,6 +35,7 @@ life cycle; applying the stored events is `batch.process_many`'s.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -40,9 +45,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import Engine, or_, update
+from sqlalchemy import Connection, Engine, or_, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -204,9 +210,97 @@ def _died_here(owner: str | None) -> bool:
     return False
 
 
-def acquire_lease(engine: Engine, *, owner: str, now: datetime) -> None:
+# Session-level advisory lock of a replay run on PostgreSQL: two int4 keys, a space apart from
+# the dispatcher's one-bigint payment locks. 'shub' and 1.
+PG_LOCK_KEYS = (0x73687562, 1)
+# The lock's connection tells the server to probe a silent peer: a host that died without
+# closing its TCP connection frees the lock in about a minute, not after hours of kernel
+# defaults (PostgreSQL's tcp_keepalives_* settings, which any session may set).
+PG_KEEPALIVE = {"tcp_keepalives_idle": 30, "tcp_keepalives_interval": 10, "tcp_keepalives_count": 3}
+
+
+@dataclass
+class Lease:
+    """One run's hold on the replay: the lease row, and on PostgreSQL the connection holding
+    the run's advisory lock (it ends with the connection, so with the process)."""
+
+    engine: Engine
+    owner: str
+    connection: Connection | None = None
+
+    def release(self) -> None:
+        try:
+            release_lease(self.engine, owner=self.owner)
+        finally:
+            if self.connection is not None:
+                with contextlib.suppress(Exception):  # closing is what releases it
+                    self.connection.close()
+                self.connection = None
+
+
+def _hold_pg_lock(engine: Engine) -> Connection | None:
+    """Take the run's advisory lock on a connection of its own; None when a live run has it.
+
+    The connection is detached from the pool: closing it, or the process dying, closes it
+    for good and PostgreSQL frees the lock at once — a lock left in a pooled connection
+    would outlive the run."""
+    connection = engine.connect()
+    try:
+        connection.detach()
+        for name, value in PG_KEEPALIVE.items():
+            connection.exec_driver_sql(f"SET {name} = {int(value)}")
+        got = connection.execute(
+            text("SELECT pg_try_advisory_lock(:a, :b)"),
+            {"a": PG_LOCK_KEYS[0], "b": PG_LOCK_KEYS[1]},
+        ).scalar()
+        connection.commit()  # a session-level lock outlives the transaction
+    except BaseException:
+        connection.close()
+        raise
+    if not got:
+        connection.close()
+        return None
+    return connection
+
+
+def acquire_lease(engine: Engine, *, owner: str, now: datetime) -> Lease:
     """Take the replay lease for `owner`: free, expired, or held by a run that died on this
-    host (its process is gone); else ConflictError (exit 5)."""
+    host (its process is gone); else ConflictError (exit 5).
+
+    On PostgreSQL a run also holds a session-level advisory lock for its whole life; whoever
+    gets it knows the row's holder is dead (a live run would hold the lock), on any host, and
+    takes the row over at once. Who holds the lock is read from the row."""
+    postgres = engine.dialect.name == "postgresql"
+    connection = _hold_pg_lock(engine) if postgres else None
+    try:
+        if (not postgres or connection is not None) and _take_row(
+            engine, owner=owner, now=now, holder_dead=connection is not None
+        ):
+            return Lease(engine, owner, connection)
+        with Session(engine) as session:
+            holder = session.get(ReplayCursor, LOCK_NAME)
+    except BaseException:
+        if connection is not None:
+            connection.close()
+        raise
+    if connection is not None:
+        connection.close()
+    who = holder.locked_by if holder else "unknown"
+    until = holder.locked_until.isoformat() if holder and holder.locked_until else "?"
+    raise ConflictError(
+        f"another events replay is running ({who}, lease until {until})",
+        code="replay_locked",
+        hint="wait for it to finish; "
+        + (
+            "a run that died frees it at once (its database connection ends)"
+            if postgres
+            else "the lease of a run killed on this host is taken over at once, one from "
+            "another host expires after 10 minutes"
+        ),
+    )
+
+
+def _take_row(engine: Engine, *, owner: str, now: datetime, holder_dead: bool) -> bool:
     with session_scope(engine) as session:
         if session.get(ReplayCursor, LOCK_NAME) is None:
             _insert_ignore(session, {"name": LOCK_NAME, "updated_at": now})
@@ -214,30 +308,19 @@ def acquire_lease(engine: Engine, *, owner: str, now: datetime) -> None:
     with session_scope(engine) as session:
         holder = session.get(ReplayCursor, LOCK_NAME)
         dead = holder.locked_by if holder and _died_here(holder.locked_by) else None
+        free = or_(
+            table.c.locked_until.is_(None),
+            table.c.locked_until < now,
+            table.c.locked_by == owner,
+            *([table.c.locked_by == dead] if dead else []),
+        )
         result = session.execute(
             update(table)
             .where(table.c.name == LOCK_NAME)
-            .where(
-                or_(
-                    table.c.locked_until.is_(None),
-                    table.c.locked_until < now,
-                    table.c.locked_by == owner,
-                    *([table.c.locked_by == dead] if dead else []),
-                )
-            )
+            .where(true() if holder_dead else free)
             .values(locked_by=owner, locked_until=now + LEASE, updated_at=now)
         )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
-            return
-        holder = session.get(ReplayCursor, LOCK_NAME)
-    who = holder.locked_by if holder else "unknown"
-    until = holder.locked_until.isoformat() if holder and holder.locked_until else "?"
-    raise ConflictError(
-        f"another events replay is running ({who}, lease until {until})",
-        code="replay_locked",
-        hint="wait for it to finish; the lease of a run killed on this host is taken over at "
-        "once, one from another host expires after 10 minutes",
-    )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def _renew_lease(session: Session, owner: str) -> None:
@@ -305,49 +388,104 @@ def _list_scope(
     summary: ReplaySummary,
     progress: Progress | None,
 ) -> None:
+    """List one scope's events into the database, resuming a listing that was cut short.
+
+    The cursor says which range of the newest-first listing is stored: from `head_event_id`
+    (its newest event) down to `last_event_id`. A resumed run first lists from Stripe's newest
+    event down to that head — the events created since the killed run began, which a listing
+    continued below `last_event_id` alone would never reach — and then continues below
+    `last_event_id` to the end. The head moves up only once the new range joins the stored
+    one, so a resumed run that is killed too leaves a cursor the next run resumes correctly.
+    """
     name = _cursor_name(options, scope)
-    starting_after: str | None = None
-    if not options.dry_run:
+    if options.dry_run:
+        for page in gateway.list_pages("events", _list_params(options, None), stripe_account=scope):
+            summary.listed += len(page)
+            _note_dry_run(engine, page, summary)
+            if progress:
+                progress("listed", summary.listed, None)
+        return
+    stop_at: str | None = None
+    below: str | None = None
+    with session_scope(engine) as session:
+        cursor = session.get(ReplayCursor, name)
+        if cursor is not None and not cursor.completed and cursor.last_event_id:
+            below = cursor.last_event_id
+            stop_at = cursor.head_event_id or cursor.last_event_id
+            summary.resumed = True
+        elif cursor is None:
+            session.add(
+                ReplayCursor(name=name, window_since=options.since, window_until=options.until)
+            )
+        else:
+            cursor.completed = False
+            cursor.last_event_id = None
+            cursor.head_event_id = None
+            session.add(cursor)
+    store = partial(
+        _store_listing,
+        engine=engine,
+        gateway=gateway,
+        scope=scope,
+        name=name,
+        owner=owner,
+        summary=summary,
+        progress=progress,
+    )
+    if stop_at is not None:
+        newest = store(params=_list_params(options, None), stop_at=stop_at, moves_tail=False)
         with session_scope(engine) as session:
             cursor = session.get(ReplayCursor, name)
-            if cursor is not None and not cursor.completed and cursor.last_event_id:
-                starting_after = cursor.last_event_id
-                summary.resumed = True
-            elif cursor is None:
-                session.add(
-                    ReplayCursor(name=name, window_since=options.since, window_until=options.until)
-                )
-            else:
-                cursor.completed = False
-                cursor.last_event_id = None
-                session.add(cursor)
-    pages = gateway.list_pages(
-        "events", _list_params(options, starting_after), stripe_account=scope
-    )
-    for page in pages:
+            assert cursor is not None
+            cursor.head_event_id = newest or stop_at  # the stored range now starts here
+            session.add(cursor)
+    store(params=_list_params(options, below), stop_at=None, moves_tail=True)
+    with session_scope(engine) as session:
+        cursor = session.get(ReplayCursor, name)
+        if cursor is not None:
+            cursor.completed = True
+            session.add(cursor)
+
+
+def _store_listing(
+    *,
+    engine: Engine,
+    gateway: EventSource,
+    scope: str | None,
+    name: str,
+    owner: str,
+    params: dict[str, Any],
+    summary: ReplaySummary,
+    progress: Progress | None,
+    stop_at: str | None,
+    moves_tail: bool,
+) -> str | None:
+    """Store pages of one listing, one transaction each; stop after the page holding
+    ``stop_at``. ``moves_tail``: each page moves the cursor's `last_event_id` down (and a
+    fresh listing's first page sets its head). → the newest event id listed, if any."""
+    newest: str | None = None
+    for page in gateway.list_pages("events", params, stripe_account=scope):
+        newest = newest or str(page[0]["id"])
         summary.listed += len(page)
-        if options.dry_run:
-            _note_dry_run(engine, page, summary)
-        else:
-            with session_scope(engine) as session:
-                new, final = _store_page(session, page)
-                summary.stored += new
-                summary.skipped += len(final)
-                cursor = session.get(ReplayCursor, name)
-                assert cursor is not None
+        with session_scope(engine) as session:
+            new, final = _store_page(session, page)
+            summary.stored += new
+            summary.skipped += len(final)
+            cursor = session.get(ReplayCursor, name)
+            assert cursor is not None
+            if moves_tail:
                 cursor.last_event_id = str(page[-1]["id"])
                 cursor.last_event_created = datetime.fromtimestamp(int(page[-1]["created"]), UTC)
-                cursor.updated_at = utcnow()
-                session.add(cursor)
-                _renew_lease(session, owner)
+                if cursor.head_event_id is None:
+                    cursor.head_event_id = newest
+            cursor.updated_at = utcnow()
+            session.add(cursor)
+            _renew_lease(session, owner)
         if progress:
             progress("listed", summary.listed, None)
-    if not options.dry_run:
-        with session_scope(engine) as session:
-            cursor = session.get(ReplayCursor, name)
-            if cursor is not None:
-                cursor.completed = True
-                session.add(cursor)
+        if stop_at is not None and any(event["id"] == stop_at for event in page):
+            break
+    return newest
 
 
 def _note_dry_run(engine: Engine, page: Sequence[dict[str, Any]], summary: ReplaySummary) -> None:
@@ -447,8 +585,7 @@ def replay_events(
             "Stripe keeps events for 30 days: nothing created before "
             f"{oldest_listable.replace(microsecond=0).isoformat()} can be replayed"
         )
-    if not options.dry_run:
-        acquire_lease(engine, owner=owner, now=now)
+    lease = None if options.dry_run else acquire_lease(engine, owner=owner, now=now)
     try:
         scopes: list[str | None] = [None]
         if options.all_accounts:
@@ -472,7 +609,7 @@ def replay_events(
                 if progress:
                     progress("processed", min(start + APPLY_CHUNK, len(pending)), len(pending))
     finally:
-        if not options.dry_run:
-            release_lease(engine, owner=owner)
+        if lease is not None:
+            lease.release()
     summary.api_requests = gateway.api_requests - requests_before
     return summary

@@ -44,7 +44,9 @@ first finds the unresolved request:
 Stripe errors: a refusal (4xx, a rejected key included) executed nothing, so the request is
 marked ``failed`` and closed;
 a timeout, 5xx or rate limit leaves the outcome unknown, so the request stays pending and the
-same command finishes it later. A crash anywhere after step 2 is the same case.
+same command finishes it later. A crash anywhere after step 2 is the same case; Ctrl-C there
+says so (`Interrupted`, exit 130): the request may have reached Stripe, and the command that
+finishes it (or `refunds cancel` when Stripe never got it).
 
 One idea that needs its length: the four steps and their recovery are read together; the plan
 lives in `planning` and the listing in `listing`.
@@ -62,11 +64,12 @@ from sqlmodel import Session, col, select
 
 from shub_pay.domain import ledger
 from shub_pay.domain.models import Order, Refund, RefundSource
-from shub_pay.domain.money import parse_amount
+from shub_pay.domain.money import format_money, parse_amount
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import (
     ConfigError,
     ConflictError,
+    Interrupted,
     StripeError,
     StripeRefusedError,
     StripeRetryableError,
@@ -91,6 +94,7 @@ from shub_pay.services.refunds.planning import (
     RefundReason,
     Terms,
     decide,
+    finish_command,
     party_movements,
     recorded_refunds,
     resolve_policy,
@@ -397,6 +401,14 @@ def _resolve(
     return row, warnings
 
 
+def _forget(session: Session) -> None:
+    """Drop whatever an interrupted step left half done; what is committed stays committed."""
+    try:
+        session.rollback()
+    except Exception:  # the connection may be mid-statement: closing ends it
+        session.close()
+
+
 # --- the use case ---------------------------------------------------------------------------
 
 
@@ -424,6 +436,7 @@ def issue_refund(
     check and before anything is written; it raises to refuse. ``gateway`` may be ``None`` for
     a dry run.
     """
+    actor = audit.clean_actor(actor)  # `--actor` is free text, stored as the request's issuer
     reverse_transfer, refund_application_fee = resolve_policy(
         policy, reverse_transfer=reverse_transfer, refund_application_fee=refund_application_fee
     )
@@ -495,19 +508,45 @@ def issue_refund(
         )
     session.commit()
 
-    refund_id = _send(
-        session, gateway=gateway, order=order, row=row, resumed=resumed, actor=actor, note=note
-    )
-    row, warnings = _resolve(
-        session,
-        gateway=gateway,
-        order=order,
-        row=row,
-        plan=plan,
-        refund_id=refund_id,
-        actor=actor,
-        note=note,
-    )
+    finish = finish_command(order, row)  # read now: an interrupted session may not answer
+    request_no, money = row.id, format_money(row.amount_minor, row.currency)
+    try:
+        refund_id = _send(
+            session, gateway=gateway, order=order, row=row, resumed=resumed, actor=actor, note=note
+        )
+    except KeyboardInterrupt:
+        _forget(session)
+        raise Interrupted(
+            f"interrupted while asking Stripe for the refund of {money} on order "
+            f"{order.order_number}: the request may have reached Stripe",
+            hint=(
+                f"refund request {request_no} is kept with its idempotency key: `{finish}` "
+                "finishes it (it looks for the refund at Stripe first, else sends the same "
+                "request under the same key, so it never refunds twice); "
+                f"`shub-pay refunds cancel {request_no}` abandons it if Stripe never received it"
+            ),
+        ) from None
+    try:
+        row, warnings = _resolve(
+            session,
+            gateway=gateway,
+            order=order,
+            row=row,
+            plan=plan,
+            refund_id=refund_id,
+            actor=actor,
+            note=note,
+        )
+    except KeyboardInterrupt:
+        _forget(session)
+        raise Interrupted(
+            f"interrupted after Stripe made refund {refund_id} of {money} on order "
+            f"{order.order_number}, before what it moved was recorded",
+            hint=(
+                f"`{finish}` records it (it finds {refund_id} and refunds nothing again); "
+                f"refund request {request_no} stays pending until then"
+            ),
+        ) from None
     order = session.exec(select(Order).where(col(Order.id) == order.id)).one()
     active, _ = orders_state.access_for(order)
     outcome = RefundOutcome(

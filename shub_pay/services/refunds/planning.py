@@ -306,7 +306,8 @@ def plan_refund(
     )
 
 
-def pending_conflict(order: Order, pending: Refund) -> ConflictError:
+def finish_command(order: Order, pending: Refund) -> str:
+    """The `refunds issue` that finishes ``pending``: its own amount and flags, so it matches."""
     flags = "".join(
         flag
         for flag, on in (
@@ -316,6 +317,10 @@ def pending_conflict(order: Order, pending: Refund) -> ConflictError:
         if on
     )
     amount = to_major_str(pending.amount_minor, pending.currency)
+    return f"shub-pay refunds issue {order.order_number} --amount {amount}{flags}"
+
+
+def pending_conflict(order: Order, pending: Refund) -> ConflictError:
     return ConflictError(
         f"Order {order.order_number} has an unresolved refund request of "
         f"{format_money(pending.amount_minor, pending.currency)} "
@@ -323,8 +328,8 @@ def pending_conflict(order: Order, pending: Refund) -> ConflictError:
         "it may already have been made at Stripe.",
         code="refund_request_pending",
         hint=(
-            f"Resolve it first: `shub-pay refunds issue {order.order_number} --amount {amount}"
-            f"{flags}` finishes it without refunding twice; "
+            f"Resolve it first: `{finish_command(order, pending)}` finishes it without "
+            "refunding twice; "
             f"`shub-pay refunds cancel {pending.id}` abandons it if Stripe never received it; "
             f"`shub-pay refunds list --order {order.order_number}` shows it."
         ),
