@@ -106,8 +106,9 @@ def main() -> None:
     commands: dict[str, list[str]] = {
         'python -c "import typer"': [py, "-c", "import typer"],
         'python -c "import typer, sqlmodel"': [py, "-c", "import typer, sqlmodel"],
-        # Typer's rich help renderer (markdown-it, pygments through rich.traceback): Typer
-        # imports it only when it prints help, so `import typer` alone no longer includes it.
+        # Typer's rich help renderer (markdown-it, pygments through rich.traceback): what
+        # `--help` loaded until its help became Click's plain formatter (2026-12-02); kept to
+        # show what that saves.
         'python -c "import typer.rich_utils"': [py, "-c", "import typer.rich_utils"],
         "shub-pay --help": [SHUB_PAY, "--help"],
         "shub-pay orders --help": [SHUB_PAY, "orders", "--help"],

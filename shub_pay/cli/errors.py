@@ -56,10 +56,10 @@ def json_requested(args: Sequence[str]) -> bool:
 
 
 def _wants_json(ctx: typer.Context) -> bool:
+    # The line first: a group's own `--format` (reconcile's) may have stored its default
+    # before the sub-command's `--format json` was reached.
     meta = ctx.find_root().meta
-    if FORMAT_META_KEY in meta:
-        return bool(meta[FORMAT_META_KEY] == "json")
-    return json_requested(meta.get(ARGV_META_KEY, ()))
+    return json_requested(meta.get(ARGV_META_KEY, ())) or meta.get(FORMAT_META_KEY) == "json"
 
 
 def _debug(ctx: typer.Context) -> bool:

@@ -67,6 +67,7 @@ JSON_USAGE_ERRORS = [
     ("refunds", "issue", "SH-1", "--format", "json", "--amount"),
     ("--databse-url", "sqlite://", "orders", "list", "--format", "json"),
     ("ordrs", "list", "--format", "json"),
+    ("reconcile", "payouts", "--bogus", "-f", "json"),  # reconcile has a --format of its own
 ]
 
 
