@@ -473,6 +473,7 @@ def main() -> None:
             "fix": args.fix,
         }
         # not a daemon: reconcile may start its own listing process
+        load_before = os.getloadavg()[0]
         runner = spawn.Process(target=run_reconcile, args=(run_end, options))
         runner.start()
         run_end.close()
@@ -483,32 +484,48 @@ def main() -> None:
     sandbox.join()
 
     charges = result["charges_checked"]
-    objects = charges + sum(
-        result.get(k, 0)
+    listed = {
+        k: result.get(k, 0)
         for k in (
             "refunds_checked",
             "disputes_checked",
             "application_fees_checked",
             "transfers_checked",
+            "balance_transactions_checked",
+            "dispute_events_checked",
         )
-    )
-    lists = sum(v for k, v in stats["requests"].items() if k.count("/") == 2)
+    }
+    objects = charges + sum(listed.values())
+    lists = {k: v for k, v in stats["requests"].items() if k.count("/") == 2}
+    calls = sum(lists.values())
     print(json.dumps(result, indent=2))
     print(f"sandbox stats: {json.dumps(stats)}")
     print(
+        f"load average (1 min) before / after the run: {load_before:.1f} / {os.getloadavg()[0]:.1f}"
+    )
+    print(
         f"\n{charges:,} charges in {result['wall_s']:.2f} s = "
-        f"{charges / result['wall_s']:,.0f} charges/s (target ≥ 8,000); "
-        f"list calls {stats['requests'].get('GET /v1/charges', 0):,}, all requests "
-        f"{stats['total']:,}, 429s {stats['rate_limited']}, faults {stats['faults_injected']}; "
-        f"client CPU {result['cpu_s']:.1f} s (+ listing process "
-        f"{result['listing_process_cpu_s']:.1f} s; sandbox {stats['cpu_s']:.1f} s); peak RSS {result['peak_rss_mb']:.0f} MB "
-        f"(before the run, imports done: {result['baseline_rss_mb']:.0f} MB; listing process "
+        f"{charges / result['wall_s']:,.0f} charges/s; "
+        f"list calls {calls:,} ({', '.join(f'{k[8:]} {v:,}' for k, v in sorted(lists.items()))}), "
+        f"all requests {stats['total']:,}, 429s {stats['rate_limited']}, "
+        f"faults {stats['faults_injected']}"
+    )
+    print(
+        f"requests/s achieved (the limiter allows ~95 in any second at {args.rate}/s): "
+        f"{result['api_requests'] / result['wall_s']:.1f} over the whole run"
+    )
+    print(
+        f"CPU (user+sys): reconcile process {result['cpu_s']:.1f} s, listing process "
+        f"{result['listing_process_cpu_s']:.1f} s, sandbox (serving) {stats['cpu_s']:.1f} s; "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB (before the run, imports done: "
+        f"{result['baseline_rss_mb']:.0f} MB; listing process "
         f"{result['listing_process_peak_rss_mb']:.0f} MB)"
     )
     ceiling = args.rate * 100
     print(
-        f"objects read (charges, refunds, disputes, fees, transfers): {objects:,} in "
-        f"{lists:,} list calls = {objects / result['wall_s']:,.0f} objects/s, "
+        f"objects read ({', '.join(f'{k[:-8]} {v:,}' for k, v in listed.items())}, charges "
+        f"{charges:,}): {objects:,} in {calls:,} list calls = "
+        f"{objects / result['wall_s']:,.0f} objects/s, "
         f"{objects / result['wall_s'] / ceiling:.0%} of the {ceiling:,} the rate limit allows "
         f"(target ≥ 80 %)"
     )

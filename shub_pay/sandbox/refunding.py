@@ -24,6 +24,16 @@ The paths back (DESIGN.md §10; STRIPE-FACTS.md §9; the spec's `refund.status`:
   the charge's `amount_refunded`, as Stripe counts them; their `refund` balance transaction is
   booked when they succeed: by themselves once funds cover them (`payouts.settle_due`), by
   `POST /_sandbox/refunds/{id}/succeed`, or all at once with `enabled=false`.
+* Same call: a refund's `reverse_transfer` and `refund_application_fee` are carried out with
+  the refund, pending or not. Stripe's spec (`POST /v1/refunds`): the transfer "should be
+  reversed when refunding this charge", the fee "refunded when refunding this charge"; the
+  refund's `transfer_reversal` names the reversal in the create call's answer; "Transfer
+  reversals add to the platform's balance and subtract from the destination account's
+  balance" (docs.stripe.com/api/transfer_reversals). Decision (Stripe's docs do not say in
+  which order one call moves the money): the reversal's money and the fee refund's are in the
+  balance before it is asked to cover the refund, so a refund its own reversal pays for is not
+  left pending, and one left pending keeps its reversal and fee refund, booked at creation, as
+  its answer says (Stripe documents no deferring of them until the refund is processed).
 * Failed: a pending or succeeded refund can fail later (`failure_reason`, default
   `expired_or_canceled_card`; the spec's list of reasons): the money returns to the balance
   (`failure_balance_transaction`, category `refund_failure`), the charge's `amount_refunded`
@@ -165,7 +175,6 @@ def refund(
     now = state.clock.now() if created is None else created
     refund_id = ids.new("re")
     scope = store.scope_of(charge["id"])
-    pending = not covers(state, scope, currency, refund_amount)
     reversal = None
     transfer_previous: Obj = {}
     fee_previous: Obj = {}
@@ -225,10 +234,17 @@ def refund(
             total = fee["amount_refunded"] + fee_amount
             fee_previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
             store.set(fee["id"], amount_refunded=total, refunded=total == fee["amount"])
-    # Money: Stripe writes the refund's balance transaction (type `refund`, category `refund`,
-    # -amount on the charge's balance; for a pending refund once it is processed), and for the
-    # movements above a `transfer_reversal` / `application_fee_refund` on the platform with the
-    # matching `payment_refund` (`pyr_`) / fee refund on the connected account.
+    # Money: for the movements above a `transfer_refund` / `application_fee_refund` on the
+    # platform with the matching `payment_refund` (`pyr_`) / fee refund on the connected
+    # account; then the refund's balance transaction (type `refund`, category `refund`, -amount
+    # on the charge's balance; for a pending refund once it is processed). The movements are
+    # booked first: made with the refund, they are in the balance that pays it (module
+    # docstring, "Same call").
+    if reversal is not None and transfer is not None:
+        book_transfer_reversal(state, transfer, reversal, bulk=bulk)
+    if fee_refund is not None and fee is not None:
+        book_fee_refund(state, fee, fee_refund, bulk=bulk)
+    pending = not covers(state, scope, currency, refund_amount)
     obj = store.add(
         tp.refund(
             refund_id=refund_id,
@@ -252,10 +268,6 @@ def refund(
         state.ledger.waiting_refunds.append(obj["id"])
     else:
         book_refund(state, charge, obj, bulk=bulk)
-    if reversal is not None and transfer is not None:
-        book_transfer_reversal(state, transfer, reversal, bulk=bulk)
-    if fee_refund is not None and fee is not None:
-        book_fee_refund(state, fee, fee_refund, bulk=bulk)
     sync_inquiry(state, charge)
     emit(state, "refund.created", obj, account=scope, request=request, created=now, bulk=bulk)
     emit(
