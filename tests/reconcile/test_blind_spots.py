@@ -225,3 +225,20 @@ def test_an_older_dispute_is_compared_as_it_is_now_not_as_an_event_of_the_window
     _fixed_then_clean(world, ["dispute_mismatch"])
     order = world.order(old.payment_intent_id)
     assert order is not None and (order.status, order.dispute_status) == ("DISPUTED", "lost")
+
+
+def test_a_window_reaching_past_the_events_30_days_says_from_when_disputes_changes_are_seen(
+    world: World,
+) -> None:
+    result = world.cli("reconcile", "--since", "45d", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)["summary"]
+    since = datetime.fromisoformat(summary["since"])
+    events_since = datetime.fromisoformat(summary["dispute_events_since"])
+    until = datetime.fromisoformat(summary["until"])
+    assert (until - since).days == 45
+    assert abs((until - events_since).total_seconds() - 30 * DAY) < 5
+    assert "Stripe keeps events 30 days" in result.stderr
+    # the default window is the Events API's own 30 days: nothing to say
+    default = world.cli("reconcile", "--format", "json")
+    assert default.exit_code == 0 and default.stderr == ""

@@ -1,27 +1,50 @@
-"""`reconcile`: compare Stripe's charges with local orders, refunds and access (DESIGN.md §8).
+"""`reconcile`: compare Stripe with local orders, refunds, disputes, movements and access
+(DESIGN.md §8).
 
 Decides:
 
 - **Window.** `[since, until)` on the charge's `created` and the order's `paid_at`. Default: the
   last 30 days up to now — what a daily cron job needs, and the span `events replay` can
   still recover from; older history is reconciled by asking for it (`--since 2026-01-01`).
-- **What is read from Stripe.** Five lists, each by its *own* `created` in the window, so a
-  refund or dispute made today on a charge from last quarter is seen by today's run: charges
+- **What is read from Stripe.** Eight lists, each by its *own* `created` in the window, so
+  what happened in the window is seen whenever its object was made: charges
   (`expand[]=data.refunds`: one request per 100 charges carries amount, currency, application
-  fee and refunds), then refunds (`expand[]=data.transfer_reversal`) and disputes, then
-  application fees (their refunds embedded) and transfers (their reversals embedded). Checkout
-  sessions and full charges are fetched only to fix a difference (once per fixed object) and
-  to confirm an orphan candidate near a window edge.
-- **Three streams, in order.** The charges first; then refunds and disputes, together; then
-  fees and transfers, together (each stream's lists share one pool of segment threads, so a
-  short list never waits for a long one's last page). The order makes one fact one row: a
-  refund whose charge was listed was compared with that charge (its payment intent is in the
-  seen table) and is skipped in the refunds list, and the fees and transfers of an order
-  whose refunds differ are left to the refund fix, which brings their movements with it.
+  fee and refunds); refunds (`expand[]=data.transfer_reversal`), disputes and dispute events
+  (`types[]=charge.dispute.updated/closed/funds_withdrawn/funds_reinstated`); application fees
+  (their refunds embedded), transfers (their reversals embedded) and the platform's balance
+  transactions of fee refunds and of transfer reversals (`type=application_fee_refund` /
+  `transfer_refund`, `expand[]=data.source.fee` / `data.source.transfer`: each names its
+  movement and, expanded, the fee or transfer with all its movements; Stripe allows four
+  levels, docs.stripe.com/api/expanding_objects). Checkout sessions and full charges are
+  fetched only to fix a difference (once per fixed object) and to confirm an orphan candidate
+  near a window edge.
+- **Older objects, by what happened to them in the window.** A movement's transaction stands
+  for its fee or transfer only when that was created before the window (else the fees or
+  transfers list compares it) and only for the newest of its movements in the window (one
+  parent, one comparison: `after_checks.movement_subject`). A dispute event stands for a
+  dispute created before the window; the events list is one cursor, newest first, so the
+  first event read of a dispute is its newest, the others are skipped (the ids seen are held:
+  a few per thousand charges). An event is what the dispute was then: one whose status
+  differs from the local one is confirmed after the listing against the dispute as Stripe has
+  it now (`disputes?charge=`, one call per candidate) and only then reported or fixed. The
+  Events API keeps 30 days (STRIPE-FACTS §2): a window reaching further back sees only the
+  dispute changes of the last 30 days of it (`summary.dispute_events_since`); refunds, fees,
+  transfers and their movements have no such limit.
+- **Three streams, in order, from one pool.** The charges first; then refunds, disputes and
+  dispute events; then fees, transfers and the movements' transactions. Every list of every
+  stream is paged by one pool of segment threads (one child process for a large window:
+  `gateway.segments.fetch_streams`), which hands every page of a stream over before any of
+  the next: threads take the segments in stream order, so the ones a stream's last segments
+  free read the next streams ahead (bounded) instead of leaving the rate limit idle. The order
+  makes one fact one row: a refund whose charge was listed was compared with that charge (its
+  payment intent is in the seen table) and is skipped in the refunds list, and the fees and
+  transfers of an order whose refunds differ are left to the refund fix, which brings their
+  movements with it.
 - **Segments.** A window expected to hold more than ~10 pages is split into time segments,
   one per ~10 pages and at most 32, paged concurrently by the gateway's threads within its rate
-  limit (`iter_pages_segmented`); each segment costs at most one partial page more. The
-  expectation is the number of local orders paid in the window (one COUNT): the point of the
+  limit; each segment costs at most one partial page more. The charges' expectation is the
+  number of local orders paid in the window (one COUNT; the fees' and transfers' too, the
+  refunds' and their movements' the local refunds of the window): the point of the
   run is that they match Stripe's charges. A guess from Stripe's own first page would be worse:
   charges cluster in time (a sale, a launch), and a page's density says nothing about the rest
   of a 30-day window. When the local books are far behind Stripe (a lost database) the run is
@@ -31,8 +54,9 @@ Decides:
   process (`gateway.listing`): in this process, the fetch threads' HTTP and JSON work and the
   checking took turns on one interpreter lock, which capped a run at ~5,000 charges/s.
 - **Memory stays flat.** Pages are checked as they arrive and dropped; the payment intents seen
-  go to a temporary table (`reconcile_local`); differences are handed to `on_difference` as
-  found, never collected here. Only counters grow.
+  go to a temporary table (`reconcile_seen`); differences are handed to `on_difference` as
+  found, never collected here. Only counters grow, and the ids of disputes with events in the
+  window (and of those to confirm), a few per thousand charges.
 - **Orphans** (`orphan_order`): the window's paid orders whose payment intent no listed page
   showed with a succeeded charge — one anti-join after the listing. The set difference can only
   be wrong at the window's edges (an order paid a moment after its charge was created), so a
@@ -45,8 +69,9 @@ Decides:
 - A `ReconcileRun` row is written when the run starts and completed when it ends (`clean`,
   `differences`, `fixed` or `failed`).
 
-One idea that needs its length: the run (window, pages, batches, orphans, its record); the rules
-are in `checks`, the fixes in `fixes`, the local lookups in `local`.
+One idea that needs its length: the run (window, streams, batches, the older disputes to
+confirm, orphans, its record); the rules are in `checks` and `after_checks`, the fixes in
+`fixes`, the local lookups in `local`.
 """
 
 from __future__ import annotations
@@ -97,7 +122,11 @@ EDGE_SLACK = timedelta(hours=1)
 PAGE = 100
 BATCH_PAGES = 5
 PROCESS_MIN_SEGMENTS = 20  # ~200 expected pages and more: page from a child process
-MAX_WORKERS = 64  # threads paging the streams (one pool: `gateway.segments.fetch_streams`)
+# Threads paging the streams (one pool: `gateway.segments.fetch_streams`): the charges' 32
+# segments at most, so no thread starts on a later stream before the charges' last segments
+# free theirs — their read-ahead then fills the charges' tail, not its middle. 32 requests in
+# flight are more than the limit needs (100/s at 200 ms: 20).
+MAX_WORKERS = 32
 AHEAD_PAGES = {True: 48, False: 8}  # read-ahead of a later stream: child (bodies), threads (dicts)
 EVENT_RETENTION = timedelta(days=30)  # the Events API lists the last 30 days (STRIPE-FACTS §2)
 LIST_PARAMS: dict[str, Any] = {"expand": ["data.refunds"]}
@@ -732,7 +761,8 @@ def reconcile(
     Differences go to `on_difference` as they are found (the summary counts them); the caller
     decides the exit code from `summary.clean`.
     """
-    since, until = resolve_window(options, now or utcnow())
+    moment = now or utcnow()
+    since, until = resolve_window(options, moment)
     started = time.perf_counter()
     requests_before = gateway.api_requests
     summary = ReconcileSummary(since=since, until=until)
@@ -746,7 +776,7 @@ def reconcile(
                 session.commit()
                 summary.segments = plan_segments(options, expected_charges=expected)
                 run = _Run(since=math.ceil(since.timestamp()), until=math.ceil(until.timestamp()))
-                summary.dispute_events_since = max(since, (now or utcnow()) - EVENT_RETENTION)
+                summary.dispute_events_since = max(since, moment - EVENT_RETENTION)
                 checkers = (_check_batch, _check_after_sale_batch, _check_after_sale_batch)
                 streams = [
                     [("charges", LIST_PARAMS, summary.segments)],
