@@ -57,10 +57,10 @@ def serve_sandbox(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
     store = sandbox.state.store
     facts = []
     for object_id, obj in store.objects.items():
-        if obj.get("object") != "charge":
-            continue
+        if obj.get("object") != "charge" or store.scope_of(object_id) is not None:
+            continue  # the platform's charges (a connected account's `py_` payments are too)
         fee_refunds = [
-            store.objects[f]["amount"]
+            store.objects[f]
             for fee in store.by_field("application_fee", "originating_transaction", object_id)
             for f in store.by_field("fee_refund", "fee", fee)
         ]
@@ -68,8 +68,8 @@ def serve_sandbox(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
             (
                 r,
                 store.objects[r]["amount"],
-                _reversed(store, store.objects[r]),
-                fee_refunds[n] if n < len(fee_refunds) else 0,
+                _reversal(store, store.objects[r]),
+                _movement(fee_refunds[n] if n < len(fee_refunds) else None),
                 store.objects[r]["created"],
             )
             for n, r in enumerate(store.by_field("refund", "charge", object_id))
@@ -114,10 +114,16 @@ def serve_sandbox(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
     sandbox.stop()
 
 
-def _reversed(store: Any, refund: dict[str, Any]) -> int:
-    """The transfer reversal a seeded refund made (the books record it, as the pipeline does)."""
+def _reversal(store: Any, refund: dict[str, Any]) -> tuple[str | None, int]:
+    """(id, amount) of the transfer reversal a seeded refund made (the books record it as the
+    refund's movement, as the pipeline does)."""
     reversal = refund.get("transfer_reversal")
-    return int(store.objects[reversal]["amount"]) if reversal else 0
+    return (reversal, int(store.objects[reversal]["amount"])) if reversal else (None, 0)
+
+
+def _movement(fee_refund: dict[str, Any] | None) -> tuple[str | None, int]:
+    """(id, amount) of the fee refund made with a seeded refund (same call, one to one)."""
+    return (fee_refund["id"], int(fee_refund["amount"])) if fee_refund else (None, 0)
 
 
 # -- process 2: the local books --------------------------------------------------------------
@@ -133,6 +139,7 @@ def build_database(url: str, facts: list[Any], first: int, last: int) -> dict[st
         CreatorAccount,
         Entitlement,
         Order,
+        OrderMovement,
         Product,
         Refund,
         User,
@@ -153,6 +160,7 @@ def build_database(url: str, facts: list[Any], first: int, last: int) -> dict[st
             ("orders", Order),
             ("entitlements", Entitlement),
             ("refunds", Refund),
+            ("movements", OrderMovement),
         )
     }
     refunded = [f for f in facts if f[5]]
@@ -248,22 +256,51 @@ def build_database(url: str, facts: list[Any], first: int, last: int) -> dict[st
                 "currency": f[3],
                 "status": "succeeded",
                 "stripe_created_at": ts(refund_created),
-                "transfer_reversed_minor": reversed_minor,
-                "reverse_transfer": reversed_minor > 0,
-                "application_fee_refunded_minor": fee_refunded,
-                "refund_application_fee": fee_refunded > 0,
+                "transfer_reversed_minor": reversal[1],
+                "reverse_transfer": reversal[1] > 0,
+                "application_fee_refunded_minor": fee_refund[1],
+                "refund_application_fee": fee_refund[1] > 0,
             }
             for f in refunded
             if f[0] not in unrefunded and f[0] in ids
-            for refund_id, refund_amount, reversed_minor, fee_refunded, refund_created in f[7]
+            for refund_id, refund_amount, reversal, fee_refund, refund_created in f[7]
         ]
+        movement_rows: list[dict[str, Any]] = []
         if refund_rows:
             conn.execute(insert(tables["refunds"]), refund_rows)
+            refunds = tables["refunds"]
+            refund_ids = dict(conn.execute(select(refunds.c.stripe_refund_id, refunds.c.id)).all())
+            # Each refund's transfer reversal and fee refund, as the pipeline records them
+            # (`order_movements`, attributed to the refund): the books agree with Stripe's
+            # movements, so only the planted differences are found.
+            movement_rows = [
+                {
+                    "stripe_id": movement_id,
+                    "order_id": ids[f[0]],
+                    "kind": kind,
+                    "amount_minor": amount_minor,
+                    "currency": f[3],
+                    "source_refund": refund_id if kind == "transfer_reversal" else None,
+                    "refund_id": refund_ids[refund_id],
+                    "stripe_created_at": ts(refund_created),
+                }
+                for f in refunded
+                if f[0] not in unrefunded and f[0] in ids
+                for refund_id, _, reversal, fee_refund, refund_created in f[7]
+                for kind, (movement_id, amount_minor) in (
+                    ("transfer_reversal", reversal),
+                    ("fee_refund", fee_refund),
+                )
+                if movement_id
+            ]
+            if movement_rows:
+                conn.execute(insert(tables["movements"]), movement_rows)
     engine.dispose()
     return {
         "orders": len(rows),
         "entitlements": len(entitlements),
         "refunds": len(refund_rows),
+        "movements": len(movement_rows),
         "missing": len(missing),
         "amount": len(amount),
         "fee": len(fee),
@@ -436,6 +473,7 @@ def main() -> None:
             "fix": args.fix,
         }
         # not a daemon: reconcile may start its own listing process
+        load_before = os.getloadavg()[0]
         runner = spawn.Process(target=run_reconcile, args=(run_end, options))
         runner.start()
         run_end.close()
@@ -446,32 +484,48 @@ def main() -> None:
     sandbox.join()
 
     charges = result["charges_checked"]
-    objects = charges + sum(
-        result.get(k, 0)
+    listed = {
+        k: result.get(k, 0)
         for k in (
             "refunds_checked",
             "disputes_checked",
             "application_fees_checked",
             "transfers_checked",
+            "balance_transactions_checked",
+            "dispute_events_checked",
         )
-    )
-    lists = sum(v for k, v in stats["requests"].items() if k.count("/") == 2)
+    }
+    objects = charges + sum(listed.values())
+    lists = {k: v for k, v in stats["requests"].items() if k.count("/") == 2}
+    calls = sum(lists.values())
     print(json.dumps(result, indent=2))
     print(f"sandbox stats: {json.dumps(stats)}")
     print(
+        f"load average (1 min) before / after the run: {load_before:.1f} / {os.getloadavg()[0]:.1f}"
+    )
+    print(
         f"\n{charges:,} charges in {result['wall_s']:.2f} s = "
-        f"{charges / result['wall_s']:,.0f} charges/s (target ≥ 8,000); "
-        f"list calls {stats['requests'].get('GET /v1/charges', 0):,}, all requests "
-        f"{stats['total']:,}, 429s {stats['rate_limited']}, faults {stats['faults_injected']}; "
-        f"client CPU {result['cpu_s']:.1f} s (+ listing process "
-        f"{result['listing_process_cpu_s']:.1f} s; sandbox {stats['cpu_s']:.1f} s); peak RSS {result['peak_rss_mb']:.0f} MB "
-        f"(before the run, imports done: {result['baseline_rss_mb']:.0f} MB; listing process "
+        f"{charges / result['wall_s']:,.0f} charges/s; "
+        f"list calls {calls:,} ({', '.join(f'{k[8:]} {v:,}' for k, v in sorted(lists.items()))}), "
+        f"all requests {stats['total']:,}, 429s {stats['rate_limited']}, "
+        f"faults {stats['faults_injected']}"
+    )
+    print(
+        f"requests/s achieved (the limiter allows ~95 in any second at {args.rate}/s): "
+        f"{result['api_requests'] / result['wall_s']:.1f} over the whole run"
+    )
+    print(
+        f"CPU (user+sys): reconcile process {result['cpu_s']:.1f} s, listing process "
+        f"{result['listing_process_cpu_s']:.1f} s, sandbox (serving) {stats['cpu_s']:.1f} s; "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB (before the run, imports done: "
+        f"{result['baseline_rss_mb']:.0f} MB; listing process "
         f"{result['listing_process_peak_rss_mb']:.0f} MB)"
     )
     ceiling = args.rate * 100
     print(
-        f"objects read (charges, refunds, disputes, fees, transfers): {objects:,} in "
-        f"{lists:,} list calls = {objects / result['wall_s']:,.0f} objects/s, "
+        f"objects read ({', '.join(f'{k[:-8]} {v:,}' for k, v in listed.items())}, charges "
+        f"{charges:,}): {objects:,} in {calls:,} list calls = "
+        f"{objects / result['wall_s']:,.0f} objects/s, "
         f"{objects / result['wall_s'] / ceiling:.0%} of the {ceiling:,} the rate limit allows "
         f"(target ≥ 80 %)"
     )

@@ -230,7 +230,10 @@ def reconcile(
 
     Lists, each by its own creation time in the window: charges (with their refunds), refunds,
     disputes, application fees (with their refunds) and transfers (with their reversals), so a
-    refund or dispute made today on an older charge is seen today.
+    refund or dispute made today on an older charge is seen today; and the fee refunds' and
+    transfer reversals' balance transactions and the dispute events of the window, so money
+    moved today on an older fee or transfer, or an older dispute closed today, is seen too
+    (dispute events: Stripe keeps 30 days).
 
     Kinds: missing_order, payment_missing, orphan_order, amount_mismatch, fee_mismatch,
     refund_missing, refund_mismatch, refund_excess, movement_missing, dispute_mismatch,
@@ -277,6 +280,12 @@ def reconcile(
                 on_difference=keep,
             )
         _render(fmt, summary.to_dict(), spool)
+    events_since = summary.dispute_events_since
+    if events_since is not None and events_since > summary.since:
+        note(
+            f"[dim]Stripe keeps events 30 days: changes of disputes opened before the window "
+            f"are seen from {events_since:%Y-%m-%d %H:%M} UTC on[/dim]"
+        )
     if not summary.clean:
         raise typer.Exit(1)
 

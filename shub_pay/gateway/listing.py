@@ -16,6 +16,11 @@ Decides:
   child's running counts), so `api_requests` is the command's whole count, even after an error.
   While it runs, the child's limiter is the only one spending the rate limit, so the caller
   must not call Stripe meanwhile (reconciliation uses this only without `--fix`).
+- **Several streams, one child** (`iter_streams_in_process`): lists that must be consumed one
+  group after another (reconciliation's charges, then refunds and disputes, then movements)
+  are paged by one child's one pool of threads, in that order (`segments.fetch_streams`), each
+  page tagged with its stream: one start instead of one per group, and the threads a group's
+  last segments free read the next group ahead while it is consumed.
 - **Errors cross over as themselves.** An exception in the child (a translated Stripe error, a
   bad parameter) is rebuilt in the caller with its class and attributes, so the command exits
   with the same code as in one process; a child that dies without a word (killed) is an
@@ -44,7 +49,7 @@ import pickle
 import struct
 import sys
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -53,11 +58,13 @@ import orjson
 from shub_pay.errors import ShubPayError
 from shub_pay.gateway.client import Gateway, GatewayConfig, api_base_of
 from shub_pay.gateway.http import proxies_for
-from shub_pay.gateway.segments import ListWindow, fetch_queries, window_queries
+from shub_pay.gateway.segments import ListWindow, fetch_streams, stream_queries
 
 _PAGE = b"P"
 _END = b"E"
 _COUNTS = struct.Struct("<QQ")  # the child's requests and 429 retries so far
+_HEAD = 1 + _COUNTS.size
+_STREAM = struct.Struct("<H")  # a page's stream (`iter_streams_in_process`)
 
 
 class ListingProcessError(ShubPayError):
@@ -101,16 +108,34 @@ def iter_lists_in_process(
     prefetch_pages: int = 16,
 ) -> Iterator[list[dict[str, Any]]]:
     """The pages `iter_lists_segmented` would yield, fetched by a child process."""
-    queries = window_queries(lists, since=since, until=until)
-    if not queries:
+    for _, page in iter_streams_in_process(
+        gateway, [lists], since=since, until=until, workers=workers, prefetch_pages=prefetch_pages
+    ):
+        yield page
+
+
+def iter_streams_in_process(
+    gateway: Gateway,
+    streams: Sequence[Sequence[ListWindow]],
+    *,
+    since: int,
+    until: int,
+    workers: int,
+    prefetch_pages: int = 16,
+    ahead_pages: int = 64,
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """The (stream index, page) pairs `iter_streams_segmented` would yield, in the same stream
+    order, fetched by one child process for every stream (one start, one pool of threads)."""
+    queries = stream_queries(streams, since=since, until=until)
+    if not any(queries):
         return
-    resource = "+".join(dict.fromkeys(item.resource for item in lists))
+    resource = "+".join(dict.fromkeys(item.resource for lists in streams for item in lists))
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
         target=_list_in_child,
-        args=(sender, gateway.config, [(r, dict(q)) for r, q in queries], workers),
-        kwargs={"prefetch_pages": prefetch_pages},
+        args=(sender, gateway.config, [[(r, dict(q)) for r, q in s] for s in queries], workers),
+        kwargs={"prefetch_pages": prefetch_pages, "ahead_pages": ahead_pages},
         name="stripe-listing",
         daemon=True,
     )
@@ -136,9 +161,10 @@ def iter_lists_in_process(
             )
             counted = counts
             if message[:1] == _PAGE:
-                yield orjson.loads(view[1 + _COUNTS.size :])["data"]
+                (stream,) = _STREAM.unpack_from(view, _HEAD)
+                yield stream, orjson.loads(view[_HEAD + _STREAM.size :])["data"]
                 continue
-            error = pickle.loads(view[1 + _COUNTS.size :])  # noqa: S301 - our own child
+            error = pickle.loads(view[_HEAD:])  # noqa: S301 - our own child
             if error is not None:
                 raise _rebuild(*error)
             return
@@ -168,10 +194,11 @@ def _main_module_left_out() -> Iterator[None]:
 def _list_in_child(
     sender: Connection,
     config: GatewayConfig,
-    queries: list[tuple[str, dict[str, Any]]],
+    streams: list[list[tuple[str, dict[str, Any]]]],
     workers: int,
     *,
     prefetch_pages: int,
+    ahead_pages: int,
 ) -> None:
     gateway = Gateway.from_config(config, keep_alive_http=not proxies_for(api_base_of(config)))
     gc.freeze()  # the imports: out of every collection while pages are parsed (reconcile.py)
@@ -179,14 +206,20 @@ def _list_in_child(
     def counts() -> bytes:
         return _COUNTS.pack(gateway.api_requests, gateway.rate_limit_retries)
 
-    def fetch(resource: str, query: Mapping[str, Any]) -> Iterator[bytes]:
-        return gateway.list_page_bodies(resource, query)
+    def fetch(query: tuple[str, Mapping[str, Any]]) -> Iterator[bytes]:
+        return gateway.list_page_bodies(query[0], query[1])
 
     error: tuple[Any, ...] | None = None
     try:
-        pages = fetch_queries(fetch, queries, workers=workers, prefetch_pages=prefetch_pages)
-        for body in pages:
-            sender.send_bytes(_PAGE + counts() + body)
+        pages = fetch_streams(
+            fetch,
+            streams,
+            workers=workers,
+            prefetch_pages=prefetch_pages,
+            ahead_pages=ahead_pages,
+        )
+        for stream, body in pages:
+            sender.send_bytes(_PAGE + counts() + _STREAM.pack(stream) + body)
     except (BrokenPipeError, KeyboardInterrupt):
         return  # the caller stopped reading, or Ctrl-C reached the whole process group
     except BaseException as exc:

@@ -199,3 +199,136 @@ def fetch_tasks(
                 break
         for thread in threads:
             thread.join(timeout=5)
+
+
+def stream_queries(
+    streams: Sequence[Sequence[ListWindow]], *, since: int, until: int
+) -> list[list[tuple[str, dict[str, Any]]]]:
+    """`window_queries` of each stream: its (resource, params with `created`) segments."""
+    return [window_queries(lists, since=since, until=until) for lists in streams]
+
+
+def iter_streams_segmented(
+    gateway: Gateway,
+    streams: Sequence[Sequence[ListWindow]],
+    *,
+    since: int,
+    until: int,
+    workers: int = 32,
+    prefetch_pages: int = 16,
+    ahead_pages: int = 64,
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(stream index, page) of every stream's lists created in `[since, until)`, from one pool
+    of threads: every page of a stream before any page of the next (`fetch_streams`)."""
+
+    def fetch(query: tuple[str, Mapping[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+        return gateway.list_pages(query[0], query[1])
+
+    return fetch_streams(
+        fetch,
+        stream_queries(streams, since=since, until=until),
+        workers=workers,
+        prefetch_pages=prefetch_pages,
+        ahead_pages=ahead_pages,
+    )
+
+
+def fetch_streams(
+    fetch: Callable[[W], Iterator[T]],
+    streams: Sequence[Sequence[W]],
+    *,
+    workers: int,
+    prefetch_pages: int = 16,
+    ahead_pages: int = 64,
+) -> Iterator[tuple[int, T]]:
+    """What `fetch(task)` yields for every task of every stream, as (stream index, item), from
+    one pool of `workers` threads — in stream order: every item of stream 0, then of stream 1…
+
+    Decides:
+
+    - **One pool, tasks in stream order.** Workers take tasks first come first served from one
+      queue holding stream 0's tasks, then stream 1's…: a thread starts on a later stream only
+      when every task of the earlier ones is taken, so an earlier stream never waits for a
+      thread, and the threads its last segments free go on to the next streams at once. The
+      rate limit is spent until the last stream's last page, rather than idling through each
+      stream's tail (its segments running out one by one) and the start of the next.
+    - **Bounded read-ahead.** Each stream has its own queue: the one being consumed holds
+      `prefetch_pages`, each later one `ahead_pages` (what its threads may fetch while an
+      earlier stream is still consumed; then they wait). Memory stays bounded by these, however
+      large the window.
+    - **No deadlock:** a worker holding a later stream's task, waiting on its full queue, never
+      holds a task an earlier stream needs (those were all taken before it); so the stream being
+      consumed always progresses.
+    - An error in a task is raised when its stream is consumed (after the earlier streams'
+      items); stopping early (the consumer's `close`) stops every thread.
+    """
+    counts = [len(tasks) for tasks in streams]
+    if not any(counts):
+        return
+    queues: list[queue.Queue[Any]] = [
+        queue.Queue(maxsize=prefetch_pages if index == 0 else ahead_pages)
+        for index in range(len(streams))
+    ]
+    todo: queue.Queue[tuple[int, W]] = queue.Queue()
+    for index, tasks in enumerate(streams):
+        for task in tasks:
+            todo.put((index, task))
+    stop = threading.Event()
+
+    def put(index: int, item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                queues[index].put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        while not stop.is_set():
+            try:
+                index, task = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                for item in fetch(task):
+                    if not put(index, item):
+                        return
+            except BaseException as exc:  # handed to the consumer, which re-raises it
+                put(index, _Failed(exc))
+            if not put(index, _DONE):
+                return
+
+    threads = [
+        threading.Thread(target=work, name=f"stripe-list-{i}", daemon=True)
+        for i in range(max(1, min(workers, sum(counts))))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        for index, expected in enumerate(counts):
+            finished = 0
+            while finished < expected:
+                item = queues[index].get()
+                if item is _DONE:
+                    finished += 1
+                elif isinstance(item, _Failed):
+                    raise item.error
+                else:
+                    yield index, item
+    finally:
+        stop.set()
+        for pending in queues:  # unblock producers waiting on a full queue
+            while True:
+                try:
+                    pending.get_nowait()
+                except queue.Empty:
+                    break
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+class _Failed(NamedTuple):
+    """An exception a task raised, carried to the consumer in its stream's place."""
+
+    error: BaseException

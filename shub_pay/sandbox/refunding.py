@@ -24,6 +24,16 @@ The paths back (DESIGN.md §10; STRIPE-FACTS.md §9; the spec's `refund.status`:
   the charge's `amount_refunded`, as Stripe counts them; their `refund` balance transaction is
   booked when they succeed: by themselves once funds cover them (`payouts.settle_due`), by
   `POST /_sandbox/refunds/{id}/succeed`, or all at once with `enabled=false`.
+* Same call: a refund's `reverse_transfer` and `refund_application_fee` are carried out with
+  the refund, pending or not. Stripe's spec (`POST /v1/refunds`): the transfer "should be
+  reversed when refunding this charge", the fee "refunded when refunding this charge"; the
+  refund's `transfer_reversal` names the reversal in the create call's answer; "Transfer
+  reversals add to the platform's balance and subtract from the destination account's
+  balance" (docs.stripe.com/api/transfer_reversals). Decision (Stripe's docs do not say in
+  which order one call moves the money): the reversal's money and the fee refund's are in the
+  balance before it is asked to cover the refund, so a refund its own reversal pays for is not
+  left pending, and one left pending keeps its reversal and fee refund, booked at creation, as
+  its answer says (Stripe documents no deferring of them until the refund is processed).
 * Failed: a pending or succeeded refund can fail later (`failure_reason`, default
   `expired_or_canceled_card`; the spec's list of reasons): the money returns to the balance
   (`failure_balance_transaction`, category `refund_failure`), the charge's `amount_refunded`
@@ -44,6 +54,7 @@ because each step checks what the others left.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from . import templates_connect as tc
@@ -75,6 +86,24 @@ FAILURE_REASONS = (
 )
 CHARGEBACK_HOLDS = ("needs_response", "under_review", "lost")
 PLATFORM = ""
+
+
+@dataclass(frozen=True)
+class Movements:
+    """What money moves back from a Connect object, by the same rules for both: a transfer's
+    reversals (`reverse_transfer`, `POST /v1/transfers/{id}/reversals`) and an application
+    fee's refunds (`refund_application_fee`, `POST /v1/application_fees/{id}/refunds`)."""
+
+    total: str  # the parent's running total moved back
+    done: str  # true once all of it is
+    flag: str  # `extra` key: what was refunded (or reversed) with the flag set, so far
+    event: str  # sent on the parent, with `previous_attributes`
+
+
+REVERSALS = Movements("amount_reversed", "reversed", "reversed_with", "transfer.reversed")
+FEE_REFUNDS = Movements(
+    "amount_refunded", "refunded", "fee_refunded_with", "application_fee.refunded"
+)
 
 
 def scope_key(scope: str | None) -> str:
@@ -132,22 +161,14 @@ def refund(
             param="charge",
             code="charge_disputed",
         )
-    if left <= 0:
-        raise invalid(
-            f"Charge {charge['id']} has already been refunded.",
-            param="charge",
-            code="charge_already_refunded",
-        )
-    refund_amount = left if amount is None else amount
-    if refund_amount <= 0:
-        raise invalid("Invalid positive integer", param="amount", code="parameter_invalid_integer")
-    if refund_amount > left:
-        raise invalid(
-            f"Refund amount ({format_amount(refund_amount, currency)}) is greater than unrefunded "
-            f"amount on charge ({format_amount(left, currency)})",
-            param="amount",
-            code="amount_too_large",
-        )
+    refund_amount = amount_asked(
+        amount,
+        left,
+        currency,
+        nothing_left=(f"Charge {charge['id']} has already been refunded.", "charge"),
+        too_large="Refund amount ({asked}) is greater than unrefunded amount on charge ({left})",
+        codes=("charge_already_refunded", "amount_too_large"),
+    )
     transfer = store.get_any_scope(charge.get("transfer") or "")
     fee = store.get_any_scope(charge.get("application_fee") or "")
     if reverse_transfer and transfer is None:
@@ -165,70 +186,28 @@ def refund(
     now = state.clock.now() if created is None else created
     refund_id = ids.new("re")
     scope = store.scope_of(charge["id"])
+    # The Connect movements asked for, made with the refund (module docstring, "Same call").
+    made: dict[Movements, tuple[Obj, Obj, Obj]] = {}  # kind → (parent, movement, previous)
+    for kind, parent, asked in (
+        (REVERSALS, transfer, reverse_transfer),
+        (FEE_REFUNDS, fee, refund_application_fee),
+    ):
+        if not asked or parent is None:
+            continue
+        amount_back = share_of(
+            kind, parent, extra, moved=refund_amount, gross=gross, currency=currency
+        )
+        if amount_back > 0:
+            movement = _movement(
+                state, kind, parent, amount_back, currency, refund_id=refund_id, now=now
+            )
+            made[kind] = (parent, movement, record(state, kind, parent, movement, bulk=bulk))
+    reversal = made[REVERSALS][1] if REVERSALS in made else None
+    # Money: the movements above were booked as they were made (`record`), so they are in the
+    # balance that pays the refund (module docstring, "Same call"); then the refund's balance
+    # transaction (type `refund`, category `refund`, -amount on the charge's balance; for a
+    # pending refund once it is processed).
     pending = not covers(state, scope, currency, refund_amount)
-    reversal = None
-    transfer_previous: Obj = {}
-    fee_previous: Obj = {}
-    if reverse_transfer and transfer is not None:
-        reversed_amount = share(
-            refund_amount=refund_amount,
-            gross=gross,
-            part=transfer["amount"],
-            already_moved=transfer["amount_reversed"],
-            refunded_with_flag_before=extra["reversed_with"],
-            currency=currency,
-        )
-        extra["reversed_with"] += refund_amount
-        if reversed_amount > 0:
-            reversal = store.add(
-                tc.transfer_reversal(
-                    reversal_id=ids.new("trr"),
-                    created=now,
-                    amount=reversed_amount,
-                    currency=currency,
-                    transfer_id=transfer["id"],
-                    source_refund=refund_id,
-                    destination_payment_refund=ids.new("pyr"),
-                ),
-                None,
-                bulk=bulk,
-            )
-            total = transfer["amount_reversed"] + reversed_amount
-            transfer_previous = {
-                "amount_reversed": transfer["amount_reversed"],
-                "reversed": transfer["reversed"],
-            }
-            store.set(transfer["id"], amount_reversed=total, reversed=total == transfer["amount"])
-    fee_refund = None
-    if refund_application_fee and fee is not None:
-        fee_amount = share(
-            refund_amount=refund_amount,
-            gross=gross,
-            part=fee["amount"],
-            already_moved=fee["amount_refunded"],
-            refunded_with_flag_before=extra["fee_refunded_with"],
-            currency=currency,
-        )
-        extra["fee_refunded_with"] += refund_amount
-        if fee_amount > 0:
-            fee_refund = store.add(
-                tc.fee_refund(
-                    fee_refund_id=ids.new("fr"),
-                    created=now,
-                    amount=fee_amount,
-                    currency=currency,
-                    fee_id=fee["id"],
-                ),
-                None,
-                bulk=bulk,
-            )
-            total = fee["amount_refunded"] + fee_amount
-            fee_previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
-            store.set(fee["id"], amount_refunded=total, refunded=total == fee["amount"])
-    # Money: Stripe writes the refund's balance transaction (type `refund`, category `refund`,
-    # -amount on the charge's balance; for a pending refund once it is processed), and for the
-    # movements above a `transfer_reversal` / `application_fee_refund` on the platform with the
-    # matching `payment_refund` (`pyr_`) / fee refund on the connected account.
     obj = store.add(
         tp.refund(
             refund_id=refund_id,
@@ -252,10 +231,6 @@ def refund(
         state.ledger.waiting_refunds.append(obj["id"])
     else:
         book_refund(state, charge, obj, bulk=bulk)
-    if reversal is not None and transfer is not None:
-        book_transfer_reversal(state, transfer, reversal, bulk=bulk)
-    if fee_refund is not None and fee is not None:
-        book_fee_refund(state, fee, fee_refund, bulk=bulk)
     sync_inquiry(state, charge)
     emit(state, "refund.created", obj, account=scope, request=request, created=now, bulk=bulk)
     emit(
@@ -268,29 +243,99 @@ def refund(
         bulk=bulk,
         previous_attributes={"amount_refunded": refunded_total - refund_amount, "refunded": False},
     )
-    if reversal is not None and transfer is not None:
-        emit(
-            state,
-            "transfer.reversed",
-            transfer,
-            account=None,
-            request=request,
-            created=now,
-            bulk=bulk,
-            previous_attributes=transfer_previous,
-        )
-    if fee_refund is not None and fee is not None:
-        emit(
-            state,
-            "application_fee.refunded",
-            fee,
-            account=None,
-            request=request,
-            created=now,
-            bulk=bulk,
-            previous_attributes=fee_previous,
-        )
+    for kind, (parent, _, previous) in made.items():
+        announce(state, kind, parent, previous, request=request, created=now, bulk=bulk)
     return obj
+
+
+def _movement(
+    state: SandboxState,
+    kind: Movements,
+    parent: Obj,
+    amount: int,
+    currency: str,
+    *,
+    refund_id: str | None,
+    now: int,
+) -> Obj:
+    """A transfer reversal or a fee refund of `parent`: made by a refund (`refund_id`, the
+    reversal's `source_refund`; in the charge's currency) or by hand (None)."""
+    if kind is REVERSALS:
+        return tc.transfer_reversal(
+            reversal_id=state.ids.new("trr"),
+            created=now,
+            amount=amount,
+            currency=currency,
+            transfer_id=parent["id"],
+            source_refund=refund_id,
+            destination_payment_refund=state.ids.new("pyr"),
+        )
+    return tc.fee_refund(
+        fee_refund_id=state.ids.new("fr"),
+        created=now,
+        amount=amount,
+        currency=currency,
+        fee_id=parent["id"],
+    )
+
+
+def share_of(
+    kind: Movements, parent: Obj, extra: Obj, *, moved: int, gross: int, currency: str
+) -> int:
+    """What of `parent` a refund (or a reversal) of `moved` out of `gross` moves back with the
+    flag set (`money.share`: half up, the one completing the flagged total takes the exact
+    remainder); counted in `extra` as flagged."""
+    flagged_before = extra.get(kind.flag, 0)
+    extra[kind.flag] = flagged_before + moved
+    return share(
+        refund_amount=moved,
+        gross=gross,
+        part=parent["amount"],
+        already_moved=parent[kind.total],
+        refunded_with_flag_before=flagged_before,
+        currency=currency,
+    )
+
+
+def record(
+    state: SandboxState, kind: Movements, parent: Obj, movement: Obj, *, bulk: bool = False
+) -> Obj:
+    """Store a movement, book its money on both balances (`settlement`) and add it to its
+    parent's total; returns the parent's previous attributes (its event's)."""
+    store = state.store
+    store.add(movement, None, bulk=bulk)
+    if kind is REVERSALS:
+        book_transfer_reversal(state, parent, movement, bulk=bulk)
+    else:
+        book_fee_refund(state, parent, movement, bulk=bulk)
+    previous = {kind.total: parent[kind.total], kind.done: parent[kind.done]}
+    total = parent[kind.total] + movement["amount"]
+    store.set(parent["id"], **{kind.total: total, kind.done: total == parent["amount"]})
+    return previous
+
+
+def announce(
+    state: SandboxState,
+    kind: Movements,
+    parent: Obj,
+    previous: Obj,
+    *,
+    request: RequestInfo | None,
+    created: int | None = None,
+    bulk: bool = False,
+) -> None:
+    """The parent's event for money moved back (`transfer.reversed`,
+    `application_fee.refunded`): a platform event, with what changed."""
+    emit(
+        state,
+        kind.event,
+        parent,
+        account=None,
+        request=request,
+        created=created,
+        bulk=bulk,
+        previous_attributes=previous,
+    )
 
 
 def sync_inquiry(state: SandboxState, charge: Obj) -> None:
@@ -392,11 +437,55 @@ def cover_pending(state: SandboxState, scope: str | None) -> list[Obj]:
     return [succeed_refund(state, store.objects[i]) for i in reversed(ids)]
 
 
-def _positive_amount(amount: int | None, left: int) -> int:
+def amount_asked(
+    amount: int | None,
+    left: int,
+    currency: str,
+    *,
+    nothing_left: tuple[str, str],
+    too_large: str,
+    codes: tuple[str | None, str | None] = (None, None),
+) -> int:
+    """The amount a refund or a movement by hand asks (all that is left by default), refused
+    as Stripe refuses it: 400 when nothing is left (`nothing_left`: message and param), when
+    it is not positive, or when it is more than is left (`too_large` names `{asked}` and
+    `{left}`); `codes`: the error codes of the first and the last, where Stripe has them."""
+    if left <= 0:
+        raise invalid(nothing_left[0], param=nothing_left[1], code=codes[0])
     chosen = left if amount is None else amount
     if chosen <= 0:
         raise invalid("Invalid positive integer", param="amount", code="parameter_invalid_integer")
+    if chosen > left:
+        raise invalid(
+            too_large.format(
+                asked=format_amount(chosen, currency), left=format_amount(left, currency)
+            ),
+            param="amount",
+            code=codes[1],
+        )
     return chosen
+
+
+def _left(kind: Movements, parent: Obj) -> int:
+    return int(parent["amount"] - parent[kind.total])
+
+
+def _by_hand(
+    state: SandboxState,
+    kind: Movements,
+    parent: Obj,
+    amount: int,
+    metadata: dict[str, str],
+    request: RequestInfo | None,
+) -> Obj:
+    """A movement made on its own (no refund): stored, booked, counted and announced."""
+    movement = _movement(
+        state, kind, parent, amount, parent["currency"], refund_id=None, now=state.clock.now()
+    )
+    movement["metadata"] = metadata
+    previous = record(state, kind, parent, movement)
+    announce(state, kind, parent, previous, request=request)
+    return movement
 
 
 def refund_fee(
@@ -415,51 +504,15 @@ def refund_fee(
     (-amount, category `platform_earning_refund`) and its counterpart (+amount) on the account
     the fee was taken from. Event: `application_fee.refunded`.
     """
-    currency = fee["currency"]
-    left = fee["amount"] - fee["amount_refunded"]
-    if left <= 0:
-        raise invalid(f"Application fee {fee['id']} has already been refunded.", param="id")
-    refund_amount = _positive_amount(amount, left)
-    if refund_amount > left:
-        raise invalid(
-            f"Refund amount ({format_amount(refund_amount, currency)}) is greater than the "
-            f"unrefunded amount on the application fee ({format_amount(left, currency)})",
-            param="amount",
-        )
-    return _store_fee_refund(state, fee, refund_amount, metadata or {}, request)
-
-
-def _store_fee_refund(
-    state: SandboxState,
-    fee: Obj,
-    amount: int,
-    metadata: dict[str, str],
-    request: RequestInfo | None,
-) -> Obj:
-    store = state.store
-    now = state.clock.now()
-    obj = tc.fee_refund(
-        fee_refund_id=state.ids.new("fr"),
-        created=now,
-        amount=amount,
-        currency=fee["currency"],
-        fee_id=fee["id"],
+    asked = amount_asked(
+        amount,
+        _left(FEE_REFUNDS, fee),
+        fee["currency"],
+        nothing_left=(f"Application fee {fee['id']} has already been refunded.", "id"),
+        too_large="Refund amount ({asked}) is greater than the unrefunded amount on the "
+        "application fee ({left})",
     )
-    obj["metadata"] = metadata
-    store.add(obj, None)
-    book_fee_refund(state, fee, obj)
-    previous = {"amount_refunded": fee["amount_refunded"], "refunded": fee["refunded"]}
-    total = fee["amount_refunded"] + amount
-    store.set(fee["id"], amount_refunded=total, refunded=total == fee["amount"])
-    emit(
-        state,
-        "application_fee.refunded",
-        fee,
-        account=None,
-        request=request,
-        previous_attributes=previous,
-    )
-    return obj
+    return _by_hand(state, FEE_REFUNDS, fee, asked, metadata or {}, request)
 
 
 def reverse_transfer(
@@ -485,58 +538,32 @@ def reverse_transfer(
     account. Events: `transfer.reversed`, then `application_fee.refunded` when a fee moved.
     """
     store = state.store
-    currency = transfer["currency"]
-    left = transfer["amount"] - transfer["amount_reversed"]
-    if left <= 0:
-        raise invalid(f"Transfer {transfer['id']} has already been fully reversed.", param="id")
-    reversal_amount = _positive_amount(amount, left)
-    if reversal_amount > left:
-        raise invalid(
-            f"Amount of reversal ({format_amount(reversal_amount, currency)}) is greater than "
-            f"the amount left on the transfer ({format_amount(left, currency)})",
-            param="amount",
-        )
-    now = state.clock.now()
-    reversal = tc.transfer_reversal(
-        reversal_id=state.ids.new("trr"),
-        created=now,
-        amount=reversal_amount,
-        currency=currency,
-        transfer_id=transfer["id"],
-        source_refund=None,
-        destination_payment_refund=state.ids.new("pyr"),
+    reversal_amount = amount_asked(
+        amount,
+        _left(REVERSALS, transfer),
+        transfer["currency"],
+        nothing_left=(f"Transfer {transfer['id']} has already been fully reversed.", "id"),
+        too_large="Amount of reversal ({asked}) is greater than the amount left on the "
+        "transfer ({left})",
     )
-    reversal["metadata"] = metadata or {}
-    store.add(reversal, None)
-    book_transfer_reversal(state, transfer, reversal)
-    previous = {"amount_reversed": transfer["amount_reversed"], "reversed": transfer["reversed"]}
-    total = transfer["amount_reversed"] + reversal_amount
-    store.set(transfer["id"], amount_reversed=total, reversed=total == transfer["amount"])
-    emit(
-        state,
-        "transfer.reversed",
-        transfer,
-        account=None,
-        request=request,
-        previous_attributes=previous,
-    )
+    reversal = _by_hand(state, REVERSALS, transfer, reversal_amount, metadata or {}, request)
     if refund_application_fee:
         fee_ids = store.by_field(
             "application_fee", "originating_transaction", transfer["source_transaction"] or ""
         )
         fee = store.objects[fee_ids[0]] if fee_ids else None
-        extra = store.extra.setdefault(transfer["id"], {})
-        flagged_before = extra.get("fee_refunded_with", 0)
-        extra["fee_refunded_with"] = flagged_before + reversal_amount
         if fee is not None:
-            fee_amount = share(
-                refund_amount=reversal_amount,
+            # the fee's share of this reversal, flagged on the transfer as refunds flag theirs
+            # on their charge
+            extra = store.extra.setdefault(transfer["id"], {})
+            fee_amount = share_of(
+                FEE_REFUNDS,
+                fee,
+                extra,
+                moved=reversal_amount,
                 gross=transfer["amount"],
-                part=fee["amount"],
-                already_moved=fee["amount_refunded"],
-                refunded_with_flag_before=flagged_before,
-                currency=currency,
+                currency=transfer["currency"],
             )
             if fee_amount > 0:
-                _store_fee_refund(state, fee, fee_amount, {}, request)
+                _by_hand(state, FEE_REFUNDS, fee, fee_amount, {}, request)
     return reversal

@@ -37,6 +37,7 @@ function per movement, so the rules can be read side by side.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -396,28 +397,24 @@ def book_fee_refund(state: SandboxState, fee: Obj, fee_refund: Obj, *, bulk: boo
 
 def book_dispute_withdrawal(state: SandboxState, charge: Obj, dispute: Obj) -> Obj:
     """A chargeback takes the disputed amount and the dispute fee from the charge's balance."""
-    holder = state.store.scope_of(charge["id"])
-    settled_in = settlement_currency(state, holder)
+    settled_in = settlement_currency(state, state.store.scope_of(charge["id"]))
     amount, rate = state.rates.convert(dispute["amount"], dispute["currency"], settled_in)
     fee = state.fees.dispute_fee(settled_in, state.rates)
-    bt = post(
+    return _dispute_adjustment(
         state,
-        account=holder,
-        bt_type="adjustment",
-        reporting_category="dispute",
+        charge,
+        dispute,
+        category="dispute",
         amount=-amount,
         currency=settled_in,
-        source=dispute["id"],
+        exchange_rate=rate,
+        description=f"Chargeback withdrawal for {charge['id']}",
         fee_details=[
             tb.fee_detail(
                 amount=fee, currency=settled_in, fee_type="stripe_fee", description="Dispute fee"
             )
         ],
-        exchange_rate=rate,
-        description=f"Chargeback withdrawal for {charge['id']}",
     )
-    state.store.set(dispute["id"], balance_transactions=[*dispute["balance_transactions"], bt])
-    return bt
 
 
 def book_dispute_reinstatement(state: SandboxState, charge: Obj, dispute: Obj) -> Obj | None:
@@ -426,16 +423,43 @@ def book_dispute_reinstatement(state: SandboxState, charge: Obj, dispute: Obj) -
     if not withdrawals:
         return None
     taken = withdrawals[0]
+    return _dispute_adjustment(
+        state,
+        charge,
+        dispute,
+        category="dispute_reversal",
+        amount=-taken["amount"],
+        currency=taken["currency"],
+        exchange_rate=_rate_of(state, taken["id"]),
+        description=f"Chargeback reversal for {charge['id']}",
+    )
+
+
+def _dispute_adjustment(
+    state: SandboxState,
+    charge: Obj,
+    dispute: Obj,
+    *,
+    category: str,
+    amount: int,
+    currency: str,
+    exchange_rate: Decimal | None,
+    description: str,
+    fee_details: Sequence[Obj] = (),
+) -> Obj:
+    """A dispute's money: an `adjustment` on the charge's balance, its source the dispute,
+    appended to the dispute's `balance_transactions` (0–2 of them, STRIPE-FACTS §9)."""
     bt = post(
         state,
         account=state.store.scope_of(charge["id"]),
         bt_type="adjustment",
-        reporting_category="dispute_reversal",
-        amount=-taken["amount"],
-        currency=taken["currency"],
+        reporting_category=category,
+        amount=amount,
+        currency=currency,
         source=dispute["id"],
-        exchange_rate=_rate_of(state, taken["id"]),
-        description=f"Chargeback reversal for {charge['id']}",
+        fee_details=fee_details,
+        exchange_rate=exchange_rate,
+        description=description,
     )
     state.store.set(dispute["id"], balance_transactions=[*dispute["balance_transactions"], bt])
     return bt

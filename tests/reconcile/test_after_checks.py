@@ -17,7 +17,9 @@ from shub_pay.services.reconcile.after_checks import (
     compare_fee,
     compare_refund,
     compare_transfer,
+    dispute_of_event,
     keys_of,
+    movement_subject,
 )
 from shub_pay.services.reconcile.checks import Kind
 from shub_pay.services.reconcile.matching import (
@@ -237,3 +239,75 @@ def test_the_matching_gives_each_refund_at_most_one_fee_refund_and_never_more_th
     assert sum(matching.fee_of(fee_refunds).values()) <= sum(f.amount_minor for f in fee_refunds)
     assert matching.standalone == []  # every fee refund here has its refund
     assert consistent(matching, fee_refunds, truth)
+
+
+# -- movements and disputes of older objects, by what happened in the window -----------------
+
+WINDOW = {"since": T, "until": T + 86_400}
+
+
+def _fee_refund_transaction(fee: dict[str, Any], fee_refund_id: str) -> dict[str, Any]:
+    """A platform balance transaction of a fee refund, `expand[]=data.source.fee`."""
+    refund = next(f for f in fee["refunds"]["data"] if f["id"] == fee_refund_id)
+    return {
+        "id": f"txn_{fee_refund_id}",
+        "object": "balance_transaction",
+        "type": "application_fee_refund",
+        "source": {**refund, "fee": fee},
+    }
+
+
+def _older_fee(*fee_refunds: dict[str, Any]) -> dict[str, Any]:
+    return {**_fee(*reversed(fee_refunds)), "created": T - 45 * 86_400}  # newest first
+
+
+def test_a_movement_today_on_an_older_fee_compares_that_fee_once() -> None:
+    first, second = _fr("fr_1", 20, T + 100), _fr("fr_2", 30, T + 200)
+    fee = _older_fee(first, second)
+    # the newest fee refund of the window speaks for the fee; the older one of it adds nothing
+    assert movement_subject(_fee_refund_transaction(fee, "fr_2"), **WINDOW) == fee
+    assert movement_subject(_fee_refund_transaction(fee, "fr_1"), **WINDOW) is None
+
+
+def test_a_movement_on_a_fee_of_the_window_is_left_to_the_fees_list() -> None:
+    fee = {**_fee(_fr("fr_1", 20, T + 100)), "created": T + 50}
+    assert movement_subject(_fee_refund_transaction(fee, "fr_1"), **WINDOW) is None
+
+
+def test_a_newer_movement_after_the_window_does_not_hide_the_window_s_own() -> None:
+    in_window, later = _fr("fr_1", 20, T + 100), _fr("fr_2", 30, T + 2 * 86_400)
+    fee = _older_fee(in_window, later)
+    assert movement_subject(_fee_refund_transaction(fee, "fr_1"), **WINDOW) == fee
+
+
+def test_a_reversal_today_on_an_older_transfer_compares_the_transfer() -> None:
+    reversal = {"id": "trr_1", "object": "transfer_reversal", "amount": 500, "created": T + 9}
+    transfer = {
+        "id": "tr_1",
+        "object": "transfer",
+        "created": T - 86_400,
+        "reversals": {"object": "list", "data": [reversal], "has_more": False},
+    }
+    transaction = {
+        "object": "balance_transaction",
+        "type": "transfer_refund",
+        "source": {**reversal, "transfer": transfer},
+    }
+    assert movement_subject(transaction, **WINDOW) == transfer
+    unexpanded = {**transaction, "source": "trr_1"}
+    assert movement_subject(unexpanded, **WINDOW) is None
+    assert movement_subject({**transaction, "type": "refund"}, **WINDOW) is None
+
+
+def _dispute_event(event_type: str, created: int, status: str = "won") -> dict[str, Any]:
+    dispute = {"id": "dp_1", "object": "dispute", "created": created, "status": status}
+    return {"id": "evt_1", "object": "event", "type": event_type, "data": {"object": dispute}}
+
+
+def test_a_dispute_event_brings_a_dispute_opened_before_the_window_only() -> None:
+    older = _dispute_event("charge.dispute.closed", T - 40 * 86_400)
+    assert dispute_of_event(older, **WINDOW) == older["data"]["object"]
+    # opened in the window: the disputes list has it, as it is now
+    assert dispute_of_event(_dispute_event("charge.dispute.closed", T + 5), **WINDOW) is None
+    # not a dispute's change
+    assert dispute_of_event(_dispute_event("charge.refunded", T - 86_400), **WINDOW) is None

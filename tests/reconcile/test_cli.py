@@ -48,8 +48,10 @@ def test_a_clean_run_exits_0_with_the_json_shape_of_the_contract(world: World) -
     assert document["differences"] == []
     summary = document["summary"]
     assert (summary["charges_checked"], summary["orders_checked"]) == (1, 1)
-    # one page of each list: charges, refunds, disputes, application fees, transfers
-    assert (summary["differences"], summary["fixed"], summary["api_requests"]) == (0, 0, 5)
+    # one page of each list: charges, refunds, disputes, dispute events, application fees,
+    # transfers, and the balance transactions of fee refunds and of transfer reversals
+    assert (summary["differences"], summary["fixed"], summary["api_requests"]) == (0, 0, 8)
+    assert (summary["balance_transactions_checked"], summary["dispute_events_checked"]) == (0, 0)
     assert result.stderr == ""
 
 
@@ -83,9 +85,9 @@ def test_fix_exits_1_while_a_report_only_difference_remains_and_0_once_all_are_f
         "missing_order": True,
     }
     assert document["summary"]["fixed"] == 2
-    # one page of each of the five lists; the missing order cost one checkout-session lookup,
+    # one page of each of the eight lists; the missing order cost one checkout-session lookup,
     # nothing per checked charge
-    assert document["summary"]["api_requests"] == 5 + 1
+    assert document["summary"]["api_requests"] == 8 + 1
     only_amount = json.loads(world.cli("reconcile", "--fix", "--format", "json").stdout)
     assert kinds(only_amount["differences"]) == ["amount_mismatch"]
 
@@ -125,7 +127,7 @@ def test_every_run_is_recorded(world: World) -> None:
         (run,) = s.exec(select(ReconcileRun)).all()
     assert (run.status, run.charges_checked, run.differences, run.fixed) == ("differences", 3, 3, 0)
     assert run.finished_at is not None and run.since is not None and run.until is not None
-    assert run.api_requests == 5  # one page of each list
+    assert run.api_requests == 8  # one page of each list
 
 
 def test_stripe_failing_exits_4_and_marks_the_run_failed(world: World) -> None:

@@ -15,7 +15,15 @@ def _at(unix: int) -> datetime:
     return datetime.fromtimestamp(unix, UTC)
 
 
-LISTS = ("charges", "refunds", "disputes", "application_fees", "transfers")
+LISTS = (
+    "charges",
+    "refunds",
+    "disputes",
+    "events",
+    "application_fees",
+    "transfers",
+    "balance_transactions",
+)
 
 
 def _list_requests(world: World) -> dict[str, int]:
@@ -39,13 +47,17 @@ def test_a_window_costs_one_request_per_100_objects_of_each_list_and_none_per_ob
     assert summary.charges_checked == 250
     assert (summary.refunds_checked, summary.disputes_checked) == (25, 0)
     assert (summary.application_fees_checked, summary.transfers_checked) == (250, 250)
+    # each refund's fee refund and transfer reversal, by their balance transactions
+    assert (summary.balance_transactions_checked, summary.dispute_events_checked) == (50, 0)
     sent = _sent(before, _list_requests(world))
     assert sent == {
         "charges": math.ceil(250 / 100),
         "refunds": 1,
         "disputes": 1,  # an empty page says there are none
+        "events": 1,  # the dispute events: none
         "application_fees": math.ceil(250 / 100),
         "transfers": math.ceil(250 / 100),
+        "balance_transactions": 2,  # one page of each type: fee refunds, transfer reversals
     }
     assert summary.api_requests == sum(sent.values())
     assert summary.segments == 1  # no local orders expected: one cursor, no partial pages
@@ -86,12 +98,14 @@ def test_a_fix_run_asks_stripe_once_per_fixed_charge_not_per_checked_charge(
         "GET /v1/charges": 1,  # the page of three charges
         "GET /v1/refunds": 1,  # one page of each after-sale list
         "GET /v1/disputes": 1,
+        "GET /v1/events": 1,
         "GET /v1/application_fees": 1,
         "GET /v1/transfers": 1,
+        "GET /v1/balance_transactions": 2,  # fee refunds, transfer reversals
         "GET /v1/checkout/sessions": 1,  # the missing order's session
         "GET /v1/charges/{charge_id}": 1,  # its refunds with reversal and fee refund amounts
     }
-    assert summary.api_requests == 7
+    assert summary.api_requests == 10
 
 
 def test_the_local_orders_of_the_window_decide_how_many_segments() -> None:

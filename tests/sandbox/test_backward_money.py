@@ -71,6 +71,36 @@ def test_a_waiting_refund_succeeds_by_itself_once_sales_cover_it(client, monday,
     assert sum(balance(client)["usd"]) == 254 + 1_390 - 1_000
 
 
+def test_a_refund_s_own_reversal_and_fee_refund_move_with_it_whether_it_waits_or_not(
+    client, monday, control
+):
+    """Stripe carries out `reverse_transfer` and `refund_application_fee` in the refund's own
+    call (refunding.py, "Same call"): the reversal's money is in the platform's balance when
+    the refund asks it to pay, and a refund that still waits keeps both movements."""
+    paid = paid_charge(client, monday, 4_000, 400)  # the platform keeps 400 − 146 = 254
+    control.post("/_sandbox/refunds/insufficient_funds", data={"enabled": "true"})
+    flags = {"reverse_transfer": True, "refund_application_fee": True}
+    # 254 + 300 back from the creator − 30 of fee back to them covers 300: not pending
+    paid_for = client.v1.refunds.create(params={"charge": paid.charge, "amount": 300, **flags})
+    assert (paid_for.status, paid_for.pending_reason) == ("succeeded", None)
+    # 524 − 300 = 224, + 3,000 − 300 = 2,924 cannot cover 3,000: it waits, with its movements
+    waits = client.v1.refunds.create(params={"charge": paid.charge, "amount": 3_000, **flags})
+    assert (waits.status, waits.pending_reason) == ("pending", "insufficient_funds")
+    reversal = client.v1.transfers.reversals.retrieve(paid.transfer, waits.transfer_reversal)
+    assert (reversal.amount, reversal.source_refund) == (3_000, waits.id)
+    fee = client.v1.application_fees.retrieve(paid.application_fee)
+    assert [(r.amount, r.created) for r in fee.refunds.data] == [
+        (300, waits.created),
+        (30, paid_for.created),
+    ]
+    platform = by_type(client)
+    assert sorted(b.amount for b in platform["transfer_refund"]) == [300, 3_000]
+    assert sorted(b.amount for b in platform["application_fee_refund"]) == [-300, -30]
+    assert [b.source for b in platform["refund"]] == [paid_for.id]  # the waiting one: not yet
+    assert sum(balance(client)["usd"]) == 254 + 300 - 30 - 300 + 3_000 - 300
+    assert balance(client) == summed(client)
+
+
 def test_a_refund_that_fails_gives_back_what_it_took_and_a_pending_one_nothing(
     client, monday, control
 ):

@@ -347,3 +347,72 @@ def compare_transfer(
     return [
         _row(Kind.REFUND_MISMATCH, order, transfer, None, {**stripe, "transfer_reversed": differ})
     ]
+
+
+# -- movements and disputes of older objects, found by what happened in the window -----------
+
+# A platform balance transaction of each type names the movement as its `source`, expanded to
+# the fee or transfer it belongs to (`expand[]=data.source.fee` / `data.source.transfer`):
+# type → (the movement's field naming its parent, the parent's embedded list of movements).
+MOVEMENT_TRANSACTIONS: dict[str, tuple[str, str]] = {
+    "application_fee_refund": ("fee", "refunds"),
+    "transfer_refund": ("transfer", "reversals"),
+}
+# The events a dispute's change of status is sent with (Stripe's event types: `.updated` for a
+# change while open — evidence, an inquiry escalated —, `.closed` when it turns won, lost or
+# warning_closed, and the funds events that come with withdrawn or reinstated money).
+DISPUTE_EVENTS = (
+    "charge.dispute.closed",
+    "charge.dispute.funds_reinstated",
+    "charge.dispute.funds_withdrawn",
+    "charge.dispute.updated",
+)
+
+
+def _within(value: Any, since: int, until: int) -> bool:
+    return isinstance(value, int) and since <= value < until
+
+
+def movement_subject(
+    transaction: Mapping[str, Any], *, since: int, until: int
+) -> Mapping[str, Any] | None:
+    """The fee or transfer a listed balance transaction (a fee refund's or a reversal's, made
+    in `[since, until)`) asks to compare, or None when another list of the run speaks for it.
+
+    None when the fee or transfer was itself created in the window (the application fees and
+    transfers lists compare it), and when a newer movement of the same parent was also made in
+    the window (its own transaction compares the parent: one parent, one comparison, however
+    many of its movements the window holds). The parent's embedded list is newest first, as
+    Stripe embeds it; a movement older than its ten newest compares the parent unless one of
+    those is in the window.
+    """
+    names = MOVEMENT_TRANSACTIONS.get(str(transaction.get("type")))
+    movement = transaction.get("source")
+    if names is None or not isinstance(movement, Mapping):
+        return None
+    parent = movement.get(names[0])
+    if not isinstance(parent, Mapping) or _within(parent.get("created"), since, until):
+        return None
+    for item in sublist(parent, names[1])[0]:
+        if item.get("id") == movement.get("id"):
+            return parent
+        if _within(item.get("created"), since, until):
+            return None
+    return parent
+
+
+def dispute_of_event(
+    event: Mapping[str, Any], *, since: int, until: int
+) -> Mapping[str, Any] | None:
+    """The dispute a listed dispute event carries, as it was then, when the dispute was created
+    before the window (one created in it is in the disputes list, as it is now)."""
+    if event.get("type") not in DISPUTE_EVENTS:
+        return None
+    data = event.get("data")
+    dispute = data.get("object") if isinstance(data, Mapping) else None
+    if not isinstance(dispute, Mapping) or dispute.get("object") != "dispute":
+        return None
+    created = dispute.get("created")
+    if not isinstance(created, int) or created >= since:
+        return None
+    return dispute

@@ -1,27 +1,50 @@
-"""`reconcile`: compare Stripe's charges with local orders, refunds and access (DESIGN.md §8).
+"""`reconcile`: compare Stripe with local orders, refunds, disputes, movements and access
+(DESIGN.md §8).
 
 Decides:
 
 - **Window.** `[since, until)` on the charge's `created` and the order's `paid_at`. Default: the
   last 30 days up to now — what a daily cron job needs, and the span `events replay` can
   still recover from; older history is reconciled by asking for it (`--since 2026-01-01`).
-- **What is read from Stripe.** Five lists, each by its *own* `created` in the window, so a
-  refund or dispute made today on a charge from last quarter is seen by today's run: charges
+- **What is read from Stripe.** Eight lists, each by its *own* `created` in the window, so
+  what happened in the window is seen whenever its object was made: charges
   (`expand[]=data.refunds`: one request per 100 charges carries amount, currency, application
-  fee and refunds), then refunds (`expand[]=data.transfer_reversal`) and disputes, then
-  application fees (their refunds embedded) and transfers (their reversals embedded). Checkout
-  sessions and full charges are fetched only to fix a difference (once per fixed object) and
-  to confirm an orphan candidate near a window edge.
-- **Three streams, in order.** The charges first; then refunds and disputes, together; then
-  fees and transfers, together (each stream's lists share one pool of segment threads, so a
-  short list never waits for a long one's last page). The order makes one fact one row: a
-  refund whose charge was listed was compared with that charge (its payment intent is in the
-  seen table) and is skipped in the refunds list, and the fees and transfers of an order
-  whose refunds differ are left to the refund fix, which brings their movements with it.
+  fee and refunds); refunds (`expand[]=data.transfer_reversal`), disputes and dispute events
+  (`types[]=charge.dispute.updated/closed/funds_withdrawn/funds_reinstated`); application fees
+  (their refunds embedded), transfers (their reversals embedded) and the platform's balance
+  transactions of fee refunds and of transfer reversals (`type=application_fee_refund` /
+  `transfer_refund`, `expand[]=data.source.fee` / `data.source.transfer`: each names its
+  movement and, expanded, the fee or transfer with all its movements; Stripe allows four
+  levels, docs.stripe.com/api/expanding_objects). Checkout sessions and full charges are
+  fetched only to fix a difference (once per fixed object) and to confirm an orphan candidate
+  near a window edge.
+- **Older objects, by what happened to them in the window.** A movement's transaction stands
+  for its fee or transfer only when that was created before the window (else the fees or
+  transfers list compares it) and only for the newest of its movements in the window (one
+  parent, one comparison: `after_checks.movement_subject`). A dispute event stands for a
+  dispute created before the window; the events list is one cursor, newest first, so the
+  first event read of a dispute is its newest, the others are skipped (the ids seen are held:
+  a few per thousand charges). An event is what the dispute was then: one whose status
+  differs from the local one is confirmed after the listing against the dispute as Stripe has
+  it now (`disputes?charge=`, one call per candidate) and only then reported or fixed. The
+  Events API keeps 30 days (STRIPE-FACTS §2): a window reaching further back sees only the
+  dispute changes of the last 30 days of it (`summary.dispute_events_since`); refunds, fees,
+  transfers and their movements have no such limit.
+- **Three streams, in order, from one pool.** The charges first; then refunds, disputes and
+  dispute events; then fees, transfers and the movements' transactions. Every list of every
+  stream is paged by one pool of segment threads (one child process for a large window:
+  `gateway.segments.fetch_streams`), which hands every page of a stream over before any of
+  the next: threads take the segments in stream order, so the ones a stream's last segments
+  free read the next streams ahead (bounded) instead of leaving the rate limit idle. The order
+  makes one fact one row: a refund whose charge was listed was compared with that charge (its
+  payment intent is in the seen table) and is skipped in the refunds list, and the fees and
+  transfers of an order whose refunds differ are left to the refund fix, which brings their
+  movements with it.
 - **Segments.** A window expected to hold more than ~10 pages is split into time segments,
   one per ~10 pages and at most 32, paged concurrently by the gateway's threads within its rate
-  limit (`iter_pages_segmented`); each segment costs at most one partial page more. The
-  expectation is the number of local orders paid in the window (one COUNT): the point of the
+  limit; each segment costs at most one partial page more. The charges' expectation is the
+  number of local orders paid in the window (one COUNT; the fees' and transfers' too, the
+  refunds' and their movements' the local refunds of the window): the point of the
   run is that they match Stripe's charges. A guess from Stripe's own first page would be worse:
   charges cluster in time (a sale, a launch), and a page's density says nothing about the rest
   of a 30-day window. When the local books are far behind Stripe (a lost database) the run is
@@ -31,8 +54,9 @@ Decides:
   process (`gateway.listing`): in this process, the fetch threads' HTTP and JSON work and the
   checking took turns on one interpreter lock, which capped a run at ~5,000 charges/s.
 - **Memory stays flat.** Pages are checked as they arrive and dropped; the payment intents seen
-  go to a temporary table (`reconcile_local`); differences are handed to `on_difference` as
-  found, never collected here. Only counters grow.
+  go to a temporary table (`reconcile_seen`); differences are handed to `on_difference` as
+  found, never collected here. Only counters grow, and the ids of disputes with events in the
+  window (and of those to confirm), a few per thousand charges.
 - **Orphans** (`orphan_order`): the window's paid orders whose payment intent no listed page
   showed with a succeeded charge — one anti-join after the listing. The set difference can only
   be wrong at the window's edges (an order paid a moment after its charge was created), so a
@@ -45,8 +69,9 @@ Decides:
 - A `ReconcileRun` row is written when the run starts and completed when it ends (`clean`,
   `differences`, `fixed` or `failed`).
 
-One idea that needs its length: the run (window, pages, batches, orphans, its record); the rules
-are in `checks`, the fixes in `fixes`, the local lookups in `local`.
+One idea that needs its length: the run (window, streams, batches, the older disputes to
+confirm, orphans, its record); the rules are in `checks` and `after_checks`, the fixes in
+`fixes`, the local lookups in `local`.
 """
 
 from __future__ import annotations
@@ -55,7 +80,7 @@ import gc
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,11 +95,14 @@ from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
 from shub_pay.services.reconcile import local
 from shub_pay.services.reconcile.after_checks import (
+    DISPUTE_EVENTS,
     compare_dispute,
     compare_fee,
     compare_refund,
     compare_transfer,
+    dispute_of_event,
     keys_of,
+    movement_subject,
 )
 from shub_pay.services.reconcile.checks import (
     REFUND_KINDS,
@@ -94,16 +122,33 @@ EDGE_SLACK = timedelta(hours=1)
 PAGE = 100
 BATCH_PAGES = 5
 PROCESS_MIN_SEGMENTS = 20  # ~200 expected pages and more: page from a child process
+# Threads paging the streams (one pool: `gateway.segments.fetch_streams`): the charges' 32
+# segments at most, so no thread starts on a later stream before the charges' last segments
+# free theirs — their read-ahead then fills the charges' tail, not its middle. 32 requests in
+# flight are more than the limit needs (100/s at 200 ms: 20).
+MAX_WORKERS = 32
+AHEAD_PAGES = {True: 48, False: 8}  # read-ahead of a later stream: child (bodies), threads (dicts)
+EVENT_RETENTION = timedelta(days=30)  # the Events API lists the last 30 days (STRIPE-FACTS §2)
 LIST_PARAMS: dict[str, Any] = {"expand": ["data.refunds"]}
 # The after-sale lists, in the streams they are paged in (module docstring).
 REFUND_STREAM: tuple[tuple[str, dict[str, Any]], ...] = (
     ("refunds", {"expand": ["data.transfer_reversal"]}),
     ("disputes", {}),
+    ("events", {"types": list(DISPUTE_EVENTS)}),
 )
 MOVEMENT_STREAM: tuple[tuple[str, dict[str, Any]], ...] = (
     ("application_fees", {}),
     ("transfers", {}),
+    (
+        "balance_transactions",
+        {"type": "application_fee_refund", "expand": ["data.source.fee"]},
+    ),
+    (
+        "balance_transactions",
+        {"type": "transfer_refund", "expand": ["data.source.transfer"]},
+    ),
 )
+STREAM_NAMES = ("charges", "refunds and disputes", "fees and transfers")
 
 Progress = Callable[[str, int, int | None], None]
 OnDifference = Callable[[Difference], None]
@@ -141,6 +186,9 @@ class ReconcileSummary:
     disputes_checked: int = 0
     application_fees_checked: int = 0
     transfers_checked: int = 0
+    balance_transactions_checked: int = 0
+    dispute_events_checked: int = 0
+    dispute_events_since: datetime | None = None
     orders_checked: int = 0
     differences: int = 0
     fixed: int = 0
@@ -153,12 +201,15 @@ class ReconcileSummary:
 
     @property
     def listed(self) -> int:
-        """Refunds, disputes, fees and transfers checked on their own."""
+        """Refunds, disputes, fees, transfers, movement transactions and dispute events checked
+        on their own."""
         return (
             self.refunds_checked
             + self.disputes_checked
             + self.application_fees_checked
             + self.transfers_checked
+            + self.balance_transactions_checked
+            + self.dispute_events_checked
         )
 
     @property
@@ -186,6 +237,9 @@ class ReconcileSummary:
             "disputes_checked": self.disputes_checked,
             "application_fees_checked": self.application_fees_checked,
             "transfers_checked": self.transfers_checked,
+            "balance_transactions_checked": self.balance_transactions_checked,
+            "dispute_events_checked": self.dispute_events_checked,
+            "dispute_events_since": self.dispute_events_since,
             "by_kind": dict(sorted(self.by_kind.items())),
             "elapsed_s": round(self.elapsed_s, 3),
         }
@@ -238,38 +292,43 @@ def charge_pages(
         yield from iter_pages_segmented(gateway, "charges", **window)  # type: ignore[arg-type]
 
 
-def after_sale_pages(
+def stream_pages(
     gateway: ChargeSource,
-    lists: list[tuple[str, dict[str, Any], int]],
+    streams: Sequence[Sequence[tuple[str, Mapping[str, Any], int]]],
     *,
     since: int,
     until: int,
     in_process: bool = False,
-) -> Iterator[list[dict[str, Any]]]:
-    """Pages of several lists created in `[since, until)` from one pool of segment threads
-    (`(resource, params, segments)` each); with `in_process`, from a child process."""
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(stream index, page) of every stream's lists created in `[since, until)` —
+    `(resource, params, segments)` each —, every page of a stream before the next stream's,
+    from one pool of segment threads (`gateway.segments.fetch_streams`); with `in_process`,
+    from one child process (`gateway.listing`)."""
     from shub_pay.gateway import Gateway
-    from shub_pay.gateway.listing import can_start_listing_process, iter_lists_in_process
-    from shub_pay.gateway.segments import ListWindow, iter_lists_segmented
+    from shub_pay.gateway.listing import can_start_listing_process, iter_streams_in_process
+    from shub_pay.gateway.segments import ListWindow, iter_streams_segmented
 
-    windows = [ListWindow(resource, params, segments) for resource, params, segments in lists]
-    if not isinstance(gateway, Gateway):  # a test double: one cursor per list
-        for resource, params, _ in lists:
-            yield from gateway.list_pages(
-                resource, {**params, "created": {"gte": since, "lt": until}}
-            )
+    if not isinstance(gateway, Gateway):  # a test double: one cursor per list, in order
+        for index, lists in enumerate(streams):
+            for resource, params, _ in lists:
+                query = {**params, "created": {"gte": since, "lt": until}}
+                for page in gateway.list_pages(resource, query):
+                    yield index, page
         return
-    workers = max(1, sum(w.segments for w in windows))
+    windows = [[ListWindow(r, p, segments) for r, p, segments in lists] for lists in streams]
+    workers = max(1, min(MAX_WORKERS, max(sum(w.segments for w in ws) for ws in windows)))
+    child = in_process and can_start_listing_process()
     options: dict[str, Any] = {
         "since": since,
         "until": until,
         "workers": workers,
         "prefetch_pages": min(16, 2 * workers),
+        "ahead_pages": AHEAD_PAGES[child],
     }
-    if in_process and can_start_listing_process():
-        yield from iter_lists_in_process(gateway, windows, **options)
+    if child:
+        yield from iter_streams_in_process(gateway, windows, **options)
     else:
-        yield from iter_lists_segmented(gateway, windows, **options)
+        yield from iter_streams_segmented(gateway, windows, **options)
 
 
 def use_listing_process(options: ReconcileOptions, *, segments: int) -> bool:
@@ -282,10 +341,17 @@ def use_listing_process(options: ReconcileOptions, *, segments: int) -> bool:
 
 def _segments_of(options: ReconcileOptions, resource: str, orders: int, refunds: int) -> int:
     """Segments of an after-sale list: as many as its expected size asks (fees and transfers:
-    one per paid order; refunds: the local ones; disputes: few), within `max_segments`."""
-    expected = {"application_fees": orders, "transfers": orders, "refunds": refunds}.get(
-        resource, 0
-    )
+    one per paid order; refunds and their movements' balance transactions: the local refunds;
+    disputes: few), within `max_segments`. Dispute events: one cursor, newest first, so the
+    first event read of a dispute is its newest (`_check_after_sale_batch`)."""
+    if resource == "events":
+        return 1
+    expected = {
+        "application_fees": orders,
+        "transfers": orders,
+        "refunds": refunds,
+        "balance_transactions": refunds,
+    }.get(resource, 0)
     if options.segments is not None and expected:
         return max(1, options.segments)
     return plan_segments(
@@ -299,20 +365,48 @@ def _segments_of(options: ReconcileOptions, resource: str, orders: int, refunds:
 # -- local side: one batch of pages ------------------------------------------------------------
 
 
-def _next_batch(pages: Iterator[list[dict[str, Any]]]) -> list[dict[str, Any]]:
-    """Up to `BATCH_PAGES` pages as one list of charges (empty when the listing is done).
+@dataclass
+class _Run:
+    """What one run's checking carries from batch to batch (besides its counters)."""
+
+    since: int
+    until: int
+    refund_orders: set[int] = field(default_factory=set)  # orders whose refunds differ
+    # Disputes whose newest event of the window was read (the events list is one cursor,
+    # newest first): a few per thousand charges, never one per charge.
+    disputes_seen: set[str] = field(default_factory=set)
+    # Disputes created before the window whose event there differs from the local status:
+    # dispute id → charge id, confirmed against Stripe's dispute as it is now after the
+    # listing (`_confirm_disputes`): an event is what the dispute was then.
+    dispute_candidates: dict[str, str] = field(default_factory=dict)
+
+
+def _batches(
+    pages: Iterator[tuple[int, list[dict[str, Any]]]], summary: ReconcileSummary
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(stream, up to `BATCH_PAGES` pages of it as one list): pages of one stream are checked
+    together, never mixed with the next stream's.
 
     Checked together: every database round trip releases the GIL, and the threads fetching
     pages take it to parse JSON for milliseconds at a time, so fewer, larger statements keep
-    the checking thread from queueing behind them (bench/README.md).
+    the checking thread from queueing behind them (bench/README.md). The time spent waiting
+    for pages is added to `summary.waiting_for_stripe_s`.
     """
     batch: list[dict[str, Any]] = []
-    for _ in range(BATCH_PAGES):
-        page = next(pages, None)
-        if page is None:
-            break
-        batch.extend(page)
-    return batch
+    current, pages_in_batch = -1, 0
+    while True:
+        waited = time.perf_counter()
+        item = next(pages, None)
+        summary.waiting_for_stripe_s += time.perf_counter() - waited
+        if item is None or item[0] != current or pages_in_batch == BATCH_PAGES:
+            if batch:
+                yield current, batch
+            batch, pages_in_batch = [], 0
+        if item is None:
+            return
+        current = item[0]
+        batch.extend(item[1])
+        pages_in_batch += 1
 
 
 def _check_batch(
@@ -324,7 +418,7 @@ def _check_batch(
     summary: ReconcileSummary,
     actor: str,
     on_difference: OnDifference | None,
-    refund_orders: set[int],
+    run: _Run,
 ) -> None:
     """Check a batch of listed charges against the local books: three statements in all."""
     succeeded: list[tuple[dict[str, Any], str | None]] = []
@@ -354,7 +448,7 @@ def _check_batch(
         if not differences:
             continue
         if order is not None and any(d.kind in REFUND_KINDS for d in differences):
-            refund_orders.add(order.id)
+            run.refund_orders.add(order.id)
         if options.fix:
             apply_fixes(
                 session,
@@ -375,7 +469,37 @@ _COUNTERS = {
     "dispute": "disputes_checked",
     "application_fee": "application_fees_checked",
     "transfer": "transfers_checked",
+    "balance_transaction": "balance_transactions_checked",
+    "event": "dispute_events_checked",
 }
+
+
+def _subjects(
+    items: list[dict[str, Any]], *, summary: ReconcileSummary, run: _Run
+) -> list[tuple[Mapping[str, Any], bool]]:
+    """What a batch of listed objects asks to compare: (object, from an event) each. Listed
+    refunds, disputes, fees and transfers are themselves; a movement's balance transaction is
+    the older fee or transfer it belongs to (`movement_subject`); a dispute event is the older
+    dispute as it was then, once per dispute (the first read is the newest)."""
+    subjects: list[tuple[Mapping[str, Any], bool]] = []
+    for obj in items:
+        kind = str(obj.get("object"))
+        counter = _COUNTERS.get(kind)
+        if counter is None:
+            continue
+        setattr(summary, counter, getattr(summary, counter) + 1)
+        if kind == "balance_transaction":
+            parent = movement_subject(obj, since=run.since, until=run.until)
+            if parent is not None:
+                subjects.append((parent, False))
+        elif kind == "event":
+            dispute = dispute_of_event(obj, since=run.since, until=run.until)
+            if dispute is not None and str(dispute.get("id")) not in run.disputes_seen:
+                run.disputes_seen.add(str(dispute.get("id")))
+                subjects.append((dispute, True))
+        else:
+            subjects.append((obj, False))
+    return subjects
 
 
 def _check_after_sale_batch(
@@ -387,15 +511,17 @@ def _check_after_sale_batch(
     summary: ReconcileSummary,
     actor: str,
     on_difference: OnDifference | None,
-    refund_orders: set[int],
+    run: _Run,
 ) -> None:
-    """Check a batch of listed refunds, disputes, fees and transfers: up to five statements
-    (their orders; the charges seen; refund rows; the orders' refund rows and movements)."""
+    """Check a batch of listed refunds, disputes, fees, transfers, movement transactions and
+    dispute events: up to five statements (their orders; the charges seen; refund rows; the
+    orders' refund rows and movements)."""
+    subjects = _subjects(items, summary=summary, run=run)
     intents: list[str] = []
     charges: list[str] = []
     refund_ids: list[str] = []
     requests: list[str] = []
-    for obj in items:
+    for obj, _ in subjects:
         intent, charge = keys_of(obj)
         if intent:
             intents.append(intent)
@@ -406,26 +532,24 @@ def _check_after_sale_batch(
             key = request_key_of(obj)
             if key:
                 requests.append(key)
+    if not subjects:
+        return
     by_intent, by_charge = local.orders_by_keys(session, intents, charges)
     seen = local.seen_intents(session, intents) if refund_ids else set()
     known = local.refunds_by_stripe(session, refund_ids, requests)
     movers = sorted(
         {
             order.id
-            for obj in items
+            for obj, _ in subjects
             if obj.get("object") in ("application_fee", "transfer")
             for order in [_order_of(obj, by_intent, by_charge)]
-            if order is not None and order.id not in refund_orders
+            if order is not None and order.id not in run.refund_orders
         }
     )
     rows_of = local.refunds_of_orders(session, movers)
     movements = local.movements_of_orders(session, movers)
-    for obj in items:
+    for obj, from_event in subjects:
         kind = str(obj.get("object"))
-        counter = _COUNTERS.get(kind)
-        if counter is None:
-            continue
-        setattr(summary, counter, getattr(summary, counter) + 1)
         order = _order_of(obj, by_intent, by_charge)
         if order is None:
             continue  # its charge's own window reports the missing order
@@ -434,10 +558,16 @@ def _check_after_sale_batch(
                 continue  # compared with its listed charge
             differences = compare_refund(obj, order, known)
             if differences:
-                refund_orders.add(order.id)
+                run.refund_orders.add(order.id)
         elif kind == "dispute":
             differences = compare_dispute(obj, order)
-        elif order.id in refund_orders:
+            if differences and from_event:
+                # what the dispute was then: confirmed against what it is now, after the listing
+                charge = keys_of(obj)[1]
+                if charge:
+                    run.dispute_candidates[str(obj["id"])] = charge
+                continue
+        elif order.id in run.refund_orders:
             continue
         else:
             mine = movements.get(order.id, {}) if movements is not None else None
@@ -470,6 +600,55 @@ def _order_of(
     if found is None and charge:
         found = by_charge.get(charge)
     return found
+
+
+def _confirm_disputes(
+    session: Session,
+    gateway: ChargeSource,
+    *,
+    run: _Run,
+    options: ReconcileOptions,
+    summary: ReconcileSummary,
+    actor: str,
+    on_difference: OnDifference | None,
+) -> None:
+    """The older disputes whose event in the window differs from the local status, compared
+    as Stripe has them now (one `disputes?charge=` call each: a few, never one per charge),
+    after the listing (whose child process may not share the rate limit with this one)."""
+    for dispute_id, charge_id in sorted(run.dispute_candidates.items()):
+        disputes = [
+            d
+            for page in gateway.list_pages("disputes", {"charge": charge_id})
+            for d in page
+            if d.get("id") == dispute_id
+        ]
+        if not disputes:
+            continue
+        dispute = disputes[0]
+        intent, charge = keys_of(dispute)
+        by_intent, by_charge = local.orders_by_keys(
+            session, [intent] if intent else [], [charge] if charge else []
+        )
+        order = _order_of(dispute, by_intent, by_charge)
+        if order is None:
+            continue
+        differences = compare_dispute(dispute, order)
+        if not differences:
+            continue
+        if options.fix:
+            apply_fixes(
+                session,
+                gateway,
+                subject=dispute,
+                differences=differences,
+                actor=actor,
+                run_id=summary.run_id,
+            )
+        for difference in differences:
+            summary.record(difference)
+            if on_difference:
+                on_difference(difference)
+        session.commit()
 
 
 def _confirm_orphan(gateway: ChargeSource, payment_intent_id: str) -> dict[str, Any] | None:
@@ -582,7 +761,8 @@ def reconcile(
     Differences go to `on_difference` as they are found (the summary counts them); the caller
     decides the exit code from `summary.clean`.
     """
-    since, until = resolve_window(options, now or utcnow())
+    moment = now or utcnow()
+    since, until = resolve_window(options, moment)
     started = time.perf_counter()
     requests_before = gateway.api_requests
     summary = ReconcileSummary(since=since, until=until)
@@ -595,18 +775,29 @@ def reconcile(
                 refunds = local.count_refunds(session, since=since, until=until)
                 session.commit()
                 summary.segments = plan_segments(options, expected_charges=expected)
-                pages = charge_pages(
+                run = _Run(since=math.ceil(since.timestamp()), until=math.ceil(until.timestamp()))
+                summary.dispute_events_since = max(since, moment - EVENT_RETENTION)
+                checkers = (_check_batch, _check_after_sale_batch, _check_after_sale_batch)
+                streams = [
+                    [("charges", LIST_PARAMS, summary.segments)],
+                    *(
+                        [
+                            (resource, params, _segments_of(options, resource, expected, refunds))
+                            for resource, params in lists
+                        ]
+                        for lists in (REFUND_STREAM, MOVEMENT_STREAM)
+                    ),
+                ]
+                pages = stream_pages(
                     gateway,
-                    since=math.ceil(since.timestamp()),
-                    until=math.ceil(until.timestamp()),
-                    segments=summary.segments,
+                    streams,
+                    since=run.since,
+                    until=run.until,
                     in_process=use_listing_process(options, segments=summary.segments),
                 )
-                refund_orders: set[int] = set()
-
-                def check(batch: list[dict[str, Any]], checker: Any, what: str) -> None:
+                for index, batch in _batches(pages, summary):
                     worked = time.perf_counter()
-                    checker(
+                    checkers[index](
                         session,
                         gateway,
                         batch,
@@ -614,52 +805,24 @@ def reconcile(
                         summary=summary,
                         actor=actor,
                         on_difference=on_difference,
-                        refund_orders=refund_orders,
+                        run=run,
                     )
                     session.commit()
                     session.expunge_all()
                     summary.local_work_s += time.perf_counter() - worked
                     if progress:
-                        done = summary.charges_checked if what == "charges" else summary.listed
-                        progress(what, done, expected or None if what == "charges" else None)
-
-                in_process = use_listing_process(options, segments=summary.segments)
-                window = {
-                    "since": math.ceil(since.timestamp()),
-                    "until": math.ceil(until.timestamp()),
-                }
-                streams: list[tuple[str, Iterator[list[dict[str, Any]]], Any]] = [
-                    (
-                        "charges",
-                        charge_pages(
-                            gateway, **window, segments=summary.segments, in_process=in_process
-                        ),
-                        _check_batch,
-                    )
-                ]
-                for name, lists in (
-                    ("refunds and disputes", REFUND_STREAM),
-                    ("fees and transfers", MOVEMENT_STREAM),
-                ):
-                    planned = [
-                        (resource, params, _segments_of(options, resource, expected, refunds))
-                        for resource, params in lists
-                    ]
-                    streams.append(
-                        (
-                            name,
-                            after_sale_pages(gateway, planned, **window, in_process=in_process),
-                            _check_after_sale_batch,
-                        )
-                    )
-                for what, pages, checker in streams:
-                    while True:
-                        waited = time.perf_counter()
-                        batch = _next_batch(pages)
-                        summary.waiting_for_stripe_s += time.perf_counter() - waited
-                        if not batch:
-                            break
-                        check(batch, checker, what)
+                        what = STREAM_NAMES[index]
+                        done = summary.charges_checked if index == 0 else summary.listed
+                        progress(what, done, (expected or None) if index == 0 else None)
+                _confirm_disputes(
+                    session,
+                    gateway,
+                    run=run,
+                    options=options,
+                    summary=summary,
+                    actor=actor,
+                    on_difference=on_difference,
+                )
                 _orphans(
                     session,
                     gateway,
