@@ -3,13 +3,14 @@
 Decides (DESIGN.md §6, §12):
 
 - **Cash basis.** A sale counts in the period of its ``paid_at``; a refund in the period of the
-  refund's own time (Stripe's ``created``), whenever its order was paid. So a window can hold a
-  refund of a sale made before it, and a sale whose refund comes later: each period shows the
-  money that moved in it.
+  refund's own time (Stripe's ``created``), whenever its order was paid; every other movement of
+  the order ledger in the period of its own time (below). So a window can hold a refund of a
+  sale made before it, and a sale whose refund comes later: each period shows the money that
+  moved in it, and summed over all time the report is the sum of the order ledgers.
 - **What is a sale.** An order whose payment succeeded: ``paid_at`` set and status COMPLETED,
   PARTIALLY_REFUNDED, REFUNDED or DISPUTED (the statuses `orders_state.derive_status` gives a
-  paid order, so the test is ``paid_at IS NOT NULL``). A disputed order was paid; the dispute's
-  own debit is outside the §6 ledger (like Stripe's processing fees), so it counts as a sale.
+  paid order, so the test is ``paid_at IS NOT NULL``). A disputed order was paid, so it counts
+  as a sale; what the dispute took is counted apart, when it was lost.
   PENDING and FAILED orders moved no money and are left out.
 - **What is a refund.** Every refund Stripe made (pending, requires_action, succeeded, and the
   ones that later failed or were canceled) counts in the period of its own ``created``; one that
@@ -17,22 +18,36 @@ Decides (DESIGN.md §6, §12):
   (``failed_at``). So a reported month never changes afterwards (cash basis, DESIGN.md §12),
   a pending refund whose success event is lost is still in the books, and over all time a
   failed refund nets to nothing. A request shub-pay never got a refund for is not a refund.
+- **Lost disputes are refunds to the buyer.** The order ledger moves a lost dispute's ``D`` to
+  the buyer and off the platform (DESIGN.md §6: buyer refunded ``+D``, platform net ``−D``), so
+  the report counts ``D`` in ``refunds`` (the CSV keeps DESIGN.md §11's header; JSON also gives
+  ``disputes_lost`` and ``disputes_lost_minor``), in the period the dispute was lost
+  (``orders.dispute_lost_at``: the earliest fact saying lost, so a later update of the closed
+  dispute moves nothing). An inquiry moves no money; a chargeback still open, or won after its
+  funds were withdrawn and reinstated, is 0 in the ledger and so in the report: the
+  withdrawal and the reinstatement are the settlement basis's (`--basis settlement`).
+- **Movements of no refund** (DESIGN.md §6): a fee refunded on its own is ``Y`` and a transfer
+  reversed by hand (e.g. to recover a lost dispute from the creator) is ``X``, each in the
+  period of its Stripe ``created``. A movement matched to a refund counts in that refund's own
+  ``X`` / ``Y`` instead, as in the ledger.
 - **The ledger per row.** With sale-side ``G`` (gross) and ``F`` (the application fee recorded
   on the order: what Stripe charged, never recomputed from today's rate) and refund-side ``R``
-  (refunded), ``X`` (transfer reversed) and ``Y`` (fee refunded): platform fees = ``F − Y``,
-  platform net = ``F − Y + X − R``, creator net = ``G − F − X + Y``. Then refunds + platform
-  net + creator net = gross in every row and every total, by construction. Amounts of
-  different currencies are never added: every row and total belongs to one currency.
+  (refunded, lost disputes included), ``X`` (transfer reversed) and ``Y`` (fee refunded):
+  platform fees = ``F − Y``, platform net = ``F − Y + X − R``, creator net = ``G − F − X + Y``.
+  Then refunds + platform net + creator net = gross in every row and every total, by
+  construction. Amounts of different currencies are never added: every row and total belongs
+  to one currency.
 - **In the database.** Sums and counts are computed by the database; Python only receives one
-  row per group and merges sales with refunds. Memory grows with the number of periods (or
-  creators, or products), never with the number of orders.
-  By creator or product: ``GROUP BY`` key and currency (the (creator_id, currency, …) covering
-  index of migration 0002, and (product_id, currency, …) of 0004, hand SQLite the groups in
-  order, so it never sorts).
-  By period: the period boundaries are computed in Python (below) and each (period, currency)
-  cell is one aggregate over a range of the (currency, paid_at, …) covering index. A
-  ``GROUP BY`` on a computed period key made SQLite sort a million rows (≈ 2 s measured); the
-  range scans read each row once, with no sort, on SQLite and PostgreSQL alike.
+  row per group and source. Memory grows with the number of periods (or creators, or
+  products), never with the number of orders.
+  By creator or product: ``GROUP BY`` key and currency, one statement per source (the
+  (creator_id, currency, …) covering index of migration 0002, and (product_id, currency, …) of
+  0004, hand SQLite the sales' groups in order, so it never sorts a million rows).
+  By period: the period boundaries are computed in Python (below) and sent as a ``VALUES``
+  list; one statement gives every (period, currency) cell, each sum a scalar subquery over the
+  cell's range of a covering index (see `_period_groups`), so each row is read once, nothing is
+  sorted, and the statement count does not grow with the periods (``--group-by day`` issued
+  three per day and currency before, ≈ 6,600 over three years).
 - **Periods in a zone.** Day, ISO-week and month boundaries are local midnights of the zone,
   converted to UTC one by one (:func:`shub_pay.domain.periods.local_midnight`), so they move
   with DST exactly; the database compares UTC timestamps only, which SQLite can do without
@@ -42,7 +57,7 @@ Decides (DESIGN.md §6, §12):
   product id, rather than once per item. That product is recorded on the order when it is
   created (`orders.product_id`, migration 0004), so grouping by product reads a covering index
   exactly as grouping by creator does.
-- Periods with neither a sale nor a refund are not listed.
+- Periods where no money moved are not listed.
 """
 
 from __future__ import annotations
