@@ -8,8 +8,9 @@ Decides (DESIGN.md §11, §12):
   major units with the currency's exponent (``12.50``, ``1200``, ``1.250``); a group without
   sales has an empty average order value.
 - JSON is a list of the same rows as objects, amounts in minor units (``_minor``), plus fields
-  a script may want (period start/end, refund count, the ledger's X and Y and,
-  for a creator's statement, the fee rate charged).
+  a script may want (period start/end, refund count, the ledger's X and Y, the disputes lost
+  and their amount — part of ``refunds_minor`` — and, for a creator's statement, the fee rate
+  charged).
 - ``--output FILE`` writes CSV (or JSON with ``--format json``) atomically: a temporary file in
   the same directory, flushed to disk, then renamed, so a reader never sees half a report and
   an error leaves nothing behind. An existing file is never replaced without ``--force``: that
@@ -137,6 +138,9 @@ def json_row(row: RevenueRow, *, statement: bool) -> dict[str, Any]:
         "application_fees_refunded_minor": row.fee_refunded_minor,
         "transfers_reversed_minor": row.transfer_reversed_minor,
         "refund_count": row.refund_count,
+        # Part of refunds_minor: what lost disputes took back for the buyer (DESIGN.md §6).
+        "disputes_lost": row.disputes_lost,
+        "disputes_lost_minor": row.disputes_minor,
     }
     if statement:
         bps = row.effective_fee_bps

@@ -343,6 +343,9 @@ class Order(Table, table=True):
     dispute_id: str | None = Field(default=None, max_length=255)
     dispute_amount_minor: int = _minor()
     dispute_as_of: datetime | None = _ts()
+    # When the dispute was lost (the earliest fact saying so, while it stays lost): `report
+    # revenue` books the loss `D` then (migration 0007).
+    dispute_lost_at: datetime | None = _ts(index=True)
     # Stripe's latest `amount_refunded` for the charge and when it said so: it covers refunds
     # Stripe had then that are not recorded here (after_sale.update_refunded_total).
     charge_refunded_minor: int | None = Field(default=None, sa_type=BigInteger, nullable=True)
@@ -451,7 +454,19 @@ class OrderMovement(Table, table=True):
     refund made in the same call), or None: a movement on its own (DESIGN.md §6)."""
 
     __tablename__ = "order_movements"
-    __table_args__ = tuple(money_checks("order_movements"))
+    __table_args__ = (
+        # `report revenue`: the movements of no refund (`refund_id` null) of a currency, by
+        # when Stripe made them, covering what is summed (migration 0007).
+        Index(
+            "ix_order_movements_report",
+            "refund_id",
+            "currency",
+            "stripe_created_at",
+            "kind",
+            "amount_minor",
+        ),
+        *money_checks("order_movements"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     stripe_id: str = Field(unique=True, max_length=255)

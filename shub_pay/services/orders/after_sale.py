@@ -578,6 +578,16 @@ def dispute_lost_minor(order: Order) -> int:
 # --- disputes ------------------------------------------------------------------------------
 
 
+def _date_loss(order: Order, at: datetime | None) -> None:
+    """`dispute_lost_at`: the earliest fact saying the dispute is lost, whatever the arrival
+    order, so a report that booked the loss in a month keeps it there (DESIGN.md §12). `at`
+    None keeps the date known (a later fact of a dispute already lost)."""
+    if order.dispute_lost_at is None:
+        order.dispute_lost_at = at or order.dispute_as_of
+    elif at is not None and at < order.dispute_lost_at:
+        order.dispute_lost_at = at
+
+
 def apply_stripe_dispute(
     session: Session,
     *,
@@ -608,8 +618,14 @@ def apply_stripe_dispute(
         and old is not None
         and (at, stage) <= (order.dispute_as_of, _DISPUTE_STAGE.get(old, 5))
     ):
+        if status in LOST_DISPUTE_STATUSES and old in LOST_DISPUTE_STATUSES:
+            _date_loss(order, at)  # an older fact of the same loss: it was lost by then
         return refresh_order(session, order, actor=actor)
     order.dispute_as_of = at
+    if status in LOST_DISPUTE_STATUSES:
+        _date_loss(order, at if old not in LOST_DISPUTE_STATUSES else None)
+    else:
+        order.dispute_lost_at = None
     order.dispute_id = dispute_id or order.dispute_id
     if amount is not None:
         order.dispute_amount_minor = amount

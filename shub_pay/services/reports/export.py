@@ -6,7 +6,10 @@ sales has an empty average order value. Shared by `report revenue --format csv` 
 Decided for spreadsheets: the first column is named for the grouping (`period` for day, week
 and month; `creator`; `product`), and the CSV has group rows only — no per-currency total rows,
 which a `SUM(gross)` would count twice. The totals are in the table and in `--format json`
-(rows with `"kind": "total"`). The other columns are DESIGN.md §11's header, unchanged.
+(rows with `"kind": "total"`). The other columns are DESIGN.md §11's header, unchanged:
+`refunds` is everything the buyer got back, lost disputes included (the order ledger's buyer
+refunded), so `gross = refunds + platform_net + creator_net` on every line; JSON says how much
+of it disputes took (`disputes_lost_minor`).
 """
 
 from __future__ import annotations

@@ -3,13 +3,14 @@
 Decides (DESIGN.md §6, §12):
 
 - **Cash basis.** A sale counts in the period of its ``paid_at``; a refund in the period of the
-  refund's own time (Stripe's ``created``), whenever its order was paid. So a window can hold a
-  refund of a sale made before it, and a sale whose refund comes later: each period shows the
-  money that moved in it.
+  refund's own time (Stripe's ``created``), whenever its order was paid; every other movement of
+  the order ledger in the period of its own time (below). So a window can hold a refund of a
+  sale made before it, and a sale whose refund comes later: each period shows the money that
+  moved in it, and summed over all time the report is the sum of the order ledgers.
 - **What is a sale.** An order whose payment succeeded: ``paid_at`` set and status COMPLETED,
   PARTIALLY_REFUNDED, REFUNDED or DISPUTED (the statuses `orders_state.derive_status` gives a
-  paid order, so the test is ``paid_at IS NOT NULL``). A disputed order was paid; the dispute's
-  own debit is outside the §6 ledger (like Stripe's processing fees), so it counts as a sale.
+  paid order, so the test is ``paid_at IS NOT NULL``). A disputed order was paid, so it counts
+  as a sale; what the dispute took is counted apart, when it was lost.
   PENDING and FAILED orders moved no money and are left out.
 - **What is a refund.** Every refund Stripe made (pending, requires_action, succeeded, and the
   ones that later failed or were canceled) counts in the period of its own ``created``; one that
@@ -17,22 +18,36 @@ Decides (DESIGN.md §6, §12):
   (``failed_at``). So a reported month never changes afterwards (cash basis, DESIGN.md §12),
   a pending refund whose success event is lost is still in the books, and over all time a
   failed refund nets to nothing. A request shub-pay never got a refund for is not a refund.
+- **Lost disputes are refunds to the buyer.** The order ledger moves a lost dispute's ``D`` to
+  the buyer and off the platform (DESIGN.md §6: buyer refunded ``+D``, platform net ``−D``), so
+  the report counts ``D`` in ``refunds`` (the CSV keeps DESIGN.md §11's header; JSON also gives
+  ``disputes_lost`` and ``disputes_lost_minor``), in the period the dispute was lost
+  (``orders.dispute_lost_at``: the earliest fact saying lost, so a later update of the closed
+  dispute moves nothing). An inquiry moves no money; a chargeback still open, or won after its
+  funds were withdrawn and reinstated, is 0 in the ledger and so in the report: the
+  withdrawal and the reinstatement are the settlement basis's (`--basis settlement`).
+- **Movements of no refund** (DESIGN.md §6): a fee refunded on its own is ``Y`` and a transfer
+  reversed by hand (e.g. to recover a lost dispute from the creator) is ``X``, each in the
+  period of its Stripe ``created``. A movement matched to a refund counts in that refund's own
+  ``X`` / ``Y`` instead, as in the ledger.
 - **The ledger per row.** With sale-side ``G`` (gross) and ``F`` (the application fee recorded
   on the order: what Stripe charged, never recomputed from today's rate) and refund-side ``R``
-  (refunded), ``X`` (transfer reversed) and ``Y`` (fee refunded): platform fees = ``F − Y``,
-  platform net = ``F − Y + X − R``, creator net = ``G − F − X + Y``. Then refunds + platform
-  net + creator net = gross in every row and every total, by construction. Amounts of
-  different currencies are never added: every row and total belongs to one currency.
+  (refunded, lost disputes included), ``X`` (transfer reversed) and ``Y`` (fee refunded):
+  platform fees = ``F − Y``, platform net = ``F − Y + X − R``, creator net = ``G − F − X + Y``.
+  Then refunds + platform net + creator net = gross in every row and every total, by
+  construction. Amounts of different currencies are never added: every row and total belongs
+  to one currency.
 - **In the database.** Sums and counts are computed by the database; Python only receives one
-  row per group and merges sales with refunds. Memory grows with the number of periods (or
-  creators, or products), never with the number of orders.
-  By creator or product: ``GROUP BY`` key and currency (the (creator_id, currency, …) covering
-  index of migration 0002, and (product_id, currency, …) of 0004, hand SQLite the groups in
-  order, so it never sorts).
-  By period: the period boundaries are computed in Python (below) and each (period, currency)
-  cell is one aggregate over a range of the (currency, paid_at, …) covering index. A
-  ``GROUP BY`` on a computed period key made SQLite sort a million rows (≈ 2 s measured); the
-  range scans read each row once, with no sort, on SQLite and PostgreSQL alike.
+  row per group and source. Memory grows with the number of periods (or creators, or
+  products), never with the number of orders.
+  By creator or product: ``GROUP BY`` key and currency, one statement per source (the
+  (creator_id, currency, …) covering index of migration 0002, and (product_id, currency, …) of
+  0004, hand SQLite the sales' groups in order, so it never sorts a million rows).
+  By period: the period boundaries are computed in Python (below) and sent as a ``VALUES``
+  list; one statement gives every (period, currency) cell, each sum a scalar subquery over the
+  cell's range of a covering index (see `_period_groups`), so each row is read once, nothing is
+  sorted, and the statement count does not grow with the periods (``--group-by day`` issued
+  three per day and currency before, ≈ 6,600 over three years).
 - **Periods in a zone.** Day, ISO-week and month boundaries are local midnights of the zone,
   converted to UTC one by one (:func:`shub_pay.domain.periods.local_midnight`), so they move
   with DST exactly; the database compares UTC timestamps only, which SQLite can do without
@@ -42,21 +57,29 @@ Decides (DESIGN.md §6, §12):
   product id, rather than once per item. That product is recorded on the order when it is
   created (`orders.product_id`, migration 0004), so grouping by product reads a covering index
   exactly as grouping by creator does.
-- Periods with neither a sale nor a refund are not listed.
+- Periods where no money moved are not listed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, bindparam, func, select
+from sqlalchemy import ColumnElement, Integer, String, case, column, func, select, true, values
 from sqlmodel import Session, col
 
-from shub_pay.domain.models import Order, OrderStatus, Product, Refund, User
+from shub_pay.domain.models import (
+    MovementKind,
+    Order,
+    OrderMovement,
+    OrderStatus,
+    Product,
+    Refund,
+    User,
+)
 from shub_pay.domain.periods import (
     Granularity,
     local_midnight,
@@ -125,12 +148,6 @@ _SALE_SUMS = (
     func.sum(_column(Order.amount_minor)),
     func.sum(_column(Order.application_fee_minor)),
 )
-_REFUND_SUMS = (
-    func.count(),
-    func.sum(_column(Refund.amount_minor)),
-    func.sum(_column(Refund.transfer_reversed_minor)),
-    func.sum(_column(Refund.application_fee_refunded_minor)),
-)
 
 
 def _refunds_query(
@@ -157,25 +174,42 @@ def _moment(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _periods(
-    session: Session, filters: _Filters, granularity: Granularity, zone: ZoneInfo
-) -> list[tuple[date, datetime, datetime]]:
-    """(local first day, UTC start, UTC end) of every period of the window that can hold data.
+def _first_and_last(session: Session, moment: ColumnElement[Any], *where: Any) -> list[Any]:
+    """``min`` and ``max`` of an indexed moment, one statement each: SQLite answers a lone
+    ``min()`` or ``max()`` from the index's end, but scans every row for both in one SELECT."""
+    return [
+        session.execute(select(agg(moment)).where(*where)).scalar() for agg in (func.min, func.max)
+    ]
 
-    Boundaries are local midnights converted to UTC one by one, so a DST change moves them
-    exactly as it moves the clocks. The window is clipped to the data's first and last moment
-    (two index look-ups) so "all time" does not mean "from year 1".
-    """
-    sales = session.execute(select(func.min(Order.paid_at), func.max(Order.paid_at))).one()
-    stamp = _column(Refund.stripe_created_at)
-    refunds = session.execute(select(func.min(stamp), func.max(stamp))).one()
-    failed = _column(Refund.failed_at)
-    failures = session.execute(select(func.min(failed), func.max(failed))).one()
-    found = [m for m in map(_moment, (*sales, *refunds, *failures)) if m is not None]
-    if not found:
-        return []
-    first = max(min(found), filters.since) if filters.since else min(found)
-    last = min(max(found), filters.until) if filters.until else max(found)
+
+def _data_span(session: Session, *, everything: bool = False) -> list[datetime]:
+    """The first and last moments of the data (index look-ups): sales, refunds and their
+    failures; with `everything`, also the standalone movements and the lost disputes."""
+    moments = [
+        *_first_and_last(session, _column(Order.paid_at)),
+        *_first_and_last(session, _column(Refund.stripe_created_at)),
+        *_first_and_last(session, _column(Refund.failed_at)),
+    ]
+    if everything:
+        moments += [
+            *_first_and_last(
+                session,
+                _column(OrderMovement.stripe_created_at),
+                _column(OrderMovement.refund_id).is_(None),
+            ),
+            *_first_and_last(session, _column(Order.dispute_lost_at)),
+        ]
+    found = [m for m in map(_moment, moments) if m is not None]
+    return [min(found), max(found)] if found else []
+
+
+def _walk(
+    first: datetime, last: datetime, filters: _Filters, granularity: Granularity, zone: ZoneInfo
+) -> list[tuple[date, datetime, datetime]]:
+    """(local first day, UTC start, UTC end) of every period from the one holding `first` to
+    the one holding `last`, clipped to the window."""
+    first = max(first, filters.since) if filters.since else first
+    last = min(last, filters.until) if filters.until else last
     periods: list[tuple[date, datetime, datetime]] = []
     start = period_start(first.astimezone(zone).date(), granularity)
     while True:
@@ -192,55 +226,225 @@ def _periods(
     return periods
 
 
+def _periods(
+    session: Session, filters: _Filters, granularity: Granularity, zone: ZoneInfo
+) -> list[tuple[date, datetime, datetime]]:
+    """(local first day, UTC start, UTC end) of every period of the window that can hold a
+    sale, a refund or a refund's failure.
+
+    Boundaries are local midnights converted to UTC one by one, so a DST change moves them
+    exactly as it moves the clocks. The window is clipped to the data's first and last moment
+    (index look-ups) so "all time" does not mean "from year 1". (The report itself also walks
+    the periods of standalone movements and lost disputes: `_period_groups`.)
+    """
+    span = _data_span(session)
+    return _walk(span[0], span[1], filters, granularity, zone) if span else []
+
+
+# The money of one cell (a period and a currency, or a creator / product and a currency), in the
+# order the statements below give it: sales (count, G, F), refunds (count, R, X, Y), their
+# failures (count, R, X, Y), standalone movements (X, Y), lost disputes (count, D).
+_WIDTHS = (3, 4, 4, 2, 2)
+# What a source gives: its query (FROM and WHERE) and its currency column.
+_Source = tuple[Any, ColumnElement[Any]]
+
+
+def _row(key: str, currency: str, sums: list[list[int]], **extra: Any) -> RevenueRow:
+    """A report row from a cell's sums (see above); the losses of disputes are refunds to the
+    buyer (``R + D``), the movements of no refund join the refunds' ``X`` and ``Y``."""
+    (count, gross, fees), refunds, failures, (m_reversed, m_fee), (d_count, lost) = sums
+    return RevenueRow(
+        key=key,
+        currency=currency,
+        orders=count,
+        gross_minor=gross,
+        fees_minor=fees,
+        refund_count=refunds[0] - failures[0],
+        refunds_minor=refunds[1] - failures[1] + lost,
+        transfer_reversed_minor=refunds[2] - failures[2] + m_reversed,
+        fee_refunded_minor=refunds[3] - failures[3] + m_fee,
+        disputes_lost=d_count,
+        disputes_minor=lost,
+        **extra,
+    )
+
+
+def _empty() -> list[list[int]]:
+    return [[0] * width for width in _WIDTHS]
+
+
+def _moved(kind: MovementKind) -> ColumnElement[Any]:
+    """A standalone movement's amount when it is of `kind`, else 0 (one scan, two sums)."""
+    amount = _column(OrderMovement.amount_minor)
+    return case((_column(OrderMovement.kind) == str(kind), amount), else_=0)
+
+
+def _between(query: Any, moment: ColumnElement[Any], lo: Any, hi: Any) -> Any:
+    """`query` limited to `lo <= moment < hi` (either may be None: open)."""
+    if lo is not None:
+        query = query.where(moment >= lo)
+    if hi is not None:
+        query = query.where(moment < hi)
+    return query
+
+
+class _Sources:
+    """The statements' FROM and WHERE for one report: each source of money by its own moment,
+    with the report's filters (window, creator, product, paid orders only). Each takes the
+    columns to select, `join` (the key needs the order's columns) and a range of its moment
+    (`lo`, `hi`: a period's boundaries), and gives the query and its currency column."""
+
+    def __init__(self, filters: _Filters) -> None:
+        self.filters = filters
+
+    def _dated(self, query: Any, moment: ColumnElement[Any], lo: Any, hi: Any) -> Any:
+        return _between(self.filters.window(query, moment), moment, lo, hi)
+
+    def sales(self, *columns: Any, join: bool = False, lo: Any = None, hi: Any = None) -> _Source:
+        """Paid orders, by `paid_at` (`join` means nothing here: they are the orders)."""
+        query = self.filters.orders(select(*columns).select_from(Order))
+        return self._dated(query, _column(Order.paid_at), lo, hi), _column(Order.currency)
+
+    def refunds(self, *columns: Any, join: bool = False, lo: Any = None, hi: Any = None) -> _Source:
+        """Refunds Stripe made, by their own `created`."""
+        query = _refunds_query(self.filters, *columns, join=join)
+        moment = _column(Refund.stripe_created_at)
+        return self._dated(query, moment, lo, hi), _column(Refund.currency)
+
+    def failures(
+        self, *columns: Any, join: bool = False, lo: Any = None, hi: Any = None
+    ) -> _Source:
+        """Refunds that failed or were canceled, by `failed_at` (subtracted)."""
+        query = _refunds_query(self.filters, *columns, join=join, failures=True)
+        moment = _column(Refund.failed_at)
+        return self._dated(query, moment, lo, hi), _column(Refund.currency)
+
+    def movements(
+        self, *columns: Any, join: bool = False, lo: Any = None, hi: Any = None
+    ) -> _Source:
+        """Fee refunds and transfer reversals of no refund (`refund_id` null), by Stripe's
+        `created`, joined to their orders only when a filter or the key needs them, as refunds
+        are."""
+        query = (
+            select(*columns)
+            .select_from(OrderMovement)
+            .where(_column(OrderMovement.refund_id).is_(None))
+        )
+        if join or self.filters.creator_id is not None or self.filters.product_id is not None:
+            query = self.filters.orders(
+                query.join(Order, _column(Order.id) == _column(OrderMovement.order_id))
+            )
+        moment = _column(OrderMovement.stripe_created_at)
+        return self._dated(query, moment, lo, hi), _column(OrderMovement.currency)
+
+    def disputes(
+        self, *columns: Any, join: bool = False, lo: Any = None, hi: Any = None
+    ) -> _Source:
+        """Lost disputes, by `dispute_lost_at` (set exactly while a dispute is lost; a dispute
+        implies a paid charge). Only that index may serve: the creator, product and currency
+        are compared as ``creator_id || ''``, which no index applies to. Asked plainly, SQLite
+        walks the creator's (or the grouping's) covering index, sparing a sort of the few lost
+        disputes, and visits every one of those orders' rows for its dispute (10.9 s for
+        1,000,000 orders, against milliseconds). Grouped (no period range), the ids come from
+        that index first (`id IN (…)`) for the same reason."""
+        lost_at = _column(Order.dispute_lost_at)
+        query = select(*columns).select_from(Order).where(_column(Order.dispute_status) == "lost")
+        if lo is None and hi is None:
+            lost = self._dated(
+                select(_column(Order.id)).where(lost_at.is_not(None)), lost_at, lo, hi
+            )
+            query = query.where(_column(Order.id).in_(lost))
+        else:
+            query = self._dated(query.where(lost_at.is_not(None)), lost_at, lo, hi)
+        if self.filters.creator_id is not None:
+            query = query.where(_column(Order.creator_id).concat("") == self.filters.creator_id)
+        if self.filters.product_id is not None:
+            query = query.where(_column(Order.product_id).concat("") == self.filters.product_id)
+        return query, _column(Order.currency).concat("")
+
+    def aggregates(self) -> list[tuple[Callable[..., _Source], tuple[Any, ...]]]:
+        """(source, the sums it gives): the statements of every report, in `_WIDTHS` order."""
+        count = func.count()
+        refund_sums = (
+            count,
+            func.sum(_column(Refund.amount_minor)),
+            func.sum(_column(Refund.transfer_reversed_minor)),
+            func.sum(_column(Refund.application_fee_refunded_minor)),
+        )
+        moved = (
+            func.sum(_moved(MovementKind.TRANSFER_REVERSAL)),
+            func.sum(_moved(MovementKind.FEE_REFUND)),
+        )
+        return [
+            (self.sales, _SALE_SUMS),
+            (self.refunds, refund_sums),
+            (self.failures, refund_sums),
+            (self.movements, moved),
+            (self.disputes, (count, func.sum(_column(Order.dispute_amount_minor)))),
+        ]
+
+
+_CHUNK = 1_000  # periods per statement: 3 parameters each, far below SQLite's 32,766
+
+
 def _period_groups(
     session: Session, filters: _Filters, granularity: Granularity, zone: ZoneInfo
 ) -> dict[tuple[str, str], RevenueRow]:
-    """One aggregate per period and currency: an index range scan each, no sort.
+    """Every (period, currency) cell in one statement: no sort, no statement per cell.
 
-    SQLite implements GROUP BY by sorting; over a million computed period keys that sort alone
-    took ~2 s. Scanning each period's range of the (currency, paid_at) covering index and
-    aggregating it costs only the rows read, so the boundaries come from Python and the sums
-    from the database, cell by cell.
+    The periods' UTC boundaries come from Python (exact across DST) as a ``VALUES`` list, and
+    each cell's sums are scalar subqueries over a range of the source's index — (currency,
+    paid_at, …) for sales, (currency, created, …) and (currency, failed_at, …) for refunds and
+    their failures, ``refund_id`` for the few standalone movements, ``dispute_lost_at`` for the
+    lost disputes. Each subquery reads only the rows of its cell, so the million orders are read
+    once, in index order, and nothing is sorted: a ``GROUP BY`` over a join with the boundaries
+    sorted every row (≈ 0.3 s of SQLite for 1,000,000 orders), and one statement per cell paid
+    SQLAlchemy's per-statement cost 13,000 times for ``--group-by day`` over three years.
     """
-    currencies = [
+    span = _data_span(session, everything=True)
+    periods = _walk(span[0], span[1], filters, granularity, zone) if span else []
+    currencies = sorted(
         str(c) for c in session.execute(select(_column(Order.currency)).distinct()).scalars()
-    ]
-    paid_at = _column(Order.paid_at)
-    refunded_at = _column(Refund.stripe_created_at)
-    lo = bindparam("lo", type_=UTCDateTime())
-    hi = bindparam("hi", type_=UTCDateTime())
-    currency = bindparam("currency", type_=String())
-    sales = filters.orders(
-        select(*_SALE_SUMS).where(_column(Order.currency) == currency, paid_at >= lo, paid_at < hi)
     )
-    refunds = _refunds_query(filters, *_REFUND_SUMS).where(
-        _column(Refund.currency) == currency, refunded_at >= lo, refunded_at < hi
-    )
-    failed_at = _column(Refund.failed_at)
-    failures = _refunds_query(filters, *_REFUND_SUMS, failures=True).where(
-        _column(Refund.currency) == currency, failed_at >= lo, failed_at < hi
-    )
+    if not periods or not currencies:
+        return {}
+    sources = _Sources(filters)
     groups: dict[tuple[str, str], RevenueRow] = {}
-    for start, start_utc, end_utc in _periods(session, filters, granularity, zone):
-        for cur in currencies:
-            params = {"lo": start_utc, "hi": end_utc, "currency": cur}
-            count, gross, fees = session.execute(sales, params).one()
-            r_count, refunded, reversed_, fee_refunded = session.execute(refunds, params).one()
-            f_count, f_refunded, f_reversed, f_fee_refunded = session.execute(
-                failures, params
-            ).one()
-            if not count and not r_count and not f_count:
+    for chunk in range(0, len(periods), _CHUNK):
+        part = periods[chunk : chunk + _CHUNK]
+        bounds = (
+            values(
+                column("k", Integer()),
+                column("lo", UTCDateTime()),
+                column("hi", UTCDateTime()),
+                name="bounds",
+            )
+            .data([(n, lo, hi) for n, (_, lo, hi) in enumerate(part)])
+            .cte("bounds")
+        )
+        money = values(column("currency", String()), name="money").data([(c,) for c in currencies])
+        money_cte = money.cte("money")
+        cells: list[Any] = []
+        for source, sums in sources.aggregates():
+            for total in sums:
+                query, currency = source(total, lo=bounds.c.lo, hi=bounds.c.hi)
+                cells.append(query.where(currency == money_cte.c.currency).scalar_subquery())
+        statement = select(bounds.c.k, money_cte.c.currency, *cells).select_from(
+            bounds.join(money_cte, true())
+        )
+        for k, cur, *figures in session.execute(statement):
+            if not any(figures):
                 continue
-            groups[(start.isoformat(), cur)] = RevenueRow(
-                key=period_label(start, granularity),
-                currency=cur,
-                orders=_int(count),
-                gross_minor=_int(gross),
-                fees_minor=_int(fees),
-                refund_count=_int(r_count) - _int(f_count),
-                refunds_minor=_int(refunded) - _int(f_refunded),
-                transfer_reversed_minor=_int(reversed_) - _int(f_reversed),
-                fee_refunded_minor=_int(fee_refunded) - _int(f_fee_refunded),
+            cell = _empty()
+            at = 0
+            for source_sums, width in zip(cell, _WIDTHS, strict=True):
+                source_sums[:] = [_int(v) for v in figures[at : at + width]]
+                at += width
+            start = part[int(k)][0]
+            groups[(start.isoformat(), str(cur))] = _row(
+                period_label(start, granularity),
+                str(cur),
+                cell,
                 period_start=start,
                 period_end=next_period_start(start, granularity),
                 sort_key=start.isoformat(),
@@ -251,55 +455,21 @@ def _period_groups(
 def _entity_groups(
     session: Session, filters: _Filters, group_by: GroupBy
 ) -> dict[tuple[str, str], RevenueRow]:
-    """GROUP BY creator (or product) and currency; the (creator_id | product_id, currency, …)
-    covering index delivers the groups in order."""
+    """GROUP BY creator (or product) and currency, one statement per source of money; the
+    (creator_id | product_id, currency, …) covering index delivers the sales in order."""
     if group_by is GroupBy.CREATOR:
         key: ColumnElement[Any] = _column(Order.creator_id)
     else:
         key = _column(Order.product_id)
-    currency = _column(Order.currency)
-    sales = filters.window(
-        filters.orders(select(key, currency, *_SALE_SUMS)), _column(Order.paid_at)
-    ).group_by(key, currency)
-    refunds = filters.window(
-        _refunds_query(filters, key, currency, *_REFUND_SUMS, join=True),
-        _column(Refund.stripe_created_at),
-    ).group_by(key, currency)
-    failures = filters.window(
-        _refunds_query(filters, key, currency, *_REFUND_SUMS, join=True, failures=True),
-        _column(Refund.failed_at),
-    ).group_by(key, currency)
-    groups: dict[tuple[str, str], RevenueRow] = {}
-    for k, cur, count, gross, fees in session.execute(sales):
-        groups[(str(k), cur)] = RevenueRow(
-            key=str(k),
-            currency=cur,
-            orders=_int(count),
-            gross_minor=_int(gross),
-            fees_minor=_int(fees),
-        )
-    for k, cur, r_count, refunded, reversed_, fee_refunded in session.execute(refunds):
-        row = groups.get((str(k), cur)) or RevenueRow(key=str(k), currency=cur)
-        groups[(str(k), cur)] = replace(
-            row,
-            refund_count=_int(r_count),
-            refunds_minor=_int(refunded),
-            transfer_reversed_minor=_int(reversed_),
-            fee_refunded_minor=_int(fee_refunded),
-        )
-    for k, cur, f_count, f_refunded, f_reversed, f_fee_refunded in session.execute(failures):
-        row = groups.get((str(k), cur)) or RevenueRow(key=str(k), currency=cur)
-        groups[(str(k), cur)] = replace(
-            row,
-            refund_count=row.refund_count - _int(f_count),
-            refunds_minor=row.refunds_minor - _int(f_refunded),
-            transfer_reversed_minor=row.transfer_reversed_minor - _int(f_reversed),
-            fee_refunded_minor=row.fee_refunded_minor - _int(f_fee_refunded),
-        )
-    labels = group_labels(session, group_by, (k for k, _ in groups))
+    sources = _Sources(filters)
+    found: dict[tuple[str, str], list[list[int]]] = {}
+    for index, (source, sums) in enumerate(sources.aggregates()):
+        query, _ = source(key, _column(Order.currency), *sums, join=True)
+        for k, cur, *figures in session.execute(query.group_by(key, _column(Order.currency))):
+            found.setdefault((str(k), str(cur)), _empty())[index] = [_int(v) for v in figures]
+    labels = group_labels(session, group_by, (k for k, _ in found))
     return {
-        group: replace(row, key=labels[row.key], sort_key=labels[row.key])
-        for group, row in groups.items()
+        (k, cur): _row(labels[k], cur, sums, sort_key=labels[k]) for (k, cur), sums in found.items()
     }
 
 

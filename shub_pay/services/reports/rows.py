@@ -2,7 +2,9 @@
 
 Every row carries gross, refunds, the fee recorded and the Connect movements (X, Y) and derives
 the ledger's split from them (platform fees = F − Y, platform net = F − Y + X − R, creator net =
-G − F − X + Y), so refunds + platform net + creator net = gross holds by construction."""
+G − F − X + Y), so refunds + platform net + creator net = gross holds by construction. ``R`` is
+what went back to the buyer: refunds and the amounts of disputes lost (``D``, DESIGN.md §6);
+``X`` and ``Y`` include the movements of no refund."""
 
 from __future__ import annotations
 
@@ -59,6 +61,10 @@ class RevenueRow:
     transfer_reversed_minor: int = 0
     fee_refunded_minor: int = 0
     refund_count: int = 0
+    # The disputes lost in the group and their amount ``D``: part of ``refunds_minor`` (the
+    # buyer's bank took it back from the platform, DESIGN.md §6), shown on their own in JSON.
+    disputes_lost: int = 0
+    disputes_minor: int = 0
     period_start: date | None = None
     period_end: date | None = None
     fee_bps_recorded: tuple[int, ...] = ()
@@ -116,6 +122,8 @@ class RevenueRow:
             transfer_reversed_minor=self.transfer_reversed_minor + other.transfer_reversed_minor,
             fee_refunded_minor=self.fee_refunded_minor + other.fee_refunded_minor,
             refund_count=self.refund_count + other.refund_count,
+            disputes_lost=self.disputes_lost + other.disputes_lost,
+            disputes_minor=self.disputes_minor + other.disputes_minor,
             fee_bps_recorded=tuple(sorted({*self.fee_bps_recorded, *other.fee_bps_recorded})),
         )
 
