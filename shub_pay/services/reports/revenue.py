@@ -59,11 +59,10 @@ from sqlmodel import Session, col
 from shub_pay.domain.models import Order, OrderStatus, Product, Refund, User
 from shub_pay.domain.periods import (
     Granularity,
-    local_midnight,
     next_period_start,
     parse_zone,
     period_label,
-    period_start,
+    period_windows,
 )
 from shub_pay.domain.types import UTCDateTime
 from shub_pay.errors import UsageError
@@ -174,22 +173,14 @@ def _periods(
     found = [m for m in map(_moment, (*sales, *refunds, *failures)) if m is not None]
     if not found:
         return []
-    first = max(min(found), filters.since) if filters.since else min(found)
-    last = min(max(found), filters.until) if filters.until else max(found)
-    periods: list[tuple[date, datetime, datetime]] = []
-    start = period_start(first.astimezone(zone).date(), granularity)
-    while True:
-        lo = local_midnight(start, zone)
-        if lo > last:
-            break
-        following = next_period_start(start, granularity)
-        hi = local_midnight(following, zone)
-        lo_clipped = max(lo, filters.since) if filters.since else lo
-        hi_clipped = min(hi, filters.until) if filters.until else hi
-        if lo_clipped < hi_clipped:
-            periods.append((start, lo_clipped, hi_clipped))
-        start = following
-    return periods
+    return period_windows(
+        min(found),
+        max(found),
+        since=filters.since,
+        until=filters.until,
+        granularity=granularity,
+        zone=zone,
+    )
 
 
 def _period_groups(
