@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, delete, func, literal, select, true, update
+from sqlalchemy import Engine, Table, and_, bindparam, delete, func, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -152,6 +152,9 @@ def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
     """Link stored transactions still without an order to it ((transaction id, order id)) and
     add the ones this call linked to the settlement summary; returns how many it linked. Row by
     row, so a transaction another run linked first is neither linked nor added twice."""
+    from shub_pay.services.books.close import lock_periods
+
+    lock_periods(conn, exclusive=False)  # never while `rebuild` recomputes (PostgreSQL)
     statement = (
         update(BT)
         .where(BT.c.id == bindparam("row_id"), BT.c.order_id.is_(None))
@@ -176,7 +179,11 @@ def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
 
 
 def rebuild(conn: Connection) -> tuple[int, int]:
-    """Both summaries recomputed from the whole journal; returns their row counts."""
+    """Both summaries recomputed from the whole journal; returns their row counts. Holds the
+    periods lock exclusively (PostgreSQL), so no entry is posted or linked meanwhile."""
+    from shub_pay.services.books.close import lock_periods
+
+    lock_periods(conn, exclusive=True)
     conn.execute(delete(DAYS))
     conn.execute(delete(SETTLEMENT))
     conn.execute(_adding(conn, DAYS, ("amount_minor", "lines"), _days_query(conn, true())))
@@ -317,3 +324,19 @@ def balance_sums(
             )
         )
     return found
+
+
+@dataclass(frozen=True)
+class Summarized:
+    day_rows: int
+    settlement_rows: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"books_days": self.day_rows, "books_settlement_days": self.settlement_rows}
+
+
+def summarize(engine: Engine) -> Summarized:
+    """`books summarize`: both summaries rebuilt from the journal, in one transaction."""
+    with engine.begin() as conn:
+        days, settled = rebuild(conn)
+    return Summarized(days, settled)
