@@ -728,3 +728,30 @@ class SettlementDay(SQLModel, table=True):
     transactions: int = Field(default=0, sa_type=BigInteger)
     amount_minor: int = _minor()
     fee_minor: int = _minor()
+
+
+class StatementLineSum(SQLModel, table=True):
+    """A connected account's book summed per month and statement line: per order, or (linked to
+    no order) per payout or transaction source, with its first entry's date and the statement's
+    columns. Kept with the entries (`services/books/summary.py`); `report statement` reads a
+    month's lines from it in the order it prints them."""
+
+    __tablename__ = "books_statement_lines"
+    __table_args__ = (
+        Index("ix_books_statement_lines_order", "book", "period", "first_at", "reference"),
+    )
+
+    book: str = Field(primary_key=True, max_length=64)
+    period: str = Field(primary_key=True, max_length=7)
+    currency: str = Field(primary_key=True, max_length=3)
+    order_id: int = Field(primary_key=True)  # 0: no order
+    reference: str = Field(primary_key=True, max_length=255)  # "" for an order's line
+    first_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    reporting_category: str = Field(max_length=64)
+    sales_minor: int = _minor()
+    platform_fees_minor: int = _minor()
+    refunds_minor: int = _minor()
+    fee_refunds_minor: int = _minor()
+    disputes_minor: int = _minor()
+    payouts_minor: int = _minor()
+    other_minor: int = _minor()

@@ -151,3 +151,54 @@ def expected_balance_activity(
         key = (line.currency, rows["bts"][entry.balance_transaction_id].reporting_category)
         found[key] = found.get(key, 0) + int(line.amount_minor)
     return found
+
+
+STATEMENT_ACCOUNTS = {
+    "application_fees_paid": "platform_fees",
+    "payouts": "payouts",
+    "disputes": "disputes",
+    "dispute_fees": "disputes",
+}
+
+
+def _statement_column(line: Any, bt: Any) -> str:
+    if line.ledger_account == "transfers_received":
+        return "sales" if bt.type == "payment" else "refunds"
+    if line.ledger_account == "application_fees_paid" and str(bt.source_id or "").startswith("fr_"):
+        return "fee_refunds"
+    return STATEMENT_ACCOUNTS.get(line.ledger_account, "other")
+
+
+def expected_statement_lines(rows: dict[str, Any]) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    """{(book, period, currency, order id or 0, reference or ""): (first date, Σ per column)}
+    of the connected accounts' transaction entries, off the balance accounts."""
+    found: dict[tuple[Any, ...], list[Any]] = {}
+    columns = ("sales", "platform_fees", "refunds", "fee_refunds", "disputes", "payouts", "other")
+    for line in rows["lines"]:
+        entry = rows["entries"][line.entry_id]
+        if entry.book == "platform" or entry.kind != journal.KIND_TRANSACTION:
+            continue
+        if line.ledger_account in journal.BALANCE_ACCOUNTS:
+            continue
+        bt = rows["bts"][entry.balance_transaction_id]
+        reference = "" if bt.order_id else (bt.source_id or bt.stripe_id)
+        key = (entry.book, entry.period, line.currency, bt.order_id or 0, reference)
+        moment = _utc(entry.effective_at)
+        cell = found.setdefault(key, [moment, *([0] * len(columns))])
+        cell[0] = min(cell[0], moment)
+        cell[1 + columns.index(_statement_column(line, bt))] -= int(line.amount_minor)
+    return {key: tuple(value) for key, value in found.items()}
+
+
+def stored_statement_lines(engine: Engine) -> dict[tuple[Any, ...], tuple[Any, ...]]:
+    from shub_pay.domain.models import StatementLineSum
+
+    columns = ("sales", "platform_fees", "refunds", "fee_refunds", "disputes", "payouts", "other")
+    with engine.connect() as conn:
+        return {
+            (r.book, r.period, r.currency, r.order_id, r.reference): (
+                _utc(r.first_at),
+                *(int(getattr(r, f"{c}_minor")) for c in columns),
+            )
+            for r in conn.execute(select(StatementLineSum.__table__))  # type: ignore[attr-defined]
+        }

@@ -243,11 +243,23 @@ def test_after_any_history_the_books_agree_with_stripe_and_settle_every_cent(
         # what `books summarize` recomputes; every report read from them over any window and
         # zone is what the entries themselves give.
         rows = recompute.journal_rows(engine)
-        kept = (recompute.stored_days(engine), recompute.stored_settlement_days(engine))
-        assert kept == (recompute.expected_days(rows), recompute.expected_settlement_days(rows))
+        kept = (
+            recompute.stored_days(engine),
+            recompute.stored_settlement_days(engine),
+            recompute.stored_statement_lines(engine),
+        )
+        assert kept == (
+            recompute.expected_days(rows),
+            recompute.expected_settlement_days(rows),
+            recompute.expected_statement_lines(rows),
+        )
         assert bool(kept[1]) == bool(payments), "the platform's order transactions are summed"
         summarize(engine)
-        assert (recompute.stored_days(engine), recompute.stored_settlement_days(engine)) == kept
+        assert (
+            recompute.stored_days(engine),
+            recompute.stored_settlement_days(engine),
+            recompute.stored_statement_lines(engine),
+        ) == kept
         _reports_over_any_window(engine, rows, window, ZoneInfo(zone), granularity)
     finally:
         engine.dispose()

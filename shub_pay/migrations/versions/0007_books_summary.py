@@ -1,11 +1,12 @@
-"""The journal summed per day (DESIGN.md §14, §15): `books_days` and `books_settlement_days`.
+"""The journal summed (DESIGN.md §14, §15): `books_days`, `books_settlement_days` and
+`books_statement_lines`.
 
 Revision ID: 0007_books_summary
 Revises: 0006_month_close
 Create Date: 2026-12-02 01:10:00
 
-`books check`, `report balance` and `report revenue --basis settlement` read these instead of
-the journal's lines (`services/books/summary.py`, which keeps them in the transaction that
+`books check`, `report balance`, `report revenue --basis settlement` and `report statement`
+read these instead of the journal's lines (`services/books/summary.py`, which keeps them in the transaction that
 posts the entries). A shop that has entries already gets them computed from its journal here,
 by the statements `books summarize` runs. Nothing existing changes.
 """
@@ -23,6 +24,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _SUMS = ("transactions", "amount_minor", "fee_minor")
+_STATEMENT = ("sales", "platform_fees", "refunds", "fee_refunds", "disputes", "payouts", "other")
 
 
 def upgrade() -> None:
@@ -60,6 +62,23 @@ def upgrade() -> None:
             "books_settlement_days",
             [key, "currency", "reporting_category", "day", *_SUMS],
         )
+    op.create_table(
+        "books_statement_lines",
+        sa.Column("book", sa.String(length=64), nullable=False),
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("order_id", sa.Integer(), nullable=False),
+        sa.Column("reference", sa.String(length=255), nullable=False),
+        sa.Column("first_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("reporting_category", sa.String(length=64), nullable=False),
+        *(sa.Column(f"{c}_minor", sa.BigInteger(), nullable=False) for c in _STATEMENT),
+        sa.PrimaryKeyConstraint("book", "period", "currency", "order_id", "reference"),
+    )
+    op.create_index(
+        "ix_books_statement_lines_order",
+        "books_statement_lines",
+        ["book", "period", "first_at", "reference"],
+    )
     # The package's own statements (the ones `books summarize` runs), on this connection.
     from shub_pay.services.books.summary import rebuild
 
@@ -67,6 +86,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_books_statement_lines_order", table_name="books_statement_lines")
+    op.drop_table("books_statement_lines")
     for key in ("creator", "product"):
         op.drop_index(f"ix_books_settlement_days_{key}", table_name="books_settlement_days")
     op.drop_table("books_settlement_days")

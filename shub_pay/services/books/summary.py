@@ -33,7 +33,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, and_, bindparam, delete, func, literal, select, true, update
+from sqlalchemy import (
+    Engine,
+    Table,
+    and_,
+    bindparam,
+    case,
+    delete,
+    func,
+    literal,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -46,16 +58,27 @@ from shub_pay.domain.models import (
     JournalLine,
     Order,
     SettlementDay,
+    StatementLineSum,
 )
 from shub_pay.services.books import journal
 
 DAYS: Table = BooksDay.__table__  # type: ignore[attr-defined]
 SETTLEMENT: Table = SettlementDay.__table__  # type: ignore[attr-defined]
+LINES: Table = StatementLineSum.__table__  # type: ignore[attr-defined]
 ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
 LINE: Table = JournalLine.__table__  # type: ignore[attr-defined]
 BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
 ORDER: Table = Order.__table__  # type: ignore[attr-defined]
 
+STATEMENT_COLUMNS = (
+    "sales",
+    "platform_fees",
+    "refunds",
+    "fee_refunds",
+    "disputes",
+    "payouts",
+    "other",
+)
 _CHUNK = 500  # ids per statement: well under SQLite's bound-parameter limit
 
 
@@ -70,13 +93,91 @@ def _insert(conn: Connection, table: Table) -> Any:
     return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
-def _adding(conn: Connection, table: Table, sums: Sequence[str], query: Any) -> Any:
-    """INSERT … SELECT that adds to an existing day's row instead of failing on it."""
+def _adding(
+    conn: Connection,
+    table: Table,
+    sums: Sequence[str],
+    query: Any,
+    earliest: Sequence[str] = (),
+) -> Any:
+    """INSERT … SELECT that adds to an existing row instead of failing on it (and keeps the
+    smaller of the two values of the `earliest` columns)."""
     names = [c.name for c in table.columns]
     statement = _insert(conn, table).from_select(names, query)
+    smaller = func.least if conn.dialect.name == "postgresql" else func.min
     return statement.on_conflict_do_update(
         index_elements=[c.name for c in table.primary_key.columns],
-        set_={name: table.c[name] + statement.excluded[name] for name in sums},
+        set_={
+            **{name: table.c[name] + statement.excluded[name] for name in sums},
+            **{name: smaller(table.c[name], statement.excluded[name]) for name in earliest},
+        },
+    )
+
+
+def statement_column() -> Any:
+    """Which statement column a connected account's line counts in (see `statement.py`)."""
+    account = LINE.c.ledger_account
+    return case(
+        (and_(account == "transfers_received", BT.c.type == "payment"), literal("sales")),
+        (account == "transfers_received", literal("refunds")),
+        (
+            and_(account == "application_fees_paid", BT.c.source_id.startswith("fr_")),
+            literal("fee_refunds"),
+        ),
+        (account == "application_fees_paid", literal("platform_fees")),
+        (account == "payouts", literal("payouts")),
+        (account.in_(("disputes", "dispute_fees")), literal("disputes")),
+        else_=literal("other"),
+    )
+
+
+def _statement_query(where: Any) -> Any:
+    column = statement_column()
+    # A line per order; without an order, per payout (its source `po_…`) or per transaction.
+    reference = case(
+        (BT.c.order_id.is_(None), func.coalesce(BT.c.source_id, BT.c.stripe_id)),
+        else_=literal(""),
+    )
+    order_key = func.coalesce(BT.c.order_id, literal(0))
+    sums = [
+        func.sum(case((column == name, -LINE.c.amount_minor), else_=literal(0)))
+        for name in STATEMENT_COLUMNS
+    ]
+    return (
+        select(
+            ENTRY.c.book,
+            ENTRY.c.period,
+            LINE.c.currency,
+            order_key,
+            reference,
+            func.min(ENTRY.c.effective_at),
+            func.min(BT.c.reporting_category),
+            *sums,
+        )
+        .select_from(
+            LINE.join(ENTRY, ENTRY.c.id == LINE.c.entry_id).join(
+                BT, BT.c.id == ENTRY.c.balance_transaction_id
+            )
+        )
+        .where(
+            LINE.c.ledger_account.not_in(journal.BALANCE_ACCOUNTS),
+            ENTRY.c.kind == journal.KIND_TRANSACTION,
+            ENTRY.c.book != PLATFORM_BOOK,
+            where,
+        )
+        .group_by(ENTRY.c.book, ENTRY.c.period, LINE.c.currency, order_key, reference)
+    )
+
+
+def _add_statement(conn: Connection, where: Any) -> None:
+    conn.execute(
+        _adding(
+            conn,
+            LINES,
+            [f"{name}_minor" for name in STATEMENT_COLUMNS],
+            _statement_query(where),
+            earliest=("first_at", "reporting_category"),
+        )
     )
 
 
@@ -146,6 +247,7 @@ def add_entries(conn: Connection, entry_ids: Sequence[int]) -> None:
                 _settlement_query(conn, ENTRY.c.id.in_(chunk)),
             )
         )
+        _add_statement(conn, ENTRY.c.id.in_(chunk))
 
 
 def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
@@ -165,6 +267,24 @@ def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
         for row_id, order_id in links
         if conn.execute(statement, {"row_id": row_id, "order": order_id}).rowcount
     ]
+    # A connected account's transaction linked now moves from its own statement line to its
+    # order's: the months of the books it is in are summed again.
+    months = set()
+    for start in range(0, len(linked), _CHUNK):
+        months |= {
+            (str(book), str(period))
+            for book, period in conn.execute(
+                select(ENTRY.c.book, ENTRY.c.period)
+                .where(
+                    ENTRY.c.balance_transaction_id.in_(linked[start : start + _CHUNK]),
+                    ENTRY.c.book != PLATFORM_BOOK,
+                )
+                .distinct()
+            )
+        }
+    for book, period in sorted(months):
+        conn.execute(delete(LINES).where(LINES.c.book == book, LINES.c.period == period))
+        _add_statement(conn, and_(ENTRY.c.book == book, ENTRY.c.period == period))
     for start in range(0, len(linked), _CHUNK):
         chunk = linked[start : start + _CHUNK]
         conn.execute(
@@ -178,14 +298,16 @@ def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
     return len(linked)
 
 
-def rebuild(conn: Connection) -> tuple[int, int]:
-    """Both summaries recomputed from the whole journal; returns their row counts. Holds the
+def rebuild(conn: Connection) -> tuple[int, int, int]:
+    """The three summaries recomputed from the whole journal; returns their row counts. Holds the
     periods lock exclusively (PostgreSQL), so no entry is posted or linked meanwhile."""
     from shub_pay.services.books.close import lock_periods
 
     lock_periods(conn, exclusive=True)
     conn.execute(delete(DAYS))
     conn.execute(delete(SETTLEMENT))
+    conn.execute(delete(LINES))
+    _add_statement(conn, true())
     conn.execute(_adding(conn, DAYS, ("amount_minor", "lines"), _days_query(conn, true())))
     conn.execute(
         _adding(
@@ -195,9 +317,9 @@ def rebuild(conn: Connection) -> tuple[int, int]:
             _settlement_query(conn, true()),
         )
     )
-    return (
-        int(conn.execute(select(func.count()).select_from(DAYS)).scalar() or 0),
-        int(conn.execute(select(func.count()).select_from(SETTLEMENT)).scalar() or 0),
+    return tuple(  # type: ignore[return-value]
+        int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+        for table in (DAYS, SETTLEMENT, LINES)
     )
 
 
@@ -288,7 +410,7 @@ def balance_sums(
         ]
         if kind is not None:
             where.append(DAYS.c.kind == kind)
-        columns = [DAYS.c[name] for name in group]
+        columns: list[Any] = [DAYS.c[name] for name in group]
         add(
             conn.execute(
                 select(*columns, func.sum(DAYS.c.amount_minor))
@@ -330,13 +452,17 @@ def balance_sums(
 class Summarized:
     day_rows: int
     settlement_rows: int
+    statement_rows: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {"books_days": self.day_rows, "books_settlement_days": self.settlement_rows}
+        return {
+            "books_days": self.day_rows,
+            "books_settlement_days": self.settlement_rows,
+            "books_statement_lines": self.statement_rows,
+        }
 
 
 def summarize(engine: Engine) -> Summarized:
-    """`books summarize`: both summaries rebuilt from the journal, in one transaction."""
+    """`books summarize`: the summaries rebuilt from the journal, in one transaction."""
     with engine.begin() as conn:
-        days, settled = rebuild(conn)
-    return Summarized(days, settled)
+        return Summarized(*rebuild(conn))
