@@ -730,6 +730,17 @@ class SettlementDay(SQLModel, table=True):
     fee_minor: int = _minor()
 
 
+STATEMENT_SUMS = (
+    "sales",
+    "platform_fees",
+    "refunds",
+    "fee_refunds",
+    "disputes",
+    "payouts",
+    "other",
+)
+
+
 class StatementLineSum(SQLModel, table=True):
     """A connected account's book summed per month and statement line: per order, or (linked to
     no order) per payout or transaction source, with its first entry's date and the statement's
@@ -738,7 +749,18 @@ class StatementLineSum(SQLModel, table=True):
 
     __tablename__ = "books_statement_lines"
     __table_args__ = (
-        Index("ix_books_statement_lines_order", "book", "period", "first_at", "reference"),
+        # Covering: the month's lines in the statement's order, the table itself never read.
+        Index(
+            "ix_books_statement_lines_order",
+            "book",
+            "period",
+            "currency",
+            "first_at",
+            "reference",
+            "order_id",
+            "reporting_category",
+            *(f"{c}_minor" for c in STATEMENT_SUMS),
+        ),
     )
 
     book: str = Field(primary_key=True, max_length=64)

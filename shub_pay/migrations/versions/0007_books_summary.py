@@ -77,7 +77,16 @@ def upgrade() -> None:
     op.create_index(
         "ix_books_statement_lines_order",
         "books_statement_lines",
-        ["book", "period", "first_at", "reference"],
+        [
+            "book",
+            "period",
+            "currency",
+            "first_at",
+            "reference",
+            "order_id",
+            "reporting_category",
+            *(f"{c}_minor" for c in _STATEMENT),
+        ],
     )
     # The package's own statements (the ones `books summarize` runs), on this connection.
     from shub_pay.services.books.summary import rebuild

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, String, Table, select, type_coerce
+from sqlalchemy import Engine, String, Table, func, select, type_coerce
 from sqlmodel import Session
 
 from shub_pay.domain.models import (
@@ -67,7 +67,7 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-@dataclass
+@dataclass(slots=True)
 class StatementLine:
     date: datetime
     kind: str  # order, payout, or the transaction's reporting category
@@ -168,19 +168,25 @@ def creator_statement(*, engine: Engine, creator: str, month: str) -> Statement:
         )
         .select_from(LINES.outerjoin(ORDER, ORDER.c.id == LINES.c.order_id))
         .where(LINES.c.book == book, LINES.c.period == f"{start:%Y-%m}")
-        .order_by(LINES.c.book, LINES.c.period, LINES.c.first_at, LINES.c.reference)
+        .order_by(
+            LINES.c.book, LINES.c.period, LINES.c.currency, LINES.c.first_at, LINES.c.reference
+        )
+    )
+    totals_query = (
+        select(LINES.c.currency, *(func.sum(LINES.c[f"{name}_minor"]) for name in COLUMNS))
+        .where(LINES.c.book == book, LINES.c.period == f"{start:%Y-%m}")
+        .group_by(LINES.c.currency)
     )
     currencies: dict[str, CurrencyStatement] = {}
     parse = datetime.fromisoformat
     with engine.connect() as conn:
+        for code, *sums in conn.execute(totals_query):
+            currencies[str(code)] = CurrencyStatement(
+                currency=str(code), totals=dict(zip(COLUMNS, map(int, sums), strict=True))
+            )
         for code, order_id, number, ref, category, first, *values in conn.execute(query):
-            statement = currencies.get(code)
-            if statement is None:
-                statement = currencies[code] = CurrencyStatement(currency=str(code))
+            statement = currencies[code]
             amounts = dict(zip(COLUMNS, values, strict=True))
-            totals = statement.totals
-            for name, value in amounts.items():
-                totals[name] += value
             if order_id:
                 kind, ref = "order", None
             elif ref.startswith("po_"):
