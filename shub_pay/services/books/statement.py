@@ -128,11 +128,6 @@ class Statement:
         }
 
 
-def _parse_moment(value: Any) -> datetime:
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
 def creator_statement(*, engine: Engine, creator: str, month: str) -> Statement:
     """The creator's month; see the module's doc."""
     start, end = month_bounds(month)
@@ -193,7 +188,8 @@ def creator_statement(*, engine: Engine, creator: str, month: str) -> Statement:
                 kind = "payout"
             else:
                 kind = str(category)
-            moment = parse(first)
+            # SQLite hands back its text; PostgreSQL's driver a datetime already.
+            moment = first if isinstance(first, datetime) else parse(first)
             moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
             statement.lines.append(StatementLine(moment, kind, number, ref, amounts))
         opening = balances_at(conn, book, start)

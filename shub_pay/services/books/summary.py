@@ -1,25 +1,31 @@
-"""The journal summed per day: what the settlement reports, `books check` and `report balance`
-read instead of millions of lines (DESIGN.md §14, §15).
+"""The journal summed: what the settlement reports, `books check`, `report balance` and
+`report statement` read instead of millions of lines (DESIGN.md §14, §15).
 
 Decides:
 
-- **Two summaries, both keyed by the UTC day of the entry's `effective_at`** (the journal's
-  date, so a late entry for a closed month counts in the open month it was posted in, and a
-  closed month's days never change: `close.py`):
-  - `books_days`: per book, ledger account, currency, entry kind and the balance
+- **Three summaries, dated by the journal** (the entry's `effective_at`, so a late entry for a
+  closed month counts in the open month it was posted in, and a closed month's rows never
+  change: `close.py`):
+  - `books_days`: per book, ledger account, currency, UTC day, entry kind and the balance
     transaction's reporting category, the sum of the lines and how many;
   - `books_settlement_days`: the platform book's `transaction` entries whose balance
-    transaction belongs to an order, per settlement currency, reporting category, creator and
-    product (`""` when none), how many and the sums of the transactions' amount and fee.
+    transaction belongs to an order, per UTC day, settlement currency, reporting category,
+    creator and product (`""` when none), how many and the sums of the amount and the fee;
+  - `books_statement_lines`: a connected account's `transaction` entries off the balance
+    accounts, per month (`period`), currency and statement line (its order, or else the
+    transaction's source: a payout, a lone transfer), the statement's columns and the line's
+    first date.
 - **Kept in the writer's own transaction.** `add_entries` runs in the transaction that posts
   the entries (`store.post_entries`, after the lines are inserted), `link_orders` in the one
   that links a stored transaction to its order (`store.link_pass`): one INSERT … SELECT …
-  GROUP BY over the rows just written, adding to the day's row (`ON CONFLICT … DO UPDATE`), so
-  a summary never holds what did not commit, and two writers add rather than overwrite.
-  The journal is append-only, so a day's sums only grow.
+  GROUP BY over the rows just written, adding to the row already there (`ON CONFLICT … DO
+  UPDATE`), so a summary never holds what did not commit, and two writers add rather than
+  overwrite. A link moves a connected account's transaction from its own statement line to its
+  order's, so the months it touches are summed again.
 - **Rebuilt from the journal** by the same statements over every entry (`rebuild`, the `books
-  summarize` command, and migration 0007 for a shop that has entries already): the summary is
-  what recomputing from the lines gives, and a property test holds it to that.
+  summarize` command, and migration 0007 for a shop that has entries already), under the
+  periods lock: the summary is what recomputing from the lines gives, and a property test
+  holds it to that.
 - **Reading a window** (`day_span`): the whole UTC days inside it come from a summary, the
   pieces of a day at its edges (a `--since` at 09:30, a local midnight in another zone) from the
   entries themselves, with the same grouping. So any window and time zone reads exactly what
@@ -166,6 +172,7 @@ def _statement_query(where: Any) -> Any:
             where,
         )
         .group_by(ENTRY.c.book, ENTRY.c.period, LINE.c.currency, order_key, reference)
+        .order_by(ENTRY.c.book, ENTRY.c.period, LINE.c.currency, order_key, reference)
     )
 
 
@@ -202,6 +209,9 @@ def _days_query(conn: Connection, where: Any) -> Any:
         )
         .where(where)
         .group_by(ENTRY.c.book, LINE.c.ledger_account, LINE.c.currency, day, ENTRY.c.kind, category)
+        # The primary key's order: concurrent writers lock a summary's rows in one order, so
+        # two pages' upserts wait for each other, never deadlock (PostgreSQL).
+        .order_by(ENTRY.c.book, LINE.c.ledger_account, LINE.c.currency, day, ENTRY.c.kind, category)
     )
 
 
@@ -227,6 +237,7 @@ def _settlement_query(conn: Connection, where: Any) -> Any:
         )
         .where(ENTRY.c.kind == journal.KIND_TRANSACTION, ENTRY.c.book == PLATFORM_BOOK, where)
         .group_by(day, BT.c.currency, BT.c.reporting_category, creator, product)
+        .order_by(day, BT.c.currency, BT.c.reporting_category, creator, product)
     )
 
 
