@@ -13,15 +13,20 @@ balance transactions/s, list calls, peak RSS of the syncing process (`VmHWM`), a
 requests. Target: ≥ 9,000/s, 10,000 list calls, flat memory; a re-run reads only what is new.
 
 `check`: a SQLite file at head with `--lines` journal lines (four per entry, 20 books, two
-currencies), generated in SQL; then, in a fresh process, `books check`'s journal side (the
-service with a Stripe stand-in answering the journal's own balances, so no network is timed).
-Target: ≤ 1 s, flat memory.
+currencies), generated in SQL, its summaries rebuilt by `books summarize` (what `books sync`
+keeps as it posts); then, in a fresh process, `books check`'s journal side (the service with a
+Stripe stand-in answering the journal's own balances, so no network is timed), and `shub-pay
+report balance --account platform` over all time and over a window whose edges are not UTC
+midnights (those pieces of days are read from the lines). Target: ≤ 1 s each, flat memory.
 
 `settlement`: `--orders` paid orders with ≈ 4 platform balance transactions each (charge,
-transfer, application fee; half refunded, half of those with the transfer reversed), then
-`shub-pay report revenue --basis settlement --group-by month|creator --format csv` in a fresh
-process. Target: ≤ 1.5 s, ≤ 200 MB.
+transfer, application fee; half refunded, half of those with the transfer reversed), each with
+its journal entry, the summaries rebuilt; then `shub-pay report revenue --basis settlement
+--group-by G --format csv` for each of `--groups` in a fresh process (its own CPU and peak RSS,
+`wait4`), the same command on an empty database (the floor: interpreter, imports), and the
+service alone in a fresh process (the query time). Target: ≤ 1.5 s, ≤ 200 MB.
 
+Set-up shared with `bench/month_close.py`: `bench/books_setup.py`.
 Figures and how they were taken: bench/README.md.
 """
 

@@ -18,22 +18,11 @@ Target: ≥ 80 % of the ceiling.
 `statement`: a SQLite file at head with one creator whose connected account's book has
 `--orders` sales in one month (each a `py_` payment with its application fee, pending then
 available: two entries, five lines), a quarter of them refunded (`pyr_`), and a daily payout;
-generated in SQL. Then `shub-pay report statement --creator … --month … --format csv` in a
-fresh process, three times. Target: ≤ 1 s.
+generated in SQL, its summaries rebuilt by `books summarize`. Then `shub-pay report statement
+--creator … --month … --format csv` in a fresh process, three times: its own CPU and peak RSS
+(`wait4`). Target: ≤ 1 s.
 
-A separate file from `bench/books.py` so the two branches merge without conflicts.
-
-Figures taken 2026-12-01 on the shared 2-core machine with a load average near 10 (the full
-test suite and other engineers' work running), so CPU-bound figures are several times slower
-than on an idle machine:
-
-- `payouts` at full size (1,000 payouts × 1,000 transactions, 200 ms, 100 req/s): 11,011 list
-  calls in 121.3 s, 8,245 transactions/s = 82.4 % of the 10,000/s ceiling (a payout of 1,000
-  lists 11 pages, its own transaction included, so 91 % is the most the page count allows),
-  0 differences, 1 request rate-limited and retried, 32.8 s CPU, 233 MB peak (the ids kept to
-  drop duplicates across pages). At 100 × 1,000: 65 % (too few payouts for 32 workers' tail).
-- `statement --orders 100000` (550,000 journal lines): 16.9 s in-process under that load
-  (CPU-starved: the Python loop ran at ≈ 35 µs a row), above the ≤ 1 s target; not met.
+Set-up shared with `bench/books.py`: `bench/books_setup.py`. Figures: bench/README.md.
 """
 
 from __future__ import annotations

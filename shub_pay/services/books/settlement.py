@@ -460,8 +460,12 @@ def _period_rows(
     periods = period_windows(
         first, last, since=since, until=until, granularity=granularity, zone=zone
     )
-    by_day = _summary_cells(conn, day_span(since, until), SETTLED.c.day, filters)
-    days = sorted({day for day, _, _ in by_day})
+    by_day: dict[str, list[tuple[str, str, list[int]]]] = {}
+    for (day, currency, category), values in _summary_cells(
+        conn, day_span(since, until), SETTLED.c.day, filters
+    ).items():
+        by_day.setdefault(day, []).append((currency, category, values))
+    days = sorted(by_day)
     rows = []
     for start, lo, hi in periods:
         span = day_span(lo, hi)
@@ -469,9 +473,8 @@ def _period_rows(
         if span.whole_days:
             begin = bisect_left(days, span.first_day) if span.first_day else 0
             end = bisect_left(days, span.end_day) if span.end_day else len(days)
-            wanted = set(days[begin:end])
-            for (day, currency, category), values in by_day.items():
-                if day in wanted:
+            for day in days[begin:end]:
+                for currency, category, values in by_day[day]:
                     cell = cells.setdefault(("", currency, category), [0, 0, 0])
                     for index, value in enumerate(values):
                         cell[index] += value
