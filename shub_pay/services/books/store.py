@@ -276,7 +276,7 @@ def post_entries(
         )
     if line_values:
         conn.execute(insert(LINE), line_values)
-    summary.add_entries(conn, list(posted.values()))  # the per-day sums, same transaction
+    summary.add_entries(conn, list(posted.values()))  # the summaries, in this transaction
     return len(posted)
 
 

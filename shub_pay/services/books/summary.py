@@ -30,6 +30,10 @@ Decides:
   pieces of a day at its edges (a `--since` at 09:30, a local midnight in another zone) from the
   entries themselves, with the same grouping. So any window and time zone reads exactly what
   the lines give.
+
+One module of about 480 lines, one idea: the summaries' writers, their rebuild and their readers
+are the same statements (a rebuild is the writer over every entry; a window's edges are the
+summary's own grouping read from the entries), so splitting them would split each statement.
 """
 
 from __future__ import annotations
