@@ -13,15 +13,20 @@ balance transactions/s, list calls, peak RSS of the syncing process (`VmHWM`), a
 requests. Target: ≥ 9,000/s, 10,000 list calls, flat memory; a re-run reads only what is new.
 
 `check`: a SQLite file at head with `--lines` journal lines (four per entry, 20 books, two
-currencies), generated in SQL; then, in a fresh process, `books check`'s journal side (the
-service with a Stripe stand-in answering the journal's own balances, so no network is timed).
-Target: ≤ 1 s, flat memory.
+currencies), generated in SQL, its summaries rebuilt by `books summarize` (what `books sync`
+keeps as it posts); then, in a fresh process, `books check`'s journal side (the service with a
+Stripe stand-in answering the journal's own balances, so no network is timed), and `shub-pay
+report balance --account platform` over all time and over a window whose edges are not UTC
+midnights (those pieces of days are read from the lines). Target: ≤ 1 s each, flat memory.
 
 `settlement`: `--orders` paid orders with ≈ 4 platform balance transactions each (charge,
-transfer, application fee; half refunded, half of those with the transfer reversed), then
-`shub-pay report revenue --basis settlement --group-by month|creator --format csv` in a fresh
-process. Target: ≤ 1.5 s, ≤ 200 MB.
+transfer, application fee; half refunded, half of those with the transfer reversed), each with
+its journal entry, the summaries rebuilt; then `shub-pay report revenue --basis settlement
+--group-by G --format csv` for each of `--groups` in a fresh process (its own CPU and peak RSS,
+`wait4`), the same command on an empty database (the floor: interpreter, imports), and the
+service alone in a fresh process (the query time). Target: ≤ 1.5 s, ≤ 200 MB.
 
+Set-up shared with `bench/month_close.py`: `bench/books_setup.py`.
 Figures and how they were taken: bench/README.md.
 """
 
@@ -29,9 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -40,48 +43,27 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from books_setup import (
+    REPO,
+    in_child,
+    migrated,
+    peak_rss_mb,
+    run_shub,
+    sandbox_process,
+    summarize,
+    ts,
+)
+
 KEY = "sk_test_bench_books_00000001"
 METADATA = {"product_id": "p_bench", "user_id": "b_bench", "price_id": "price_bench"}
 START = 1_704_067_200  # 2024-01-01T00:00:00Z
 
 
-def _peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _migrated(path: Path) -> None:
-    sys.path.insert(0, str(REPO))
-    from shub_pay.db import make_engine, upgrade
-
-    if path.exists():
-        path.unlink()
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
-
-
-def _ts(unix_sql: str) -> str:
-    return f"strftime('%Y-%m-%d %H:%M:%S.000000', {unix_sql}, 'unixepoch')"
-
-
 # -- sync ---------------------------------------------------------------------------------------
 
 
-def _serve(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
-    from shub_pay.sandbox import Sandbox
-
-    sandbox = Sandbox(seed=7)
-    sandbox.start()
-    started = time.perf_counter()
+def _seed_charges(sandbox: Any, charges: int) -> dict[str, Any]:
     sandbox.seed_charges(charges, account_count=20, metadata=METADATA)
-    seed_s = time.perf_counter() - started
     store = sandbox.state.store
     facts = [
         (obj["id"], obj["payment_intent"], obj["amount"], obj["currency"], obj.get("destination"))
@@ -93,15 +75,11 @@ def _serve(conn: Any, charges: int, latency_ms: int, rate: int) -> None:
         for object_id, obj in store.objects.items()
         if obj.get("object") == "balance_transaction" and store.scope_of(object_id) is None
     )
-    sandbox.set_faults(latency_ms=latency_ms, rate_limit_per_s=rate)
-    conn.send({"url": sandbox.url, "seed_s": seed_s, "facts": facts, "platform_bts": platform_bts})
-    conn.recv()  # until the parent is done
-    conn.send(sandbox.stats())
-    sandbox.stop()
+    return {"facts": facts, "platform_bts": platform_bts}
 
 
 def _orders_db(path: Path, facts: list[tuple[Any, ...]]) -> None:
-    _migrated(path)
+    migrated(path)
     db = sqlite3.connect(path)
     db.execute(
         "INSERT INTO users (id, email, name, role, created_at) VALUES "
@@ -111,8 +89,8 @@ def _orders_db(path: Path, facts: list[tuple[Any, ...]]) -> None:
     db.executemany(
         "INSERT INTO orders (order_number, buyer_id, creator_id, stripe_payment_intent_id, "
         "stripe_charge_id, destination_account, amount_minor, currency, application_fee_minor, "
-        "status, refunded_minor, paid_at, created_at, updated_at) VALUES "
-        "(?, 'b_bench', 'c_bench', ?, ?, NULL, ?, ?, 0, 'COMPLETED', 0, "
+        "status, refunded_minor, dispute_amount_minor, paid_at, created_at, updated_at) VALUES "
+        "(?, 'b_bench', 'c_bench', ?, ?, NULL, ?, ?, 0, 'COMPLETED', 0, 0, "
         "'2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000')",
         ((f"SH-{n:08d}", pi, ch, amount, cur) for n, (ch, pi, amount, cur, _) in enumerate(facts)),
     )
@@ -139,29 +117,18 @@ def _sync_child(url: str, db: str, rate: int, out: Any) -> None:
                 **{k: v for k, v in summary.as_dict().items() if k != "unlinked"},
             }
         )
-    out.send({"runs": results, "peak_rss_mb": round(_peak_rss_mb(), 1)})
+    out.send({"runs": results, "peak_rss_mb": round(peak_rss_mb(), 1)})
 
 
 def bench_sync(args: argparse.Namespace) -> dict[str, Any]:
-    context = mp.get_context("spawn")
-    here, there = context.Pipe()
-    server = context.Process(
-        target=_serve, args=(there, args.transactions // 3, args.latency_ms, args.rate)
-    )
-    server.start()
-    info = here.recv()
     db = Path(args.db or tempfile.gettempdir()) / "shub_bench_books_sync.db"
-    started = time.perf_counter()
-    _orders_db(db, info["facts"])
-    build_s = time.perf_counter() - started
-    mine, theirs = context.Pipe()
-    child = context.Process(target=_sync_child, args=(info["url"], str(db), args.rate, theirs))
-    child.start()
-    result = mine.recv()
-    child.join()
-    here.send("done")
-    stats = here.recv()
-    server.join()
+    with sandbox_process(
+        7, _seed_charges, args.transactions // 3, latency_ms=args.latency_ms, rate=args.rate
+    ) as (info, stats):
+        started = time.perf_counter()
+        _orders_db(db, info["facts"])
+        build_s = time.perf_counter() - started
+        result = in_child(_sync_child, info["url"], str(db), args.rate)
     first = result["runs"][0]
     return {
         "platform_balance_transactions": info["platform_bts"],
@@ -181,7 +148,7 @@ def bench_sync(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _journal_db(path: Path, lines: int) -> None:
-    _migrated(path)
+    migrated(path)
     entries = lines // 4
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=OFF")
@@ -189,7 +156,7 @@ def _journal_db(path: Path, lines: int) -> None:
     db.execute(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
         "INSERT INTO journal_entries (id, effective_at, posted_at, period, kind, book) "
-        f"SELECT i, {_ts(f'{START} + i * 10')}, {_ts(f'{START} + i * 10')}, '2024-01', "
+        f"SELECT i, {ts(f'{START} + i * 10')}, {ts(f'{START} + i * 10')}, '2024-01', "
         "'transaction', CASE WHEN i % 20 = 0 THEN 'platform' ELSE 'acct_' || (i % 20) END FROM n",
         (entries,),
     )
@@ -252,6 +219,7 @@ def bench_check(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     _journal_db(db, args.lines)
     build_s = time.perf_counter() - started
+    summarize_s = summarize(db)
     runs = []
     for _ in range(3):
         answer = subprocess.run(
@@ -261,14 +229,31 @@ def bench_check(args: argparse.Namespace) -> dict[str, Any]:
             check=True,
         )
         runs.append(json.loads(answer.stdout))
-    return {"lines": args.lines, "generate_s": round(build_s, 1), "runs": runs}
+    balance: dict[str, Any] = {}
+    windows = {
+        "all_time": ("--until", "2100-01-01"),
+        # Edges that are not UTC midnights: those pieces of days are read from the lines.
+        "window": ("--since", "2024-02-10T09:30:00Z", "--until", "2024-06-20T17:45:00Z"),
+    }
+    for name, window in windows.items():
+        balance[name] = [
+            run_shub(db, "report", "balance", "--account", "platform", *window, "--format", "json")
+            for _ in range(3)
+        ]
+    return {
+        "lines": args.lines,
+        "generate_s": round(build_s, 1),
+        "summarize_s": round(summarize_s, 1),
+        "books_check": runs,
+        "report_balance": balance,
+    }
 
 
 # -- settlement ---------------------------------------------------------------------------------
 
 
 def _settlement_db(path: Path, orders: int) -> None:
-    _migrated(path)
+    migrated(path)
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
@@ -283,10 +268,10 @@ def _settlement_db(path: Path, orders: int) -> None:
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
         "INSERT INTO orders (id, order_number, buyer_id, creator_id, stripe_payment_intent_id, "
         "stripe_charge_id, amount_minor, currency, application_fee_minor, status, "
-        "refunded_minor, paid_at, created_at, updated_at) SELECT i, 'SH-' || i, 'u201', "
+        "refunded_minor, dispute_amount_minor, paid_at, created_at, updated_at) SELECT i, 'SH-' || i, 'u201', "
         "'u' || (1 + i % 200), 'pi_' || i, 'ch_' || i, 500 + i % 5000, 'usd', 50 + i % 500, "
-        f"'COMPLETED', 0, {_ts(f'{START} + i * {step}')}, {_ts(f'{START} + i * {step}')}, "
-        f"{_ts(f'{START} + i * {step}')} FROM n",
+        f"'COMPLETED', 0, 0, {ts(f'{START} + i * {step}')}, {ts(f'{START} + i * {step}')}, "
+        f"{ts(f'{START} + i * {step}')} FROM n",
         (orders,),
     )
     # Per order: charge, transfer, application fee; half refunded, half of those reversed.
@@ -305,14 +290,37 @@ def _settlement_db(path: Path, orders: int) -> None:
             "status, available_on, created, synced_at) "
             f"SELECT 'txn_{number}_' || i, 'platform', '{bt_type}', '{category}', {amount}, "
             f"{fee}, '[]', ({amount}) - ({fee}), 'usd', 'src_' || i, i, 'available', "
-            f"{_ts(f'{START} + i * {step} + {number}')}, "
-            f"{_ts(f'{START} + i * {step} + {number}')}, '2024-01-01 00:00:00.000000' "
+            f"{ts(f'{START} + i * {step} + {number}')}, "
+            f"{ts(f'{START} + i * {step} + {number}')}, '2024-01-01 00:00:00.000000' "
             f"FROM n WHERE {where}",
             (orders,),
         )
+    # Each transaction's journal entry, dated when it happened (what the report dates by).
+    db.execute(
+        "INSERT INTO journal_entries (id, effective_at, posted_at, period, kind, book, "
+        "balance_transaction_id, order_id) SELECT id, created, created, substr(created, 1, 7), "
+        "'transaction', account, id, order_id FROM balance_transactions"
+    )
     db.commit()
     db.execute("ANALYZE")
     db.close()
+
+
+QUERY_CODE = """
+import json, sys, time
+sys.path.insert(0, {repo!r})
+from sqlmodel import Session
+from shub_pay.db import make_engine
+from shub_pay.services.books.settlement import settlement_report
+from shub_pay.services.reports.rows import GroupBy
+
+engine = make_engine("sqlite:///{db}")
+with Session(engine) as session:
+    wall, cpu = time.perf_counter(), time.process_time()
+    report = settlement_report(session=session, group_by=GroupBy({group!r}))
+    print(json.dumps({{"query_s": round(time.perf_counter() - wall, 3),
+        "query_cpu_s": round(time.process_time() - cpu, 3), "rows": len(report.rows)}}))
+"""
 
 
 def bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
@@ -327,45 +335,31 @@ def bench_settlement(args: argparse.Namespace) -> dict[str, Any]:
         "balance_transactions": bts,
         "generate_s": round(build_s, 1),
     }
-    shub = str(Path(sys.executable).parent / "shub-pay")
-    for group in ("month", "creator"):
-        runs = []
-        for _ in range(3):
-            wall = time.perf_counter()
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            before = usage.ru_maxrss
-            cpu_before = usage.ru_utime + usage.ru_stime
-            done = subprocess.run(
-                [
-                    shub,
-                    "--database-url",
-                    f"sqlite:///{db}",
-                    "report",
-                    "revenue",
-                    "--basis",
-                    "settlement",
-                    "--group-by",
-                    group,
-                    "--format",
-                    "csv",
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-            runs.append(
-                {
-                    "wall_s": round(time.perf_counter() - wall, 3),
-                    "cpu_s": round(usage.ru_utime + usage.ru_stime - cpu_before, 3),
-                    "max_rss_mb": round(
-                        max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024,
-                        1,
-                    ),
-                    "csv_lines": len(done.stdout.splitlines()),
-                }
-            )
-        figures[group] = runs
+    figures["summarize_s"] = round(summarize(db), 1)
+    empty = Path(tempfile.gettempdir()) / "shub_bench_books_empty.db"
+    migrated(empty)
+    command = ("report", "revenue", "--basis", "settlement", "--format", "csv", "--group-by")
+    # The floor: the same command on an empty database (interpreter, imports, migration gate).
+    figures["empty_database"] = [run_shub(empty, *command, "month") for _ in range(3)]
+    for group in args.groups.split(","):
+        figures[group] = {
+            "command": [run_shub(db, *command, group) for _ in range(3)],
+            "query": [
+                json.loads(
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-c",
+                            QUERY_CODE.format(repo=str(REPO), db=db, group=group),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=True,
+                    ).stdout
+                )
+                for _ in range(3)
+            ],
+        }
     return figures
 
 
@@ -385,6 +379,7 @@ def main() -> None:
     settlement = sub.add_parser("settlement")
     settlement.add_argument("--orders", type=int, default=1_000_000)
     settlement.add_argument("--db")
+    settlement.add_argument("--groups", default="month,creator,day,week")
     args = parser.parse_args()
     run = {"sync": bench_sync, "check": bench_check, "settlement": bench_settlement}[args.what]
     print(json.dumps(run(args), indent=2))

@@ -18,77 +18,48 @@ Target: ≥ 80 % of the ceiling.
 `statement`: a SQLite file at head with one creator whose connected account's book has
 `--orders` sales in one month (each a `py_` payment with its application fee, pending then
 available: two entries, five lines), a quarter of them refunded (`pyr_`), and a daily payout;
-generated in SQL. Then `shub-pay report statement --creator … --month … --format csv` in a
-fresh process, three times. Target: ≤ 1 s.
+generated in SQL, its summaries rebuilt by `books summarize`. Then `shub-pay report statement
+--creator … --month … --format csv` in a fresh process, three times: its own CPU and peak RSS
+(`wait4`). Target: ≤ 1 s.
 
-A separate file from `bench/books.py` so the two branches merge without conflicts.
-
-Figures taken 2026-12-01 on the shared 2-core machine with a load average near 10 (the full
-test suite and other engineers' work running), so CPU-bound figures are several times slower
-than on an idle machine:
-
-- `payouts` at full size (1,000 payouts × 1,000 transactions, 200 ms, 100 req/s): 11,011 list
-  calls in 121.3 s, 8,245 transactions/s = 82.4 % of the 10,000/s ceiling (a payout of 1,000
-  lists 11 pages, its own transaction included, so 91 % is the most the page count allows),
-  0 differences, 1 request rate-limited and retried, 32.8 s CPU, 233 MB peak (the ids kept to
-  drop duplicates across pages). At 100 × 1,000: 65 % (too few payouts for 32 workers' tail).
-- `statement --orders 100000` (550,000 journal lines): 16.9 s in-process under that load
-  (CPU-starved: the Python loop ran at ≈ 35 µs a row), above the ≤ 1 s target; not met.
+Set-up shared with `bench/books.py`: `bench/books_setup.py`. Figures: bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import random
-import resource
 import sqlite3
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+from books_setup import (
+    REPO,
+    in_child,
+    migrated,
+    peak_rss_mb,
+    run_shub,
+    sandbox_process,
+    summarize,
+    ts,
+)
+
 KEY = "sk_test_bench_month_close_01"
 START = 1_764_547_200  # 2025-12-01T00:00:00Z
-
-
-def _peak_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _migrated(path: Path) -> None:
-    sys.path.insert(0, str(REPO))
-    from shub_pay.db import make_engine, upgrade
-
-    if path.exists():
-        path.unlink()
-    engine = make_engine(f"sqlite:///{path}")
-    upgrade(engine)
-    engine.dispose()
 
 
 # -- payouts ------------------------------------------------------------------------------------
 
 
-def _serve(conn: Any, payouts: int, per_payout: int, latency_ms: int, rate: int) -> None:
+def _seed_payouts(sandbox: Any, payouts: int, per_payout: int) -> dict[str, Any]:
     sys.path.insert(0, str(REPO))
-    from shub_pay.sandbox import Sandbox
     from shub_pay.sandbox.balance import post
     from shub_pay.sandbox.payouts import run_payouts
 
-    sandbox = Sandbox(seed=11)
-    sandbox.start()
-    started = time.perf_counter()
     state = sandbox.state
     rng = random.Random(17)
     end = START + payouts * 3600 + 86_400
@@ -109,12 +80,7 @@ def _serve(conn: Any, payouts: int, per_payout: int, latency_ms: int, rate: int)
                     bulk=True,
                 )
             run_payouts(state, at + 3599)
-    seed_s = time.perf_counter() - started
-    sandbox.set_faults(latency_ms=latency_ms, rate_limit_per_s=rate)
-    conn.send({"url": sandbox.url, "seed_s": seed_s})
-    conn.recv()
-    conn.send(sandbox.stats())
-    sandbox.stop()
+    return {}
 
 
 def _reconcile_child(url: str, db: str, rate: int, out: Any) -> None:
@@ -133,29 +99,23 @@ def _reconcile_child(url: str, db: str, rate: int, out: Any) -> None:
             "wall_s": round(time.perf_counter() - wall, 2),
             "cpu_s": round(time.process_time() - cpu, 2),
             **summary,
-            "peak_rss_mb": round(_peak_rss_mb(), 1),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
         }
     )
 
 
 def bench_payouts(args: argparse.Namespace) -> dict[str, Any]:
-    context = mp.get_context("spawn")
-    here, there = context.Pipe()
-    server = context.Process(
-        target=_serve, args=(there, args.payouts, args.per_payout, args.latency_ms, args.rate)
-    )
-    server.start()
-    info = here.recv()
     db = Path(args.db or tempfile.gettempdir()) / "shub_bench_month_close_payouts.db"
-    _migrated(db)
-    mine, theirs = context.Pipe()
-    child = context.Process(target=_reconcile_child, args=(info["url"], str(db), args.rate, theirs))
-    child.start()
-    result = mine.recv()
-    child.join()
-    here.send("done")
-    stats = here.recv()
-    server.join()
+    with sandbox_process(
+        11,
+        _seed_payouts,
+        args.payouts,
+        args.per_payout,
+        latency_ms=args.latency_ms,
+        rate=args.rate,
+    ) as (info, stats):
+        migrated(db)
+        result = in_child(_reconcile_child, info["url"], str(db), args.rate)
     per_s = result["balance_transactions"] / result["wall_s"] if result["wall_s"] else 0.0
     ceiling = args.rate * 100
     return {
@@ -175,12 +135,8 @@ def bench_payouts(args: argparse.Namespace) -> dict[str, Any]:
 # -- statement ----------------------------------------------------------------------------------
 
 
-def _ts(unix_sql: str) -> str:
-    return f"strftime('%Y-%m-%d %H:%M:%S.000000', {unix_sql}, 'unixepoch')"
-
-
 def _statement_db(path: Path, orders: int) -> None:
-    _migrated(path)
+    migrated(path)
     db = sqlite3.connect(path)
     db.execute("PRAGMA journal_mode=OFF")
     db.execute("PRAGMA synchronous=OFF")
@@ -202,9 +158,9 @@ def _statement_db(path: Path, orders: int) -> None:
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
         "INSERT INTO orders (id, order_number, buyer_id, creator_id, stripe_payment_intent_id, "
         "stripe_charge_id, amount_minor, currency, application_fee_minor, status, "
-        "refunded_minor, paid_at, created_at, updated_at) SELECT i, 'SH-' || i, 'b_bench', "
+        "refunded_minor, dispute_amount_minor, paid_at, created_at, updated_at) SELECT i, 'SH-' || i, 'b_bench', "
         "'c_bench', 'pi_' || i, 'ch_' || i, 500 + i % 5000, 'usd', 50 + i % 500, 'COMPLETED', "
-        f"0, {_ts(at)}, {_ts(at)}, {_ts(at)} FROM n",
+        f"0, 0, {ts(at)}, {ts(at)}, {ts(at)} FROM n",
         (orders,),
     )
     # The creator's payments (py_, with the application fee) and a quarter refunded (pyr_).
@@ -221,7 +177,7 @@ def _statement_db(path: Path, orders: int) -> None:
             f"SELECT i * 2 + {offset}, 'txn_{bt_type}_' || i, 'acct_bench', '{bt_type}', "
             f"'{category}', {amount}, {fee}, '[]', ({amount}) - ({fee}), 'usd', "
             f"'{'py' if offset == 0 else 'pyr'}_' || i, i, 'available', "
-            f"{_ts(f'{at} + {offset}')}, {_ts(f'{at} + {offset}')}, {now} FROM n WHERE {where}",
+            f"{ts(f'{at} + {offset}')}, {ts(f'{at} + {offset}')}, {now} FROM n WHERE {where}",
             (orders,),
         )
     # Each transaction's entry, its lines; a payment's funds becoming available a day later.
@@ -263,43 +219,15 @@ def bench_statement(args: argparse.Namespace) -> dict[str, Any]:
     build_s = time.perf_counter() - started
     with sqlite3.connect(db) as conn:
         lines = conn.execute("SELECT count(*) FROM journal_lines").fetchone()[0]
+    summarize_s = summarize(db)
     month = time.strftime("%Y-%m", time.gmtime(START))
-    shub = str(Path(sys.executable).parent / "shub-pay")
-    runs = []
-    for _ in range(3):
-        wall = time.perf_counter()
-        done = subprocess.run(
-            [
-                shub,
-                "--database-url",
-                f"sqlite:///{db}",
-                "report",
-                "statement",
-                "--creator",
-                "creator@bench",
-                "--month",
-                month,
-                "--format",
-                "csv",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        runs.append(
-            {
-                "wall_s": round(time.perf_counter() - wall, 3),
-                "csv_lines": len(done.stdout.splitlines()),
-                "max_rss_mb": round(
-                    resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
-                ),
-            }
-        )
+    argv = ("report", "statement", "--creator", "creator@bench", "--month", month)
     return {
         "orders": args.orders,
         "journal_lines": lines,
         "generate_s": round(build_s, 1),
-        "runs": runs,
+        "summarize_s": round(summarize_s, 1),
+        "runs": [run_shub(db, *argv, "--format", "csv") for _ in range(3)],
     }
 
 

@@ -199,6 +199,20 @@ def close(
         note(f"[green]{closed.period} closed[/green] with {closed.entries} entries")
 
 
+@app.command("summarize")
+def summarize(ctx: typer.Context, fmt: FormatOption = Format.TABLE) -> None:
+    """Recompute the journal's per-day summaries from its lines (what `books check`, `report
+    balance` and the settlement report read); `books sync` keeps them as it posts, so this is
+    for a database whose summaries were lost or edited by hand.
+
+    Example: shub-pay books summarize
+    """
+    from shub_pay.services.books.summary import summarize as rebuild
+
+    done = rebuild(app_context(ctx).engine())
+    render_mapping(done.as_dict(), fmt=fmt, title="books summarize")
+
+
 @app.command("export")
 def export(
     ctx: typer.Context,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from shub_pay.services.books.settlement import SettlementReport, SettlementRow
+    from shub_pay.services.books.statement import Statement
     from shub_pay.services.reports.rows import RevenueReport, RevenueRow
 
 app = typer.Typer(help="Reports for finance: revenue per period, creator or product.")
@@ -567,39 +568,41 @@ STATEMENT_CSV_COLUMNS = (
 )
 
 
-def _statement_csv(data: dict[str, Any], out: TextIO) -> None:
-    from shub_pay.csvfile import write_records
+def _statement_csv(statement: Statement, out: TextIO) -> None:
+    """The statement's CSV, written from its lines as they are (no JSON-shaped copy first: a
+    creator's month can have 100,000 of them); amounts are decimal strings formatted here."""
+    from shub_pay.csvfile import write_amount_rows
+    from shub_pay.domain.money import major_formatter
 
-    records: list[dict[str, Any]] = []
-    for row in data["currencies"]:
-        currency = row["currency"]
+    parts = STATEMENT_CSV_COLUMNS[5:-1]
+    assert STATEMENT_CSV_COLUMNS[-1] == "amount"
 
-        def money(amount: int, currency: str = currency) -> str:
-            return _major(amount, currency)
+    def rows() -> Iterator[list[Any]]:
+        for row in statement.currencies:
+            currency = row.currency
+            format_major = major_formatter(currency)  # the exponent once, not per cell
+            zero = format_major(0)
 
-        records.append(
-            {"kind": "opening", "currency": currency, "amount": money(row["opening_minor"])}
-        )
-        for line in row["lines"]:
-            record = {
-                "date": line["date"][:10],
-                "kind": line["kind"],
-                "order_number": line["order_number"],
-                "reference": line["reference"],
-                "currency": currency,
-                "amount": money(line["amount_minor"]),
-            }
-            for column in STATEMENT_CSV_COLUMNS[5:-1]:
-                record[column] = money(line[f"{column}_minor"])
-            records.append(record)
-        total: dict[str, Any] = {"kind": "total", "currency": currency}
-        for column in STATEMENT_CSV_COLUMNS[5:-1]:
-            total[column] = money(row[f"{column}_minor"])
-        records.append(total)
-        records.append(
-            {"kind": "closing", "currency": currency, "amount": money(row["closing_minor"])}
-        )
-    write_records(out, STATEMENT_CSV_COLUMNS, records)
+            def money(amount: int, format_major: Any = format_major, zero: str = zero) -> str:
+                return format_major(amount) if amount else zero
+
+            blank = [""] * len(parts)
+            yield [None, "opening", None, None, currency, *blank, money(row.opening_minor)]
+            for line in row.lines:
+                amounts = line.amounts
+                yield [
+                    line.date.date().isoformat(),
+                    line.kind,
+                    line.order_number,
+                    line.reference,
+                    currency,
+                    *(money(amounts.get(column, 0)) for column in parts),
+                    money(sum(amounts.values())),
+                ]
+            yield [None, "total", None, None, currency, *(money(row.totals[c]) for c in parts), ""]
+            yield [None, "closing", None, None, currency, *blank, money(row.closing_minor)]
+
+    write_amount_rows(out, STATEMENT_CSV_COLUMNS, rows(), text_columns=5)
 
 
 @app.command("statement")
@@ -633,26 +636,27 @@ def statement(
             hint="Add --force to replace it, or choose another --output.",
         )
     context = app_context(ctx)
-    data = creator_statement(engine=context.engine(), creator=creator, month=month).as_dict()
+    result = creator_statement(engine=context.engine(), creator=creator, month=month)
     if output is not None:
         if fmt is Format.JSON:
+            data = result.as_dict()
             _write_atomically(
                 output,
                 lambda out: out.write(json.dumps(to_jsonable(data), indent=2) + "\n"),
                 force=force,
             )
         else:
-            _write_atomically(output, lambda out: _statement_csv(data, out), force=force)
+            _write_atomically(output, lambda out: _statement_csv(result, out), force=force)
         note(f"statement written to {output}")
         return
     if fmt is Format.JSON:
-        print_json(data)
+        print_json(result.as_dict())
     elif fmt is Format.CSV:
         import sys
 
-        _statement_csv(data, sys.stdout)
+        _statement_csv(result, sys.stdout)
     else:
-        _render_statement(data)
+        _render_statement(result.as_dict())
 
 
 def _render_statement(data: dict[str, Any]) -> None:

@@ -132,3 +132,36 @@ def period_label(start: date, granularity: Granularity) -> str:
         year, week, _ = start.isocalendar()
         return f"{year}-W{week:02d}"
     return f"{start.year:04d}-{start.month:02d}"
+
+
+def period_windows(
+    first: datetime,
+    last: datetime,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    granularity: Granularity,
+    zone: tzinfo,
+) -> list[tuple[date, datetime, datetime]]:
+    """(local first day, UTC start, UTC end) of every period from the one holding `first` to
+    the one holding `last` (the data's first and last moment), clipped to `[since, until)`.
+
+    Boundaries are local midnights converted to UTC one by one, so a DST change moves them
+    exactly as it moves the clocks; clipping to the data means "all time" is not "from year 1".
+    """
+    first = max(first, since) if since else first
+    last = min(last, until) if until else last
+    periods: list[tuple[date, datetime, datetime]] = []
+    start = period_start(first.astimezone(zone).date(), granularity)
+    while True:
+        lo = local_midnight(start, zone)
+        if lo > last:
+            break
+        following = next_period_start(start, granularity)
+        hi = local_midnight(following, zone)
+        lo_clipped = max(lo, since) if since else lo
+        hi_clipped = min(hi, until) if until else hi
+        if lo_clipped < hi_clipped:
+            periods.append((start, lo_clipped, hi_clipped))
+        start = following
+    return periods

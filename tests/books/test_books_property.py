@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -30,12 +32,17 @@ from sqlmodel import Session
 
 from shub_pay.db import make_engine
 from shub_pay.domain.models import Order
+from shub_pay.domain.periods import Granularity
 from shub_pay.gateway import Gateway
+from shub_pay.services.books.balance import report_balance
 from shub_pay.services.books.check import check_books
+from shub_pay.services.books.settlement import COLUMNS as SETTLEMENT_COLUMNS
 from shub_pay.services.books.settlement import order_settlement, settlement_report
+from shub_pay.services.books.summary import summarize
 from shub_pay.services.books.sync import GatewaySource, sync_books
 from shub_pay.services.catalog.importer import import_catalog
 from shub_pay.services.reports.rows import GroupBy
+from tests.books import recompute
 from tests.books.world import World
 from tests.conftest import SANDBOX_KEY
 from tests.support.shop import Shop
@@ -44,6 +51,7 @@ EXAMPLES = int(os.environ.get("SHUB_PROPERTY_EXAMPLES", "4"))
 PRODUCTS = (("p_aurora", "usd"), ("p_winter", "eur"), ("p_sakura", "jpy"), ("p_stern", "eur"))
 BUYERS = ("b_mia", "b_noah", "b_olivia", "b_liam", "b_emma", "b_kenji", "b_lena", "b_ava")
 HOUR = 3600
+ZONES = ("UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham")
 
 sales = st.tuples(
     st.just("sale"),
@@ -174,13 +182,21 @@ def _play(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(history=st.lists(steps, min_size=4, max_size=12))
+@given(
+    history=st.lists(steps, min_size=4, max_size=12),
+    window=st.tuples(st.integers(0, 1000), st.integers(0, 1000)),  # per mille of the span
+    zone=st.sampled_from(ZONES),
+    granularity=st.sampled_from((Granularity.DAY, Granularity.WEEK, Granularity.MONTH)),
+)
 def test_after_any_history_the_books_agree_with_stripe_and_settle_every_cent(
     db_url: str,
     fresh_database: Callable[[], str],
     stripe_sandbox: Any,
     catalog_data: Any,
     history: list[tuple[Any, ...]],
+    window: tuple[int, int],
+    zone: str,
+    granularity: Granularity,
 ) -> None:
     stripe_sandbox.reset()
     engine = make_engine(fresh_database())
@@ -223,5 +239,77 @@ def test_after_any_history_the_books_agree_with_stripe_and_settle_every_cent(
                     + view.platform_net_minor
                     + view.creator_net_minor
                 )
+        # The per-day summaries `books sync` kept are what the journal's rows add up to, and
+        # what `books summarize` recomputes; every report read from them over any window and
+        # zone is what the entries themselves give.
+        rows = recompute.journal_rows(engine)
+        kept = (
+            recompute.stored_days(engine),
+            recompute.stored_settlement_days(engine),
+            recompute.stored_statement_lines(engine),
+        )
+        assert kept == (
+            recompute.expected_days(rows),
+            recompute.expected_settlement_days(rows),
+            recompute.expected_statement_lines(rows),
+        )
+        assert bool(kept[1]) == bool(payments), "the platform's order transactions are summed"
+        summarize(engine)
+        assert (
+            recompute.stored_days(engine),
+            recompute.stored_settlement_days(engine),
+            recompute.stored_statement_lines(engine),
+        ) == kept
+        _reports_over_any_window(engine, rows, window, ZoneInfo(zone), granularity)
     finally:
         engine.dispose()
+
+
+def _reports_over_any_window(
+    engine: Any,
+    rows: dict[str, Any],
+    window: tuple[int, int],
+    zone: ZoneInfo,
+    granularity: Granularity,
+) -> None:
+    moments = [m for m, _, _ in recompute.settled_entries(rows)]
+    if not moments:
+        return
+    first, last = min(moments), max(moments)
+    span = (last - first) + timedelta(hours=2)
+    low, high = sorted(window)
+    since = first - timedelta(hours=1) + span * low / 1000
+    until = first - timedelta(hours=1) + span * high / 1000 + timedelta(seconds=1)
+    expected = recompute.expected_settlement_rows(
+        rows, since=since, until=until, granularity=granularity, zone=zone
+    )
+    with Session(engine) as session:
+        report = settlement_report(
+            session=session,
+            since=since,
+            until=until,
+            group_by=GroupBy(granularity.value),
+            time_zone=zone.key,
+        )
+    got = {
+        (r.key, r.currency): {
+            **{c: getattr(r, f"{c}_minor") for c in SETTLEMENT_COLUMNS},
+            "orders": r.orders,
+        }
+        for r in report.rows
+    }
+    assert got == expected
+    activity = recompute.expected_balance_activity(rows, book="platform", since=since, until=until)
+    rolled = report_balance(engine=engine, account="platform", since=since, until=until)
+    found: dict[tuple[str, str], int] = {}
+    for currency in rolled.currencies:
+        for category, amount in currency.activity.items():
+            found[(currency.currency, category)] = amount
+    expected_activity = {
+        key: amount
+        for key, amount in activity.items()
+        if key[1] not in ("payout", "payout_reversal")
+    }
+    assert {k: v for k, v in found.items() if v} == {
+        k: v for k, v in expected_activity.items() if v
+    }

@@ -180,6 +180,13 @@ NOV_20 = int(datetime(2026, 11, 20, 12, tzinfo=UTC).timestamp())
 DEC_2 = int(datetime(2026, 12, 2, 9, tzinfo=UTC).timestamp())
 
 
+def _settlement(books_cli: Cli, group: str, *window: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = books_cli.json(
+        "report", "revenue", "--basis", "settlement", "--group-by", group, *window
+    )
+    return rows
+
+
 def _export(books_cli: Cli, *window: str) -> list[dict[str, str]]:
     import csv
     import io
@@ -216,6 +223,10 @@ def test_a_closed_month_reads_the_same_after_a_late_refund_and_a_won_dispute(
     statement_before = books_cli.json(
         "report", "statement", "--creator", creator, "--month", "2026-11"
     )
+    settlement_before = {
+        group: _settlement(books_cli, group, *november) for group in ("month", "day", "creator")
+    }
+    assert settlement_before["month"][0]["period"] == "2026-11"
 
     # Stripe dates a refund and a won dispute inside November; they are read after the close.
     world.sandbox.set_clock(NOV_20)
@@ -236,6 +247,10 @@ def test_a_closed_month_reads_the_same_after_a_late_refund_and_a_won_dispute(
         books_cli.json("report", "statement", "--creator", creator, "--month", "2026-11")
         == statement_before
     )
+    # The settlement report of November too, by period and by creator (DESIGN §12).
+    assert {
+        group: _settlement(books_cli, group, *november) for group in ("month", "day", "creator")
+    } == settlement_before
 
     # The late entries are December's adjustments, naming November.
     december = _export(books_cli, "--since", "2026-12-01")
@@ -253,6 +268,14 @@ def test_a_closed_month_reads_the_same_after_a_late_refund_and_a_won_dispute(
             sums.get(key, Decimal(0)) + Decimal(row["debit"] or "0") - Decimal(row["credit"] or "0")
         )
     assert sums and not any(sums.values())
+    # ... and the late refund and dispute are December's, in the settlement report as well.
+    (dec_usd,) = [
+        row
+        for row in _settlement(books_cli, "month", "--since", "2026-12-01")
+        if row["currency"] == "usd" and row["kind"] == "group"
+    ]
+    assert dec_usd["period"] == "2026-12" and dec_usd["refunds_minor"] == 300
+    assert dec_usd["orders"] == 0  # no sale in December: only the adjustments
     dec = books_cli.json("report", "balance", "--since", "2026-12-01")
     (usd,) = [r for r in dec["currencies"] if r["currency"] == "usd"]
     assert usd["activity"]["refund"] == -300 and usd["difference_minor"] == 0

@@ -195,3 +195,63 @@ def test_payouts_are_stored_and_their_status_followed(marketplace: Engine, fake:
     with Session(marketplace) as session:
         (row,) = session.execute(select(Payout)).scalars().all()
     assert (row.status, row.failure_code, row.amount_minor) == ("failed", "account_closed", 62)
+
+
+def test_an_order_that_arrives_after_its_transactions_moves_them_into_its_summaries(
+    marketplace: Engine, fake: FakeBooks
+) -> None:
+    """The webhook that creates the order is late: the first sync stores the sale unlinked, the
+    next links it (`link_pass`). The settlement summary gains the sale, the creator's statement
+    line moves from the `py_` payment to the order, and both equal what the journal's rows give,
+    as `books summarize` recomputes them."""
+    from shub_pay.services.books.settlement import settlement_report
+    from shub_pay.services.books.statement import creator_statement
+    from shub_pay.services.books.summary import summarize
+    from shub_pay.services.reports.rows import GroupBy
+    from tests.books import recompute
+
+    sale(fake, 7, created=T0 + 3 * 3600)
+    first = sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY))
+    assert first.unlinked_count == 4
+    with Session(marketplace) as session:
+        assert settlement_report(session=session, group_by=GroupBy.CREATOR).rows == ()
+    (lone,) = creator_statement(
+        engine=marketplace, creator="ada@example.com", month="2025-12"
+    ).currencies
+    assert [(line.kind, line.reference) for line in lone.lines] == [("charge", "py_7")]
+
+    add_order(marketplace, 7)
+    again = sync_books(engine=marketplace, source=fake, now=_now(T0 + DAY + 60))
+    assert again.unlinked_count == 0
+
+    with Session(marketplace) as session:
+        (row,) = settlement_report(session=session, group_by=GroupBy.CREATOR).rows
+    assert (row.key, row.orders, row.gross_minor, row.platform_net_minor) == (
+        "ada@example.com",
+        1,
+        1299,
+        62,
+    )
+    (usd,) = creator_statement(
+        engine=marketplace, creator="ada@example.com", month="2025-12"
+    ).currencies
+    assert [(line.kind, line.order_number, line.amount_minor) for line in usd.lines] == [
+        ("order", "SH-00007", 1299 - 130)
+    ]
+    rows = recompute.journal_rows(marketplace)
+    kept = (
+        recompute.stored_days(marketplace),
+        recompute.stored_settlement_days(marketplace),
+        recompute.stored_statement_lines(marketplace),
+    )
+    assert kept == (
+        recompute.expected_days(rows),
+        recompute.expected_settlement_days(rows),
+        recompute.expected_statement_lines(rows),
+    )
+    summarize(marketplace)
+    assert (
+        recompute.stored_days(marketplace),
+        recompute.stored_settlement_days(marketplace),
+        recompute.stored_statement_lines(marketplace),
+    ) == kept

@@ -276,3 +276,13 @@ def test_any_digit_beyond_the_currencys_precision_is_refused(
     text = f"{whole}.{fraction}{tail}{last}"
     with pytest.raises(UsageError):
         parse_amount(text, currency)
+
+
+@given(
+    amount=st.integers(-(10**15), 10**15),
+    currency=st.sampled_from(("usd", "eur", "jpy", "kwd", "bhd", "krw")),
+)
+def test_a_currencys_formatter_writes_what_to_major_str_writes(amount: int, currency: str) -> None:
+    from shub_pay.domain.money import major_formatter, to_major_str
+
+    assert major_formatter(currency)(amount) == to_major_str(amount, currency)

@@ -14,7 +14,9 @@ Decides:
   bank returned) are `payouts_minor` instead, negative when money left.
 - **Dated by the journal** (`effective_at`): an entry posted late for a closed month is dated in
   the first open month (`close.py`), so a closed month's roll-forward never changes.
-- One GROUP BY over the lines of the window, one for the opening: memory is flat.
+- Read from the per-day summary of the lines (`summary.py`): the window's whole UTC days from
+  `books_days`, the pieces of days at its edges from the lines; time and memory do not grow
+  with the journal.
 """
 
 from __future__ import annotations
@@ -23,15 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, and_, func, select
 from sqlalchemy.engine import Connection
 
-from shub_pay.domain.models import BalanceTransaction, JournalEntry, JournalLine
-from shub_pay.services.books import journal
-
-LINE: Table = JournalLine.__table__  # type: ignore[attr-defined]
-ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
-BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
+from shub_pay.services.books import journal, summary
 
 PAYOUT_CATEGORIES = frozenset({"payout", "payout_reversal"})
 
@@ -94,35 +90,17 @@ class BalanceReport:
         }
 
 
-def _window(since: datetime | None, until: datetime | None) -> list[Any]:
-    where: list[Any] = []
-    if since is not None:
-        where.append(ENTRY.c.effective_at >= since)
-    if until is not None:
-        where.append(ENTRY.c.effective_at < until)
-    return where
-
-
 def balances_at(conn: Connection, book: str, until: datetime | None) -> dict[str, tuple[int, int]]:
     """{currency: (available, pending)} of a book from every entry dated before `until`."""
-    query = (
-        select(LINE.c.currency, LINE.c.ledger_account, func.sum(LINE.c.amount_minor))
-        .select_from(LINE.join(ENTRY, ENTRY.c.id == LINE.c.entry_id))
-        .where(
-            LINE.c.book == book,
-            LINE.c.ledger_account.in_(journal.BALANCE_ACCOUNTS),
-            *_window(None, until),
-        )
-        .group_by(LINE.c.currency, LINE.c.ledger_account)
-    )
     found: dict[str, tuple[int, int]] = {}
-    for currency, account, total in conn.execute(query):
-        available, pending = found.get(str(currency), (0, 0))
+    sums = summary.balance_sums(conn, books=[book], group=("currency", "ledger_account"), hi=until)
+    for (currency, account), total in sorted(sums.items()):
+        available, pending = found.get(currency, (0, 0))
         if account == "balance_available":
-            available += int(total or 0)
+            available += total
         else:
-            pending += int(total or 0)
-        found[str(currency)] = (available, pending)
+            pending += total
+        found[currency] = (available, pending)
     return found
 
 
@@ -136,35 +114,25 @@ def roll_forward(
     """The book's roll-forward per currency over `[since, until)` (see the module's doc)."""
     opening = balances_at(conn, book, since) if since is not None else {}
     closing = balances_at(conn, book, until)
-    activity_query = (
-        select(LINE.c.currency, BT.c.reporting_category, func.sum(LINE.c.amount_minor))
-        .select_from(
-            LINE.join(ENTRY, ENTRY.c.id == LINE.c.entry_id).join(
-                BT, BT.c.id == ENTRY.c.balance_transaction_id
-            )
-        )
-        .where(
-            and_(
-                LINE.c.book == book,
-                LINE.c.ledger_account.in_(journal.BALANCE_ACCOUNTS),
-                ENTRY.c.kind == journal.KIND_TRANSACTION,
-                *_window(since, until),
-            )
-        )
-        .group_by(LINE.c.currency, BT.c.reporting_category)
+    activity = summary.balance_sums(
+        conn,
+        books=[book],
+        group=("currency", "reporting_category"),
+        lo=since,
+        hi=until,
+        kind=journal.KIND_TRANSACTION,
     )
     rows: dict[str, CurrencyRollForward] = {}
 
     def row(currency: str) -> CurrencyRollForward:
         return rows.setdefault(currency, CurrencyRollForward(currency=currency))
 
-    for currency, category, total in conn.execute(activity_query):
-        amount = int(total or 0)
-        target = row(str(currency))
+    for (currency, category), amount in sorted(activity.items()):
+        target = row(currency)
         if category in PAYOUT_CATEGORIES:
             target.payouts_minor += amount
         else:
-            name = str(category or "other_adjustment")
+            name = category or "other_adjustment"
             target.activity[name] = target.activity.get(name, 0) + amount
     for currency, (available, pending) in opening.items():
         row(currency).opening_minor = available + pending

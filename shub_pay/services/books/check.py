@@ -3,8 +3,9 @@
 Decides (DESIGN.md §11, §15):
 
 - The journal's available and pending balance of a book and currency is the sum of its lines on
-  `balance_available` and `balance_pending`: one aggregate over the journal lines' balance
-  index (never the entries), so memory is flat however long the journal.
+  `balance_available` and `balance_pending`, read from the per-day summary of the lines
+  (`summary.py`, kept in the transaction that posts them; `books summarize` recomputes it): one
+  aggregate over a few rows a book and day, so time and memory do not grow with the journal.
 - Stripe's is `GET /v1/balance` (with `Stripe-Account` for a connected account), asked when the
   check runs: anything Stripe did since the last `books sync` shows as a difference until the
   next sync. A currency on either side only is compared against 0 on the other.
@@ -19,14 +20,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select
+from sqlalchemy import Engine, Table, select
 from sqlmodel import Session
 
-from shub_pay.domain.models import BalanceTransaction, JournalLine
-from shub_pay.services.books import journal
+from shub_pay.domain.models import BalanceTransaction
+from shub_pay.services.books import summary
 from shub_pay.services.books.sync import BooksSource, books_accounts
 
-LINE: Table = JournalLine.__table__  # type: ignore[attr-defined]
 BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
 
 
@@ -95,16 +95,13 @@ class BooksCheckReport:
 
 
 def journal_balances(engine: Engine, books: list[str]) -> dict[tuple[str, str], dict[str, int]]:
-    """{(book, currency): {ledger account: sum}} of the balance accounts."""
-    query = (
-        select(LINE.c.ledger_account, LINE.c.book, LINE.c.currency, func.sum(LINE.c.amount_minor))
-        .where(LINE.c.ledger_account.in_(journal.BALANCE_ACCOUNTS), LINE.c.book.in_(books))
-        .group_by(LINE.c.ledger_account, LINE.c.book, LINE.c.currency)
-    )
+    """{(book, currency): {ledger account: sum}} of the balance accounts, from the per-day
+    summary (`summary.py`), which the transaction posting the lines keeps."""
     found: dict[tuple[str, str], dict[str, int]] = {}
     with engine.connect() as conn:
-        for account, book, currency, total in conn.execute(query):
-            found.setdefault((str(book), str(currency)), {})[str(account)] = int(total or 0)
+        sums = summary.balance_sums(conn, books=books, group=("book", "currency", "ledger_account"))
+    for (book, currency, account), total in sums.items():
+        found.setdefault((book, currency), {})[account] = total
     return found
 
 

@@ -15,41 +15,58 @@ Decides:
   amounts (a failed refund and a reinstated dispute count back); `stripe_fees` are the fees of
   every transaction but disputes', whose fees are `dispute_fees`. A category no rule knows
   (none on a destination charge) counts in `gross` and, by its net, in `platform_net`.
-- **Dated by when the money moved** (the transaction's `created`), so a month's row never
-  changes afterwards; `orders` counts the charges of the period.
-- **In the database**: per (period, currency, reporting category) one range scan of the
-  (account, currency, reporting_category, created, …) covering index with three plain sums,
-  or one GROUP BY creator / product and category; `contribution` is linear, so Python turns
-  the category sums into the columns. Python sees a few rows a group, never a transaction.
+- **Dated by the journal**: by the transaction's journal entry (`effective_at`), which is when
+  the money moved, except that an entry arriving after its month was closed is posted in the
+  first open month as an adjustment (`close.py`). So a closed month's rows never change, and
+  the late refund or dispute shows in the month it was posted in. `orders` counts the charges
+  of the period.
+- **The order's creator and product** are the order's own (`orders.creator_id`,
+  `orders.product_id`), as in the presentment report; orders without one group as `(none)`.
+- **In the database, from the per-day summary** (`summary.py`, `books_settlement_days`): the
+  whole UTC days of the window summed per (day | creator | product, currency, category) in one
+  read, and the pieces of days at the edges (another time zone's midnights, a `--since` at
+  09:30) from the journal entries; `contribution` is linear, so Python turns the category sums
+  into the columns. Python sees a few rows a day or group, never a transaction.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, and_, func, select
+from sqlalchemy import Table, and_, func, literal, select, true
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from shub_pay.domain.models import PLATFORM_BOOK, BalanceTransaction, Order, OrderItem
+from shub_pay.domain.models import (
+    PLATFORM_BOOK,
+    BalanceTransaction,
+    JournalEntry,
+    Order,
+    SettlementDay,
+)
 from shub_pay.domain.periods import (
     Granularity,
-    local_midnight,
     next_period_start,
     parse_zone,
     period_label,
-    period_start,
+    period_windows,
 )
 from shub_pay.errors import UsageError
+from shub_pay.services.books import journal
+from shub_pay.services.books.summary import DaySpan, day_span, entry_window
 from shub_pay.services.lookup import find_creator, find_product
 from shub_pay.services.reports.revenue import group_labels
 from shub_pay.services.reports.rows import TOTAL, GroupBy
 
 BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
 ORDER: Table = Order.__table__  # type: ignore[attr-defined]
-ITEM: Table = OrderItem.__table__  # type: ignore[attr-defined]
+ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
+SETTLED: Table = SettlementDay.__table__  # type: ignore[attr-defined]
+NO_KEY = "(none)"  # the group of orders without a creator or product
 
 REFUND_CATEGORIES = ("refund", "refund_failure")
 DISPUTE_CATEGORIES = ("dispute", "dispute_reversal")
@@ -217,13 +234,6 @@ def order_settlement(session: Session, order_id: int) -> OrderSettlement | None:
 # --- the report --------------------------------------------------------------------------------
 
 
-_SUMS = (
-    func.count(),
-    func.coalesce(func.sum(BT.c.amount_minor), 0),
-    func.coalesce(func.sum(BT.c.fee_minor), 0),
-)
-
-
 def _row(
     key: str, currency: str, by_category: dict[str, tuple[int, int, int]], **extra: Any
 ) -> SettlementRow:
@@ -274,6 +284,102 @@ def _moment(value: Any) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+Cells = dict[tuple[str, str, str], list[int]]  # (group key, currency, category): count, Σ
+
+
+def _add(cells: Cells, rows: Any) -> None:
+    for key, currency, category, count, amount, fee in rows:
+        cell = cells.setdefault((str(key), str(currency), str(category)), [0, 0, 0])
+        cell[0] += int(count or 0)
+        cell[1] += int(amount or 0)
+        cell[2] += int(fee or 0)
+
+
+@dataclass(frozen=True)
+class _Filters:
+    """The creator and product asked for, as conditions on the summary and on the entries."""
+
+    creator_id: str | None
+    product_id: str | None
+
+    def on_summary(self) -> list[Any]:
+        where: list[Any] = []
+        if self.creator_id is not None:
+            where.append(SETTLED.c.creator_id == self.creator_id)
+        if self.product_id is not None:
+            where.append(SETTLED.c.product_id == self.product_id)
+        return where
+
+    def on_entries(self) -> list[Any]:
+        where: list[Any] = []
+        if self.creator_id is not None:
+            where.append(ORDER.c.creator_id == self.creator_id)
+        if self.product_id is not None:
+            where.append(ORDER.c.product_id == self.product_id)
+        return where
+
+
+def _summary_cells(conn: Connection, span: DaySpan, key: Any, filters: _Filters) -> Cells:
+    """The whole days of a span from `books_settlement_days`, grouped by `key`."""
+    cells: Cells = {}
+    if not span.whole_days:
+        return cells
+    query = (
+        select(
+            key,
+            SETTLED.c.currency,
+            SETTLED.c.reporting_category,
+            func.sum(SETTLED.c.transactions),
+            func.sum(SETTLED.c.amount_minor),
+            func.sum(SETTLED.c.fee_minor),
+        )
+        .where(and_(true(), *span.day_conditions(SETTLED.c.day), *filters.on_summary()))
+        .group_by(key, SETTLED.c.currency, SETTLED.c.reporting_category)
+    )
+    _add(cells, conn.execute(query))
+    return cells
+
+
+def _edge_cells(conn: Connection, span: DaySpan, key: Any, filters: _Filters, cells: Cells) -> None:
+    """The pieces of days at a span's edges, from the entries themselves (the summary's own
+    grouping: the platform's `transaction` entries of order transactions)."""
+    for lo, hi in span.edges:
+        query = (
+            select(
+                key,
+                BT.c.currency,
+                BT.c.reporting_category,
+                func.count(),
+                func.sum(BT.c.amount_minor),
+                func.sum(BT.c.fee_minor),
+            )
+            .select_from(
+                ENTRY.join(BT, BT.c.id == ENTRY.c.balance_transaction_id).join(
+                    ORDER, ORDER.c.id == BT.c.order_id
+                )
+            )
+            .where(
+                ENTRY.c.kind == journal.KIND_TRANSACTION,
+                ENTRY.c.book == PLATFORM_BOOK,
+                *entry_window(lo, hi),
+                *filters.on_entries(),
+            )
+            .group_by(key, BT.c.currency, BT.c.reporting_category)
+        )
+        _add(cells, conn.execute(query))
+
+
+def _rows_of(cells: Cells, labels: dict[str, str], **extra: Any) -> list[SettlementRow]:
+    grouped: dict[tuple[str, str], dict[str, tuple[int, int, int]]] = {}
+    for (key, currency, category), (count, amount, fee) in cells.items():
+        grouped.setdefault((key, currency), {})[category] = (count, amount, fee)
+    rows = []
+    for (key, currency), by_category in grouped.items():
+        label = labels.get(key, key)
+        rows.append(_row(label, currency, by_category, **{"sort_key": label, **extra}))
+    return rows
+
+
 def settlement_report(
     *,
     session: Session,
@@ -295,54 +401,22 @@ def settlement_report(
     zone = parse_zone(time_zone)
     creator_user = find_creator(session, creator)[0] if creator else None
     product_row = find_product(session, product) if product else None
-
-    conditions: list[Any] = [BT.c.account == PLATFORM_BOOK, BT.c.order_id.is_not(None)]
-    if since is not None:
-        conditions.append(BT.c.created >= since)
-    if until is not None:
-        conditions.append(BT.c.created < until)
-    joined: Any = BT
-    if (
-        creator_user is not None
-        or product_row is not None
-        or group_by
-        in (
-            GroupBy.CREATOR,
-            GroupBy.PRODUCT,
-        )
-    ):
-        joined = BT.join(ORDER, ORDER.c.id == BT.c.order_id)
-    if creator_user is not None:
-        conditions.append(ORDER.c.creator_id == creator_user.id)
-    product_key = (
-        select(func.min(ITEM.c.product_id)).where(ITEM.c.order_id == BT.c.order_id)
-    ).scalar_subquery()
-    if product_row is not None:
-        conditions.append(product_key == product_row.id)
-
-    groups: list[SettlementRow] = []
+    filters = _Filters(
+        creator_user.id if creator_user is not None else None,
+        product_row.id if product_row is not None else None,
+    )
+    conn = session.connection()
     granularity = group_by.granularity
     if granularity is not None:
-        groups = _period_rows(session, joined, conditions, granularity, zone, since, until)
+        groups = _period_rows(conn, filters, granularity, zone, since, until)
     else:
-        key = ORDER.c.creator_id if group_by is GroupBy.CREATOR else product_key
-        query = (
-            select(key, BT.c.currency, BT.c.reporting_category, *_SUMS)
-            .select_from(joined)
-            .where(and_(*conditions))
-            .group_by(key, BT.c.currency, BT.c.reporting_category)
-        )
-        cells: dict[tuple[str, str], dict[str, tuple[int, int, int]]] = {}
-        for k, currency, category, count, amount, fee in session.execute(query):
-            cells.setdefault((str(k), str(currency)), {})[str(category)] = (
-                int(count),
-                int(amount),
-                int(fee),
-            )
-        labels = group_labels(session, group_by, [k for k, _ in cells])
-        for (k, currency), by_category in cells.items():
-            label = labels.get(k, k)
-            groups.append(_row(label, currency, by_category, sort_key=label))
+        column = "creator_id" if group_by is GroupBy.CREATOR else "product_id"
+        span = day_span(since, until)
+        cells = _summary_cells(conn, span, SETTLED.c[column], filters)
+        _edge_cells(conn, span, func.coalesce(ORDER.c[column], literal("")), filters, cells)
+        keys = {key for key, _, _ in cells}
+        labels = {**group_labels(session, group_by, keys - {""}), "": NO_KEY}
+        groups = _rows_of(cells, labels)
     rows = sorted(groups, key=lambda r: (r.currency, r.sort_key))
     totals = []
     for currency in sorted({r.currency for r in rows}):
@@ -364,71 +438,55 @@ def settlement_report(
 
 
 def _period_rows(
-    session: Session,
-    joined: Any,
-    conditions: list[Any],
+    conn: Connection,
+    filters: _Filters,
     granularity: Granularity,
     zone: ZoneInfo,
     since: datetime | None,
     until: datetime | None,
 ) -> list[SettlementRow]:
-    """One aggregate per (period, currency): a range scan of the covering index each."""
-    bounds = session.execute(
-        select(func.min(BT.c.created), func.max(BT.c.created)).where(
-            BT.c.account == PLATFORM_BOOK, BT.c.order_id.is_not(None)
-        )
+    """One summary read grouped by day for the whole window, its days added up per period; a
+    period's edges that are not UTC midnights (another zone, a `--since` at 09:30) read from
+    the entries."""
+    first_day, last_day = conn.execute(
+        select(func.min(SETTLED.c.day), func.max(SETTLED.c.day))
     ).one()
-    first, last = _moment(bounds[0]), _moment(bounds[1])
-    if first is None or last is None:
+    if first_day is None or last_day is None:
         return []
-    first = max(first, since) if since else first
-    last = min(last, until) if until else last
-    pairs = [
-        (str(c), str(k))
-        for c, k in session.execute(
-            select(BT.c.currency, BT.c.reporting_category)
-            .where(BT.c.account == PLATFORM_BOOK)
-            .distinct()
-        )
-    ]
+    first = datetime.fromisoformat(str(first_day)).replace(tzinfo=UTC)
+    last = datetime.fromisoformat(str(last_day)).replace(tzinfo=UTC) + timedelta(
+        days=1, microseconds=-1
+    )
+    periods = period_windows(
+        first, last, since=since, until=until, granularity=granularity, zone=zone
+    )
+    by_day: dict[str, list[tuple[str, str, list[int]]]] = {}
+    for (day, currency, category), values in _summary_cells(
+        conn, day_span(since, until), SETTLED.c.day, filters
+    ).items():
+        by_day.setdefault(day, []).append((currency, category, values))
+    days = sorted(by_day)
     rows = []
-    start = period_start(first.astimezone(zone).date(), granularity)
-    while True:
-        lo = local_midnight(start, zone)
-        if lo > last:
-            break
-        following = next_period_start(start, granularity)
-        hi = local_midnight(following, zone)
-        lo_c = max(lo, since) if since else lo
-        hi_c = min(hi, until) if until else hi
-        if lo_c < hi_c:
-            cells: dict[str, dict[str, tuple[int, int, int]]] = {}
-            for currency, category in pairs:
-                # One range scan of the (account, currency, category, created, …) index.
-                query = (
-                    select(*_SUMS)
-                    .select_from(joined)
-                    .where(
-                        and_(*conditions),
-                        BT.c.currency == currency,
-                        BT.c.reporting_category == category,
-                        BT.c.created >= lo_c,
-                        BT.c.created < hi_c,
-                    )
-                )
-                count, amount, fee = (int(v or 0) for v in session.execute(query).one())
-                if count:
-                    cells.setdefault(currency, {})[category] = (count, amount, fee)
-            for currency, by_category in cells.items():
-                rows.append(
-                    _row(
-                        period_label(start, granularity),
-                        currency,
-                        by_category,
-                        period_start=start,
-                        period_end=following,
-                        sort_key=start.isoformat(),
-                    )
-                )
-        start = following
+    for start, lo, hi in periods:
+        span = day_span(lo, hi)
+        cells: Cells = {}
+        if span.whole_days:
+            begin = bisect_left(days, span.first_day) if span.first_day else 0
+            end = bisect_left(days, span.end_day) if span.end_day else len(days)
+            for day in days[begin:end]:
+                for currency, category, values in by_day[day]:
+                    cell = cells.setdefault(("", currency, category), [0, 0, 0])
+                    for index, value in enumerate(values):
+                        cell[index] += value
+        _edge_cells(conn, span, literal(""), filters, cells)
+        label = period_label(start, granularity)
+        rows.extend(
+            _rows_of(
+                cells,
+                {"": label},
+                period_start=start,
+                period_end=next_period_start(start, granularity),
+                sort_key=start.isoformat(),
+            )
+        )
     return rows

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -39,7 +39,7 @@ from shub_pay.domain.models import (
     Refund,
 )
 from shub_pay.domain.types import utcnow
-from shub_pay.services.books import journal
+from shub_pay.services.books import journal, summary
 from shub_pay.services.books.close import adjust_late_entries
 
 BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
@@ -276,6 +276,7 @@ def post_entries(
         )
     if line_values:
         conn.execute(insert(LINE), line_values)
+    summary.add_entries(conn, list(posted.values()))  # the summaries, in this transaction
     return len(posted)
 
 
@@ -414,15 +415,9 @@ def link_pass(conn: Connection, accounts: Sequence[str]) -> int:
         for start in range(0, len(rows), 500):
             chunk = rows[start : start + 500]
             _resolve_orders(conn, chunk)
-            updates = [{"row_id": r["id"], "order": r["order_id"]} for r in chunk if r["order_id"]]
-            if updates:
-                conn.execute(
-                    update(BT)
-                    .where(BT.c.id == bindparam("row_id"), BT.c.order_id.is_(None))
-                    .values(order_id=bindparam("order")),
-                    updates,
-                )
-                found += len(updates)
+            updates = [(r["id"], r["order_id"]) for r in chunk if r["order_id"]]
+            if updates:  # the link and the settlement summary's share of it
+                found += summary.link_orders(conn, updates)
         linked += found
         if not found:
             break

@@ -82,11 +82,10 @@ from shub_pay.domain.models import (
 )
 from shub_pay.domain.periods import (
     Granularity,
-    local_midnight,
     next_period_start,
     parse_zone,
     period_label,
-    period_start,
+    period_windows,
 )
 from shub_pay.domain.types import UTCDateTime
 from shub_pay.errors import UsageError
@@ -207,23 +206,15 @@ def _walk(
     first: datetime, last: datetime, filters: _Filters, granularity: Granularity, zone: ZoneInfo
 ) -> list[tuple[date, datetime, datetime]]:
     """(local first day, UTC start, UTC end) of every period from the one holding `first` to
-    the one holding `last`, clipped to the window."""
-    first = max(first, filters.since) if filters.since else first
-    last = min(last, filters.until) if filters.until else last
-    periods: list[tuple[date, datetime, datetime]] = []
-    start = period_start(first.astimezone(zone).date(), granularity)
-    while True:
-        lo = local_midnight(start, zone)
-        if lo > last:
-            break
-        following = next_period_start(start, granularity)
-        hi = local_midnight(following, zone)
-        lo_clipped = max(lo, filters.since) if filters.since else lo
-        hi_clipped = min(hi, filters.until) if filters.until else hi
-        if lo_clipped < hi_clipped:
-            periods.append((start, lo_clipped, hi_clipped))
-        start = following
-    return periods
+    the one holding `last`, clipped to the window (`domain.periods.period_windows`)."""
+    return period_windows(
+        first,
+        last,
+        since=filters.since,
+        until=filters.until,
+        granularity=granularity,
+        zone=zone,
+    )
 
 
 def _periods(
