@@ -141,7 +141,9 @@ def _play(
                 "reverse_transfer": reverse,
                 "refund_application_fee": fee,
             },
-            idempotency_key=f"prop-{charge['id']}-{left}-{step[2]}",
+            # One key a refund asked: a refund that failed gives its amount back, so the same
+            # charge, amount left and share can come again with other flags.
+            idempotency_key=f"prop-{charge['id']}-{len(refunded)}",
         )
         refunded.append(made["id"])
     elif kind == "refund_fails" and refunded:
