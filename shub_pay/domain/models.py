@@ -728,7 +728,7 @@ class ClosedPeriod(Table, table=True):
     entries_hash: str = Field(max_length=64)
 
 
-class BooksDay(SQLModel, table=True):
+class BooksDay(Table, table=True):
     """The journal summed per UTC day of its entries (`effective_at`): per book, entry kind,
     the balance transaction's reporting category, ledger account and currency. Kept by the
     transaction that posts the entries (`services/books/summary.py`), rebuilt from the journal
@@ -746,7 +746,7 @@ class BooksDay(SQLModel, table=True):
     lines: int = Field(default=0, sa_type=BigInteger)
 
 
-class SettlementDay(SQLModel, table=True):
+class SettlementDay(Table, table=True):
     """The platform book's order transactions summed per UTC day of their journal entry, per
     settlement currency, reporting category, creator and product ("" when the order has none):
     what `report revenue --basis settlement` reads (`services/books/summary.py`)."""
@@ -797,7 +797,7 @@ STATEMENT_SUMS = (
 )
 
 
-class StatementLineSum(SQLModel, table=True):
+class StatementLineSum(Table, table=True):
     """A connected account's book summed per month and statement line: per order, or (linked to
     no order) per payout or transaction source, with its first entry's date and the statement's
     columns. Kept with the entries (`services/books/summary.py`); `report statement` reads a
