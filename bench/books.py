@@ -111,8 +111,8 @@ def _orders_db(path: Path, facts: list[tuple[Any, ...]]) -> None:
     db.executemany(
         "INSERT INTO orders (order_number, buyer_id, creator_id, stripe_payment_intent_id, "
         "stripe_charge_id, destination_account, amount_minor, currency, application_fee_minor, "
-        "status, refunded_minor, paid_at, created_at, updated_at) VALUES "
-        "(?, 'b_bench', 'c_bench', ?, ?, NULL, ?, ?, 0, 'COMPLETED', 0, "
+        "status, refunded_minor, dispute_amount_minor, paid_at, created_at, updated_at) VALUES "
+        "(?, 'b_bench', 'c_bench', ?, ?, NULL, ?, ?, 0, 'COMPLETED', 0, 0, "
         "'2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000', '2024-01-01 00:00:00.000000')",
         ((f"SH-{n:08d}", pi, ch, amount, cur) for n, (ch, pi, amount, cur, _) in enumerate(facts)),
     )

@@ -21,11 +21,13 @@ Decides (DESIGN.md §4, §15):
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+import orjson
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -67,7 +69,7 @@ FINAL_PAYOUT_STATUSES = frozenset({"paid", "failed", "canceled"})
 
 
 def _id(value: Any) -> str | None:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):  # JSON objects parse to dicts (abc checks cost ~1 µs each)
         value = value.get("id")
     return value if isinstance(value, str) and value else None
 
@@ -84,23 +86,26 @@ def needs_order(source_id: str | None) -> bool:
     return bool(source_id) and str(source_id).startswith(ORDER_SOURCE_PREFIXES)
 
 
-def row_of(bt: Mapping[str, Any], account: str) -> dict[str, Any]:
+def row_of(
+    bt: Mapping[str, Any], account: str, *, synced_at: datetime | None = None
+) -> dict[str, Any]:
     """A `balance_transactions` row from Stripe's object (its source expanded or not)."""
     source = bt.get("source")
     source_id = journal.source_id_of(bt)
     source_type = None
     parent = None
     payment_intent = None
-    if isinstance(source, Mapping):
+    if isinstance(source, dict):
         source_type = source.get("object")
         for name in _PARENT_FIELDS:
             parent = _id(source.get(name))
             if parent:
                 break
         payment_intent = _id(source.get("payment_intent"))
-        if payment_intent is None and isinstance(source.get("charge"), Mapping):
+        if payment_intent is None and isinstance(source.get("charge"), dict):
             payment_intent = _id(source["charge"].get("payment_intent"))
     rate = bt.get("exchange_rate")
+    available_on, created = int(bt["available_on"]), int(bt["created"])
     return {
         "stripe_id": bt["id"],
         "account": account,
@@ -123,39 +128,31 @@ def row_of(bt: Mapping[str, Any], account: str) -> dict[str, Any]:
         "payment_intent_id": payment_intent,
         "payout_id": source_id if source_id and source_id.startswith("po_") else None,
         "status": bt["status"],
-        "available_on": _moment(bt["available_on"]),
-        "created": _moment(bt["created"]),
-        "synced_at": utcnow(),
-    }
-
-
-def _bt_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The posting rules' view of a stored row (Stripe's field names)."""
-    source = {"id": row["source_id"]} if row["source_id"] else None
-    return {
-        "id": row["stripe_id"],
-        "type": row["type"],
-        "reporting_category": row["reporting_category"],
-        "amount": row["amount_minor"],
-        "fee": row["fee_minor"],
-        "fee_details": row["fee_details"],
-        "net": row["net_minor"],
-        "currency": row["currency"],
-        "source": source,
-        "status": row["status"],
-        "available_on": int(row["available_on"].timestamp()),
-        "created": int(row["created"].timestamp()),
+        "available_on": datetime.fromtimestamp(available_on, UTC),
+        "created": datetime.fromtimestamp(created, UTC),
+        "available_on_unix": available_on,
+        "created_unix": created,
+        "synced_at": synced_at or utcnow(),
     }
 
 
 @dataclass
 class PageResult:
+    """What one `store_page` call did. `rows` are the balance transactions it inserted (their
+    `id` and `order_id` set), `entries` the journal entries it posted (`id`, `book`, `kind`,
+    `effective_at`, `period`, `order_id`, …) and `lines` their lines (`entry_id`, `book`,
+    `ledger_account`, `currency`, `amount_minor`): what a summary kept beside the journal
+    reads, in the same transaction."""
+
     listed: int = 0
     stored: int = 0
     became_available: int = 0
     unchanged: int = 0
     entries_posted: int = 0
     max_created: int | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -191,7 +188,9 @@ def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             )
         ):
             by_refund[refund] = order
-    parents = sorted({r["source_parent_id"] for r in rows if r["source_parent_id"]})
+    parents = sorted(
+        {r["source_parent_id"] for r in rows if r["source_parent_id"]} - by_charge.keys()
+    )
     if parents:
         for source, order in conn.execute(
             select(BT.c.source_id, BT.c.order_id).where(
@@ -213,80 +212,239 @@ def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             known[row["source_id"]] = order  # later rows of the page point back to this one
 
 
+# -- writing many rows at once ---------------------------------------------------------------
+#
+# A page's rows go in as one multi-row `INSERT … VALUES (…), (…) …` per table, sent through the
+# DBAPI as it is (`exec_driver_sql`): SQLAlchemy's per-row parameter processing (the bind
+# processors of every datetime, the compiled statement's per-row dictionaries) cost more than
+# SQLite's own work, ~15 µs a row of the ~40 rows a balance transaction writes
+# (bench/README.md, books). So the values are given here in each database's own form: SQLite's
+# text timestamps (what `UTCDateTime` on SQLAlchemy's SQLite `DATETIME` stores, microseconds
+# always written) and JSON text; PostgreSQL's aware datetimes, and JSON text cast to `json`.
+
+_CHUNK_PARAMS = 30_000  # under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters
+
+
+class _Values:
+    """The database's own form of the values `store_page` writes."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+    def moment(self, value: datetime) -> Any:
+        """A UTC column's value (`UTCDateTime`: naive UTC text on SQLite, aware otherwise)."""
+        if not self.sqlite:
+            return value
+        utc = (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None)
+        text = utc.isoformat(" ")
+        return text if utc.microsecond else text + ".000000"
+
+    def unix(self, unix: int) -> Any:
+        """The same for a whole second of Unix time, as Stripe dates things (the fast path)."""
+        if not self.sqlite:
+            return datetime.fromtimestamp(unix, UTC)
+        day, second = divmod(unix, 86_400)
+        date = _DAYS.get(day)
+        if date is None:
+            date = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+        hour, second = divmod(second, 3_600)
+        minute, second = divmod(second, 60)
+        return f"{date} {hour:02d}:{minute:02d}:{second:02d}.000000"
+
+    def placeholder(self, column: str) -> str:
+        if column in _JSON_COLUMNS and not self.sqlite:
+            return f"CAST({self.mark} AS JSON)"
+        return self.mark
+
+
+_DAYS: dict[int, str] = {}
+_JSON_COLUMNS = frozenset({"fee_details"})
+_BT_COLUMNS = (
+    "stripe_id",
+    "account",
+    "type",
+    "reporting_category",
+    "amount_minor",
+    "fee_minor",
+    "fee_details",
+    "net_minor",
+    "currency",
+    "exchange_rate",
+    "source_id",
+    "source_type",
+    "source_parent_id",
+    "payment_intent_id",
+    "order_id",
+    "payout_id",
+    "status",
+    "available_on",
+    "created",
+    "synced_at",
+)
+_ENTRY_COLUMNS = (
+    "effective_at",
+    "posted_at",
+    "period",
+    "kind",
+    "book",
+    "balance_transaction_id",
+    "order_id",
+    "reverses_entry_id",
+    "adjusts_period",
+)
+LINE_COLUMNS = ("entry_id", "book", "ledger_account", "currency", "amount_minor")
+
+
+def _insert_many(
+    conn: Connection,
+    db: _Values,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    suffix: str = "",
+) -> list[Any]:
+    """Insert `rows` (tuples in `columns` order) with as few statements as the databases'
+    parameter limits allow; the rows `suffix` (`ON CONFLICT … RETURNING …`) returns."""
+    if not rows:
+        return []
+    group = "(" + ", ".join(db.placeholder(c) for c in columns) + ")"
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    per_statement = max(1, _CHUNK_PARAMS // len(columns))
+    returned: list[Any] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start : start + per_statement]
+        sql = head + ", ".join([group] * len(chunk)) + suffix
+        params = tuple(chain.from_iterable(chunk))
+        result = conn.exec_driver_sql(sql, params)
+        if suffix and "RETURNING" in suffix:
+            returned.extend(result.all())
+    return returned
+
+
+def _bt_values(db: _Values, row: Mapping[str, Any], synced_at: Any) -> tuple[Any, ...]:
+    return (
+        row["stripe_id"],
+        row["account"],
+        row["type"],
+        row["reporting_category"],
+        row["amount_minor"],
+        row["fee_minor"],
+        orjson.dumps(row["fee_details"]).decode(),
+        row["net_minor"],
+        row["currency"],
+        row["exchange_rate"],
+        row["source_id"],
+        row["source_type"],
+        row["source_parent_id"],
+        row["payment_intent_id"],
+        row["order_id"],
+        row["payout_id"],
+        row["status"],
+        db.unix(row["available_on_unix"]),
+        db.unix(row["created_unix"]),
+        synced_at,
+    )
+
+
 def post_entries(
-    conn: Connection, posts: Iterable[tuple[int, dict[str, Any], str, int | None]]
-) -> int:
-    """Insert one entry per (balance transaction id, Stripe-shaped dict, kind, order) with its
-    lines; an entry that exists already is skipped (the journal's unique key). Returns how
-    many were posted."""
+    conn: Connection,
+    posts: Iterable[tuple[int, Mapping[str, Any], str, int | None]],
+    *,
+    book: str,
+    db: _Values | None = None,
+) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    """Insert one entry per (balance transaction id, Stripe-shaped transaction, kind, order)
+    in `book`, with its lines; an entry that exists already is skipped (the journal's unique
+    key). Returns the entries posted (with their `id`) and their lines (`LINE_COLUMNS`)."""
+    db = db or _Values(conn)
     now = utcnow()
-    values = []
-    lines_of = []
+    posted_at = db.moment(now)
+    values: list[dict[str, Any]] = []
+    lines_of: list[list[journal.Line]] = []
     for bt_id, bt, kind, order_id in posts:
         if kind == journal.KIND_TRANSACTION:
             lines = journal.transaction_lines(bt)
-            effective = _moment(bt["created"])
+            unix = int(bt["created"])
         else:
             lines = journal.availability_lines(bt)
-            effective = _moment(bt["available_on"])
-        assert effective is not None
+            unix = int(bt["available_on"])
         if any(journal.sums_by_currency(lines).values()):
             raise ValueError(f"the entry of {bt['id']} does not sum to 0")
+        effective = datetime.fromtimestamp(unix, UTC)
         values.append(
             {
                 "effective_at": effective,
                 "posted_at": now,
                 "period": journal.period_of(effective),
                 "kind": kind,
-                "book": bt["_book"],
+                "book": book,
                 "balance_transaction_id": bt_id,
                 "order_id": order_id,
                 "reverses_entry_id": None,
+                "_unix": unix,
             }
         )
         lines_of.append(lines)
     if not values:
-        return 0
+        return [], []
     adjust_late_entries(conn, values)  # a closed month's entry goes to the first open one
-    statement = (
-        _insert(conn, ENTRY)
-        .on_conflict_do_nothing(index_elements=["balance_transaction_id", "kind"])
-        .returning(ENTRY.c.id, ENTRY.c.balance_transaction_id, ENTRY.c.kind)
-    )
-    inserted = (
-        conn.execute(statement, values).all()
-        if len(values) > 1
-        else list(conn.execute(statement, values[0]))
+    inserted = _insert_many(
+        conn,
+        db,
+        "journal_entries",
+        _ENTRY_COLUMNS,
+        [
+            (
+                db.moment(v["effective_at"]) if v["adjusts_period"] else db.unix(v["_unix"]),
+                posted_at,
+                v["period"],
+                v["kind"],
+                book,
+                v["balance_transaction_id"],
+                v["order_id"],
+                None,
+                v["adjusts_period"],
+            )
+            for v in values
+        ],
+        suffix=" ON CONFLICT (balance_transaction_id, kind) DO NOTHING"
+        " RETURNING id, balance_transaction_id, kind",
     )
     posted = {(bt_id, kind): entry_id for entry_id, bt_id, kind in inserted}
-    line_values: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    line_rows: list[tuple[Any, ...]] = []
     for value, lines in zip(values, lines_of, strict=True):
+        del value["_unix"]
         entry_id = posted.get((value["balance_transaction_id"], value["kind"]))
         if entry_id is None:
             continue
-        line_values.extend(
-            {
-                "entry_id": entry_id,
-                "book": value["book"],
-                "ledger_account": line.ledger_account,
-                "currency": line.currency,
-                "amount_minor": line.amount_minor,
-            }
+        value["id"] = entry_id
+        entries.append(value)
+        line_rows.extend(
+            (entry_id, book, line.ledger_account, line.currency, line.amount_minor)
             for line in lines
         )
-    if line_values:
-        conn.execute(insert(LINE), line_values)
-    return len(posted)
+    _insert_many(conn, db, "journal_lines", LINE_COLUMNS, line_rows)
+    return entries, line_rows
 
 
-def store_transactions(
-    conn: Connection, account: str, items: Sequence[Mapping[str, Any]]
-) -> PageResult:
-    """Store one page of an account's balance transactions and post what is new."""
+def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]]) -> PageResult:
+    """Write one batch of an account's balance transactions, in the caller's transaction: the
+    new ones once by id (`ON CONFLICT DO NOTHING`), linked to their order where it is known,
+    each with its journal entry (and its availability entry when Stripe made it available
+    already); a stored one Stripe now says is available gets its availability entry once.
+    `items` are Stripe's objects (source expanded or as an id), several pages at once if the
+    caller likes: one multi-row INSERT a table."""
     result = PageResult(listed=len(items))
     if not items:
         return result
-    rows = {item["id"]: row_of(item, account) for item in items}
+    db = _Values(conn)
+    now = utcnow()
+    rows = {item["id"]: row_of(item, account, synced_at=now) for item in items}
+    synced_at = db.moment(now)
+    by_id = {item["id"]: item for item in items}
     result.max_created = max(int(item["created"]) for item in items)
     existing = {
         stripe_id: (bt_id, status)
@@ -295,50 +453,72 @@ def store_transactions(
         )
     }
     new_rows = [row for stripe_id, row in rows.items() if stripe_id not in existing]
-    posts: list[tuple[int, dict[str, Any], str, int | None]] = []
+    posts: list[tuple[int, Mapping[str, Any], str, int | None]] = []
     if new_rows:
         _resolve_orders(conn, new_rows)
-        statement = (
-            _insert(conn, BT)
-            .on_conflict_do_nothing(index_elements=["stripe_id"])
-            .returning(BT.c.id, BT.c.stripe_id)
-        )
         inserted = {
             stripe_id: bt_id
-            for bt_id, stripe_id in (
-                conn.execute(statement, new_rows).all()
-                if len(new_rows) > 1
-                else conn.execute(statement, new_rows[0]).all()
+            for bt_id, stripe_id in _insert_many(
+                conn,
+                db,
+                "balance_transactions",
+                _BT_COLUMNS,
+                [_bt_values(db, row, synced_at) for row in new_rows],
+                suffix=" ON CONFLICT (stripe_id) DO NOTHING RETURNING id, stripe_id",
             )
         }
         for stripe_id, bt_id in inserted.items():
             row = rows[stripe_id]
-            bt = {**_bt_dict(row), "_book": account}
+            row["id"] = bt_id
+            result.rows.append(row)
+            bt = _posting_view(by_id[stripe_id], row)
             posts.append((bt_id, bt, journal.KIND_TRANSACTION, row["order_id"]))
             if journal.needs_availability_entry(bt):
                 posts.append((bt_id, bt, journal.KIND_AVAILABLE, row["order_id"]))
         result.stored = len(inserted)
         result.unchanged += len(new_rows) - len(inserted)  # another run stored them first
-    became = [
-        stripe_id
-        for stripe_id, (_, status) in existing.items()
+    became = {
+        bt_id: stripe_id
+        for stripe_id, (bt_id, status) in existing.items()
         if status == "pending" and rows[stripe_id]["status"] == "available"
-    ]
+    }
     result.unchanged += len(existing) - len(became)
-    for stripe_id in became:
-        bt_id = existing[stripe_id][0]
+    if became:
+        # Conditional: of two runs at once, only the one that changed it posts the entry.
         changed = conn.execute(
-            update(BT).where(BT.c.id == bt_id, BT.c.status == "pending").values(status="available")
-        ).rowcount
-        if not changed:
-            result.unchanged += 1
-            continue
-        order_id = conn.execute(select(BT.c.order_id).where(BT.c.id == bt_id)).scalar()
-        bt = {**_bt_dict(rows[stripe_id]), "_book": account}
-        posts.append((bt_id, bt, journal.KIND_AVAILABLE, order_id))
-        result.became_available += 1
-    result.entries_posted = post_entries(conn, posts)
+            update(BT)
+            .where(BT.c.id.in_(sorted(became)), BT.c.status == "pending")
+            .values(status="available")
+            .returning(BT.c.id, BT.c.order_id)
+        ).all()
+        result.unchanged += len(became) - len(changed)
+        for bt_id, order_id in sorted(changed):
+            stripe_id = became[bt_id]
+            bt = _posting_view(by_id[stripe_id], rows[stripe_id])
+            posts.append((bt_id, bt, journal.KIND_AVAILABLE, order_id))
+        result.became_available = len(changed)
+    result.entries, result.lines = post_entries(conn, posts, book=account, db=db)
+    result.entries_posted = len(result.entries)
     return result
+
+
+def _posting_view(item: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The posting rules' view of a transaction (Stripe's field names, the row's currency)."""
+    source = {"id": row["source_id"]} if row["source_id"] else None
+    return {
+        "id": row["stripe_id"],
+        "type": row["type"],
+        "reporting_category": row["reporting_category"],
+        "amount": row["amount_minor"],
+        "fee": row["fee_minor"],
+        "fee_details": row["fee_details"],
+        "net": row["net_minor"],
+        "currency": row["currency"],
+        "source": source,
+        "status": row["status"],
+        "available_on": int(item["available_on"]),
+        "created": int(item["created"]),
+    }
 
 
 def store_payouts(conn: Connection, account: str, items: Sequence[Mapping[str, Any]]) -> int:
