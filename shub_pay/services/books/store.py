@@ -15,7 +15,10 @@ Decides (DESIGN.md §4, §15):
   or `source_refund`, a fee refund's `fee`, a `py_` payment's `source_transfer`), itself an
   already stored transaction's source. What cannot be linked yet is linked by `link_pass`
   after the listing (pages do not arrive in time order).
-- One page is one database transaction: its rows, their entries and their lines commit together.
+- **One batch, one transaction, one statement a table.** `store_page` writes a batch (a page or
+  several) of one book: its rows, their entries and their lines commit together, in the
+  caller's transaction, each table's rows as one multi-row `INSERT … ON CONFLICT DO NOTHING`
+  (see "writing many rows at once" below).
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ REFUND: Table = Refund.__table__  # type: ignore[attr-defined]
 ORDER_SOURCE_PREFIXES = ("ch_", "py_", "re_", "pyr_", "tr_", "trr_", "fee_", "fr_", "du_", "dp_")
 # What a source points back to, in order of preference. An application fee's `charge` is the
 # connected account's `py_` payment; `originating_transaction` is the platform's charge.
-_PARENT_FIELDS = (
+PARENT_FIELDS = (
     "source_transfer",
     "source_transaction",
     "originating_transaction",
@@ -91,19 +94,23 @@ def row_of(
 ) -> dict[str, Any]:
     """A `balance_transactions` row from Stripe's object (its source expanded or not)."""
     source = bt.get("source")
-    source_id = journal.source_id_of(bt)
     source_type = None
     parent = None
     payment_intent = None
     if isinstance(source, dict):
+        source_id = _id(source)
         source_type = source.get("object")
-        for name in _PARENT_FIELDS:
-            parent = _id(source.get(name))
-            if parent:
-                break
+        for name in PARENT_FIELDS:
+            value = source.get(name)
+            if value:
+                parent = value if isinstance(value, str) else _id(value)
+                if parent:
+                    break
         payment_intent = _id(source.get("payment_intent"))
         if payment_intent is None and isinstance(source.get("charge"), dict):
             payment_intent = _id(source["charge"].get("payment_intent"))
+    else:
+        source_id = journal.source_id_of(bt)
     rate = bt.get("exchange_rate")
     available_on, created = int(bt["available_on"]), int(bt["created"])
     return {
@@ -155,50 +162,61 @@ class PageResult:
     lines: list[tuple[Any, ...]] = field(default_factory=list)
 
 
+def _pairs(
+    conn: Connection, query: str, keys: Iterable[str], *, chunk: int = 900
+) -> dict[str, int]:
+    """`{key: value}` from `query`, a `SELECT key, value … WHERE key IN ({})`, for `keys`:
+    sent as it is (`exec_driver_sql`; SQLAlchemy renders an expanding IN of a thousand ids at
+    ~15 µs each), in chunks under SQLite's old 999-parameter limit."""
+    wanted = sorted(set(keys))
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        sql = query.format(", ".join([mark] * len(part)))
+        for key, value in conn.exec_driver_sql(sql, tuple(part)):
+            found[key] = value
+    return found
+
+
 def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Set `order_id` on the rows whose order can be found now (see the module's doc)."""
-    charge_ids = {r["source_id"] for r in rows if r["source_id"]} | {
+    refs = {r["source_id"] for r in rows if r["source_id"]} | {
         r["source_parent_id"] for r in rows if r["source_parent_id"]
     }
-    intents = {r["payment_intent_id"] for r in rows if r["payment_intent_id"]}
-    by_charge: dict[str, int] = {}
-    by_intent: dict[str, int] = {}
-    by_refund: dict[str, int] = {}
-    by_source: dict[str, int] = {}
-    candidates = sorted(i for i in charge_ids if i.startswith(("ch_", "py_")))
-    if candidates:
-        for charge, order in conn.execute(
-            select(ORDER.c.stripe_charge_id, ORDER.c.id).where(
-                ORDER.c.stripe_charge_id.in_(candidates)
-            )
-        ):
-            by_charge[charge] = order
-    if intents:
-        for intent, order in conn.execute(
-            select(ORDER.c.stripe_payment_intent_id, ORDER.c.id).where(
-                ORDER.c.stripe_payment_intent_id.in_(sorted(intents))
-            )
-        ):
-            by_intent[intent] = order
-    refunds = sorted(i for i in charge_ids if i.startswith(("re_", "pyr_")))
-    if refunds:
-        for refund, order in conn.execute(
-            select(REFUND.c.stripe_refund_id, REFUND.c.order_id).where(
-                REFUND.c.stripe_refund_id.in_(refunds)
-            )
-        ):
-            by_refund[refund] = order
-    parents = sorted(
-        {r["source_parent_id"] for r in rows if r["source_parent_id"]} - by_charge.keys()
+    known = _pairs(
+        conn,
+        "SELECT stripe_charge_id, id FROM orders WHERE stripe_charge_id IN ({})",
+        (i for i in refs if i.startswith(("ch_", "py_"))),
     )
+    known.update(
+        _pairs(
+            conn,
+            "SELECT stripe_refund_id, order_id FROM refunds WHERE stripe_refund_id IN ({})",
+            (i for i in refs if i.startswith(("re_", "pyr_"))),
+        )
+    )
+    parents = {r["source_parent_id"] for r in rows if r["source_parent_id"]} - known.keys()
     if parents:
-        for source, order in conn.execute(
-            select(BT.c.source_id, BT.c.order_id).where(
-                BT.c.source_id.in_(parents), BT.c.order_id.is_not(None)
-            )
-        ):
-            by_source[source] = order
-    known = {**by_source, **by_refund, **by_charge}
+        found = _pairs(
+            conn,
+            "SELECT source_id, order_id FROM balance_transactions "
+            "WHERE source_id IN ({}) AND order_id IS NOT NULL",
+            parents,
+        )
+        known = {**found, **known}
+    intents = [
+        r["payment_intent_id"]
+        for r in rows
+        if r["payment_intent_id"]
+        and r["source_id"] not in known
+        and r["source_parent_id"] not in known
+    ]
+    by_intent = _pairs(
+        conn,
+        "SELECT stripe_payment_intent_id, id FROM orders WHERE stripe_payment_intent_id IN ({})",
+        intents,
+    )
     for row in rows:
         order = None
         for ref in (row["source_id"], row["source_parent_id"]):
@@ -214,15 +232,15 @@ def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 # -- writing many rows at once ---------------------------------------------------------------
 #
-# A page's rows go in as one multi-row `INSERT … VALUES (…), (…) …` per table, sent through the
-# DBAPI as it is (`exec_driver_sql`): SQLAlchemy's per-row parameter processing (the bind
-# processors of every datetime, the compiled statement's per-row dictionaries) cost more than
-# SQLite's own work, ~15 µs a row of the ~40 rows a balance transaction writes
+# A batch's rows go in with one statement a table (or a few), sent through the DBAPI as they
+# are (`exec_driver_sql`): SQLAlchemy's per-row parameter processing (the bind processors of
+# every datetime, the compiled statement's per-row dictionaries, an expanding IN rendered per
+# id) cost more than SQLite's own work on the ~7 rows a balance transaction writes
 # (bench/README.md, books). So the values are given here in each database's own form: SQLite's
 # text timestamps (what `UTCDateTime` on SQLAlchemy's SQLite `DATETIME` stores, microseconds
 # always written) and JSON text; PostgreSQL's aware datetimes, and JSON text cast to `json`.
 
-_CHUNK_PARAMS = 30_000  # under SQLite's 32,766 and PostgreSQL's 65,535 bind parameters
+_MAX_ROWS = 256  # a statement's rows: 256 × 20 columns is under SQLite's 32,766 parameters
 
 
 class _Values:
@@ -231,6 +249,7 @@ class _Values:
     def __init__(self, conn: Connection) -> None:
         self.sqlite = conn.dialect.name == "sqlite"
         self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self._unix: dict[int, Any] = {}  # a batch's transactions share many `available_on`
 
     def moment(self, value: datetime) -> Any:
         """A UTC column's value (`UTCDateTime`: naive UTC text on SQLite, aware otherwise)."""
@@ -242,15 +261,16 @@ class _Values:
 
     def unix(self, unix: int) -> Any:
         """The same for a whole second of Unix time, as Stripe dates things (the fast path)."""
-        if not self.sqlite:
-            return datetime.fromtimestamp(unix, UTC)
-        day, second = divmod(unix, 86_400)
-        date = _DAYS.get(day)
-        if date is None:
-            date = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
-        hour, second = divmod(second, 3_600)
-        minute, second = divmod(second, 60)
-        return f"{date} {hour:02d}:{minute:02d}:{second:02d}.000000"
+        value = self._unix.get(unix)
+        if value is None:
+            if self.sqlite:
+                hour, second = divmod(unix % 86_400, 3_600)
+                minute, second = divmod(second, 60)
+                value = f"{day_of(unix)} {hour:02d}:{minute:02d}:{second:02d}.000000"
+            else:
+                value = datetime.fromtimestamp(unix, UTC)
+            self._unix[unix] = value
+        return value
 
     def placeholder(self, column: str) -> str:
         if column in _JSON_COLUMNS and not self.sqlite:
@@ -259,6 +279,17 @@ class _Values:
 
 
 _DAYS: dict[int, str] = {}
+
+
+def day_of(unix: int) -> str:
+    """`YYYY-MM-DD` (UTC) of a Unix time; its first seven characters are the entry's period."""
+    day = unix // 86_400
+    text = _DAYS.get(day)
+    if text is None:
+        text = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+    return text
+
+
 _JSON_COLUMNS = frozenset({"fee_details"})
 _BT_COLUMNS = (
     "stripe_id",
@@ -303,23 +334,35 @@ def _insert_many(
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
     *,
-    suffix: str = "",
+    conflict: str = "",
+    returning: str = "",
 ) -> list[Any]:
-    """Insert `rows` (tuples in `columns` order) with as few statements as the databases'
-    parameter limits allow; the rows `suffix` (`ON CONFLICT … RETURNING …`) returns."""
+    """Insert `rows` (tuples in `columns` order), `ON CONFLICT (conflict) DO NOTHING` if given,
+    and return the `returning` columns of the rows inserted.
+
+    Without RETURNING: one single-row statement the DBAPI runs for every row (`executemany`,
+    prepared once). With it: multi-row statements of 256, 128, … 1 rows (the binary digits of
+    the count), so a connection prepares at most nine statements a table however the batches
+    vary (the DBAPI's statement cache keeps them; a statement per count would fill it with
+    large programs, ~1 MB each)."""
     if not rows:
         return []
     group = "(" + ", ".join(db.placeholder(c) for c in columns) + ")"
     head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-    per_statement = max(1, _CHUNK_PARAMS // len(columns))
+    tail = (f" ON CONFLICT ({conflict}) DO NOTHING" if conflict else "") + (
+        f" RETURNING {returning}" if returning else ""
+    )
+    if not returning:
+        conn.exec_driver_sql(head + group + tail, list(rows))
+        return []
     returned: list[Any] = []
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start : start + per_statement]
-        sql = head + ", ".join([group] * len(chunk)) + suffix
-        params = tuple(chain.from_iterable(chunk))
-        result = conn.exec_driver_sql(sql, params)
-        if suffix and "RETURNING" in suffix:
-            returned.extend(result.all())
+    start = 0
+    while start < len(rows):
+        size = min(_MAX_ROWS, 1 << ((len(rows) - start).bit_length() - 1))
+        chunk = rows[start : start + size]
+        sql = head + ", ".join([group] * size) + tail
+        returned.extend(conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))).all())
+        start += size
     return returned
 
 
@@ -372,12 +415,11 @@ def post_entries(
             unix = int(bt["available_on"])
         if any(journal.sums_by_currency(lines).values()):
             raise ValueError(f"the entry of {bt['id']} does not sum to 0")
-        effective = datetime.fromtimestamp(unix, UTC)
         values.append(
             {
-                "effective_at": effective,
+                "effective_at": datetime.fromtimestamp(unix, UTC),
                 "posted_at": now,
-                "period": journal.period_of(effective),
+                "period": day_of(unix)[:7],  # journal.period_of, from the cached day
                 "kind": kind,
                 "book": book,
                 "balance_transaction_id": bt_id,
@@ -409,8 +451,8 @@ def post_entries(
             )
             for v in values
         ],
-        suffix=" ON CONFLICT (balance_transaction_id, kind) DO NOTHING"
-        " RETURNING id, balance_transaction_id, kind",
+        conflict="balance_transaction_id, kind",
+        returning="id, balance_transaction_id, kind",
     )
     posted = {(bt_id, kind): entry_id for entry_id, bt_id, kind in inserted}
     entries: list[dict[str, Any]] = []
@@ -446,12 +488,16 @@ def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]
     synced_at = db.moment(now)
     by_id = {item["id"]: item for item in items}
     result.max_created = max(int(item["created"]) for item in items)
-    existing = {
-        stripe_id: (bt_id, status)
-        for stripe_id, bt_id, status in conn.execute(
-            select(BT.c.stripe_id, BT.c.id, BT.c.status).where(BT.c.stripe_id.in_(list(rows)))
-        )
-    }
+    existing: dict[str, tuple[int, str]] = {}
+    mark = db.mark
+    ids = list(rows)
+    for start in range(0, len(ids), 900):
+        part = ids[start : start + 900]
+        sql = "SELECT stripe_id, id, status FROM balance_transactions WHERE stripe_id IN ({})"
+        for stripe_id, bt_id, status in conn.exec_driver_sql(
+            sql.format(", ".join([mark] * len(part))), tuple(part)
+        ):
+            existing[stripe_id] = (bt_id, status)
     new_rows = [row for stripe_id, row in rows.items() if stripe_id not in existing]
     posts: list[tuple[int, Mapping[str, Any], str, int | None]] = []
     if new_rows:
@@ -464,7 +510,8 @@ def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]
                 "balance_transactions",
                 _BT_COLUMNS,
                 [_bt_values(db, row, synced_at) for row in new_rows],
-                suffix=" ON CONFLICT (stripe_id) DO NOTHING RETURNING id, stripe_id",
+                conflict="stripe_id",
+                returning="id, stripe_id",
             )
         }
         for stripe_id, bt_id in inserted.items():
@@ -630,6 +677,14 @@ def unlinked(
         )
     ]
     return count, first
+
+
+def orders_since(conn: Connection, moment: datetime) -> int:
+    """How many local orders were paid (or made) since `moment`: what a run of `books sync`
+    from there can expect to read, four balance transactions an order (`sync.py`)."""
+    day = func.coalesce(ORDER.c.paid_at, ORDER.c.created_at)  # the lists' index (0004)
+    query = select(func.count()).select_from(ORDER).where(day >= moment)
+    return int(conn.execute(query).scalar() or 0)
 
 
 def oldest_open(conn: Connection, account: str, stream: str) -> datetime | None:
