@@ -26,7 +26,7 @@ Decides:
   in flight), which hands over only what linking reads of each expanded source; this process
   keeps its core for writing.
 - **Written in batches.** Pages are written as they arrive, up to `BATCH_OBJECTS` objects (or
-  what came within `BATCH_WAIT_S`) in one database transaction, one multi-row INSERT a table
+  what came within `BATCH_WAIT_S`) in one database transaction, a few statements a table
   (`store.store_page`); the write lock is held only while writing, never across a request.
 - **Linking.** After the listing, transactions whose order was not known when stored are
   linked (`store.link_pass`); those of an order's source still without an order are reported
@@ -63,7 +63,7 @@ SOURCE_KEYS = ("id", "object", *store.PARENT_FIELDS, "payment_intent")
 # the transfer and the application fee on the platform, the payment on the creator's account).
 LISTING_PROCESS_MIN_TRANSACTIONS = 10_000
 TRANSACTIONS_PER_ORDER = 4
-# Pages are written in batches: one transaction, one multi-row INSERT a table, for up to this
+# Pages are written in batches: one transaction, a few statements a table, for up to this
 # many objects, or what arrived within `BATCH_WAIT_S` (the write lock is taken only to write).
 BATCH_OBJECTS = 1_000
 BATCH_WAIT_S = 0.5
