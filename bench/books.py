@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sqlite3
 import subprocess
 import sys
@@ -98,7 +99,23 @@ def _orders_db(path: Path, facts: list[tuple[Any, ...]]) -> None:
     db.close()
 
 
-def _sync_child(url: str, db: str, rate: int, out: Any) -> None:
+def _process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of another process so far (Linux `/proc`), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _sync_child(
+    url: str, db: str, rate: int, server_pid: int, profile: str | None, out: Any
+) -> None:
     sys.path.insert(0, str(REPO))
     from shub_pay.db import make_engine
     from shub_pay.gateway import Gateway
@@ -107,13 +124,36 @@ def _sync_child(url: str, db: str, rate: int, out: Any) -> None:
     engine = make_engine(f"sqlite:///{db}")
     gateway = Gateway(KEY, api_base=url, rate_limit_per_s=rate)
     results = []
-    for _ in range(2):
+    for run in range(2):
+        profiler = None
+        if profile and run == 0:
+            import cProfile
+
+            profiler = cProfile.Profile(time.process_time)
+            profiler.enable()
         wall, cpu = time.perf_counter(), time.process_time()
+        children, server = _children_cpu_s(), _process_cpu_s(server_pid)
         summary = sync_books(engine=engine, source=GatewaySource(gateway), account="platform")
+        wall_s = time.perf_counter() - wall
+        cpu_s = time.process_time() - cpu
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        server_after = _process_cpu_s(server_pid)
+        server_s = None if server is None or server_after is None else server_after - server
+        listing_s = _children_cpu_s() - children
+        listed = max(1, summary.listed)
         results.append(
             {
-                "wall_s": round(time.perf_counter() - wall, 2),
-                "cpu_s": round(time.process_time() - cpu, 2),
+                "wall_s": round(wall_s, 2),
+                "cpu_s": round(cpu_s, 2),
+                "listing_child_cpu_s": round(listing_s, 2),
+                "sandbox_cpu_s": None if server_s is None else round(server_s, 2),
+                "cpu_ms_per_1000": {
+                    "sync_process": round(cpu_s / listed * 1e6),
+                    "listing_child": round(listing_s / listed * 1e6),
+                    "sandbox": None if server_s is None else round(server_s / listed * 1e6),
+                },
                 **{k: v for k, v in summary.as_dict().items() if k != "unlinked"},
             }
         )
@@ -128,13 +168,16 @@ def bench_sync(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         _orders_db(db, info["facts"])
         build_s = time.perf_counter() - started
-        result = in_child(_sync_child, info["url"], str(db), args.rate)
+        result = in_child(
+            _sync_child, info["url"], str(db), args.rate, info["server_pid"], args.profile
+        )
     first = result["runs"][0]
     return {
         "platform_balance_transactions": info["platform_bts"],
         "charges_seeded": len(info["facts"]),
         "seed_s": round(info["seed_s"], 1),
         "local_orders_s": round(build_s, 1),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "first_run": first,
         "per_s": round(first["listed"] / first["wall_s"]) if first["wall_s"] else None,
         "rerun": result["runs"][1],
@@ -373,6 +416,7 @@ def main() -> None:
     sync.add_argument("--latency-ms", type=int, default=200)
     sync.add_argument("--rate", type=int, default=100)
     sync.add_argument("--db")
+    sync.add_argument("--profile", help="cProfile the first run's syncing process into this file")
     check = sub.add_parser("check")
     check.add_argument("--lines", type=int, default=10_000_000)
     check.add_argument("--db")

@@ -95,15 +95,17 @@ def sandbox_process(
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """A sandbox in its own process: `prepare(sandbox, *args)` seeds it (a module-level
     function, for `spawn`) and returns what the parent needs; then it answers with `latency_ms`
-    per request and a `rate` requests/s limit. Yields (prepare's answer with `url` and
-    `seed_s`, the sandbox's request stats, filled when the block ends)."""
+    per request and a `rate` requests/s limit. Yields (prepare's answer with `url`, `seed_s`
+    and `server_pid`, the sandbox's request stats, filled when the block ends)."""
     context = mp.get_context("spawn")
     here, there = context.Pipe()
     server = context.Process(target=_serve, args=(there, seed, prepare, (latency_ms, rate, *args)))
     server.start()
     stats: dict[str, Any] = {}
     try:
-        yield here.recv(), stats
+        info = here.recv()
+        info["server_pid"] = server.pid  # for the benches that read the sandbox's own CPU
+        yield info, stats
     finally:
         here.send("done")
         stats.update(here.recv())

@@ -21,6 +21,12 @@ Decides:
   are paged by one child's one pool of threads, in that order (`segments.fetch_streams`), each
   page tagged with its stream: one start instead of one per group, and the threads a group's
   last segments free read the next group ahead while it is consumed.
+- **Lists or windows.** `iter_lists_in_process` / `iter_streams_in_process` page fixed
+  segments (reconciliation); `iter_windows_in_process` pages `ListTask` windows split while
+  they are read (`segments.iter_windows`, the books: one task per account and stream,
+  `Stripe-Account` each), each page tagged with its task's `tag` and, with `keep_expanded`,
+  each expanded field cut down to the keys the caller reads before it crosses over. Both kinds
+  run in a child through `_child_pages`, one message protocol.
 - **Errors cross over as themselves.** An exception in the child (a translated Stripe error, a
   bad parameter) is rebuilt in the caller with its class and attributes, so the command exits
   with the same code as in one process; a child that dies without a word (killed) is an
@@ -49,7 +55,7 @@ import pickle
 import struct
 import sys
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -58,13 +64,20 @@ import orjson
 from shub_pay.errors import ShubPayError
 from shub_pay.gateway.client import Gateway, GatewayConfig, api_base_of
 from shub_pay.gateway.http import proxies_for
-from shub_pay.gateway.segments import ListWindow, fetch_streams, stream_queries
+from shub_pay.gateway.segments import (
+    ListTask,
+    ListWindow,
+    fetch_streams,
+    iter_windows,
+    stream_queries,
+    window_lister,
+)
 
-_PAGE = b"P"
+_TAGGED = b"T"  # a page: its stream or task tag, then the page's JSON
 _END = b"E"
 _COUNTS = struct.Struct("<QQ")  # the child's requests and 429 retries so far
 _HEAD = 1 + _COUNTS.size
-_STREAM = struct.Struct("<H")  # a page's stream (`iter_streams_in_process`)
+_TAG = struct.Struct("<I")  # a page's stream (`iter_streams_in_process`) or task tag
 
 
 class ListingProcessError(ShubPayError):
@@ -130,12 +143,63 @@ def iter_streams_in_process(
     if not any(queries):
         return
     resource = "+".join(dict.fromkeys(item.resource for lists in streams for item in lists))
+    for stream, payload in _child_pages(
+        gateway,
+        _list_in_child,
+        (gateway.config, [[(r, dict(q)) for r, q in s] for s in queries], workers),
+        {"prefetch_pages": prefetch_pages, "ahead_pages": ahead_pages},
+        what=resource,
+    ):
+        yield stream, orjson.loads(payload)["data"]
+
+
+def iter_windows_in_process(
+    gateway: Gateway,
+    tasks: list[ListTask],
+    *,
+    workers: int,
+    prefetch_pages: int = 16,
+    keep_expanded: Mapping[str, Sequence[str]] | None = None,
+) -> Iterator[tuple[int, list[dict[str, Any]]]]:
+    """(task tag, page) for every object of every task's window, as `segments.iter_windows`
+    lists them (each window split while it is read, `Stripe-Account` per task), fetched by a
+    child process.
+
+    `keep_expanded` names, per expanded field, the keys the caller reads of it (the books read
+    an expanded `source`'s id, type and the ids it points back to): the child drops the rest
+    before the page crosses over, so the caller parses a few KB a page rather than every
+    expanded object whole. The child parses each page anyway (for its cursor).
+    """
+    if not tasks:
+        return
+    resource = "+".join(dict.fromkeys(task.resource for task in tasks))
+    keep = {name: tuple(keys) for name, keys in (keep_expanded or {}).items()}
+    for payload_tag, payload in _child_pages(
+        gateway,
+        _windows_in_child,
+        (gateway.config, list(tasks), workers),
+        {"prefetch_pages": prefetch_pages, "keep_expanded": keep},
+        what=resource,
+    ):
+        yield payload_tag, orjson.loads(payload)
+
+
+def _child_pages(
+    gateway: Gateway,
+    target: Callable[..., None],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    *,
+    what: str,
+) -> Iterator[tuple[int, memoryview]]:
+    """Run `target(sender, *args, **kwargs)` in a spawned child and yield each page message it
+    sends as (tag, JSON payload); counts, errors and a dead child as the module's doc says."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=_list_in_child,
-        args=(sender, gateway.config, [[(r, dict(q)) for r, q in s] for s in queries], workers),
-        kwargs={"prefetch_pages": prefetch_pages, "ahead_pages": ahead_pages},
+        target=target,
+        args=(sender, *args),
+        kwargs=kwargs,
         name="stripe-listing",
         daemon=True,
     )
@@ -150,7 +214,7 @@ def iter_streams_in_process(
             except EOFError:
                 child.join(timeout=5)
                 raise ListingProcessError(
-                    f"the process listing Stripe {resource} ended unexpectedly "
+                    f"the process listing Stripe {what} ended unexpectedly "
                     f"(exit code {child.exitcode})",
                     hint="nothing was changed: run the same command again",
                 ) from None
@@ -160,9 +224,9 @@ def iter_streams_in_process(
                 get_requests=counts[0] - counted[0], rate_limit_retries=counts[1] - counted[1]
             )
             counted = counts
-            if message[:1] == _PAGE:
-                (stream,) = _STREAM.unpack_from(view, _HEAD)
-                yield stream, orjson.loads(view[_HEAD + _STREAM.size :])["data"]
+            if message[:1] == _TAGGED:
+                (tag,) = _TAG.unpack_from(view, _HEAD)
+                yield tag, view[_HEAD + _TAG.size :]
                 continue
             error = pickle.loads(view[_HEAD:])  # noqa: S301 - our own child
             if error is not None:
@@ -219,13 +283,56 @@ def _list_in_child(
             ahead_pages=ahead_pages,
         )
         for stream, body in pages:
-            sender.send_bytes(_PAGE + counts() + _STREAM.pack(stream) + body)
+            sender.send_bytes(_TAGGED + counts() + _TAG.pack(stream) + body)
     except (BrokenPipeError, KeyboardInterrupt):
         return  # the caller stopped reading, or Ctrl-C reached the whole process group
     except BaseException as exc:
         error = _portable(exc)
     with contextlib.suppress(BrokenPipeError):
         sender.send_bytes(_END + counts() + pickle.dumps(error))
+
+
+def _windows_in_child(
+    sender: Connection,
+    config: GatewayConfig,
+    tasks: list[ListTask],
+    workers: int,
+    *,
+    prefetch_pages: int,
+    keep_expanded: dict[str, tuple[str, ...]],
+) -> None:
+    gateway = Gateway.from_config(config, keep_alive_http=not proxies_for(api_base_of(config)))
+    gc.freeze()
+
+    def counts() -> bytes:
+        return _COUNTS.pack(gateway.api_requests, gateway.rate_limit_retries)
+
+    error: tuple[Any, ...] | None = None
+    try:
+        for task, page in iter_windows(
+            window_lister(gateway), tasks, workers=workers, prefetch_pages=prefetch_pages
+        ):
+            if keep_expanded:
+                page = [_kept(item, keep_expanded) for item in page]
+            sender.send_bytes(_TAGGED + counts() + _TAG.pack(task.tag) + orjson.dumps(page))
+    except (BrokenPipeError, KeyboardInterrupt):
+        return
+    except BaseException as exc:
+        error = _portable(exc)
+    with contextlib.suppress(BrokenPipeError):
+        sender.send_bytes(_END + counts() + pickle.dumps(error))
+
+
+def _kept(item: dict[str, Any], keep: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+    """The item with each expanded field in `keep` reduced to the keys named (an id stays)."""
+    out = item
+    for name, keys in keep.items():
+        value = item.get(name)
+        if isinstance(value, dict):
+            if out is item:
+                out = dict(item)
+            out[name] = {key: value[key] for key in keys if key in value}
+    return out
 
 
 def _portable(exc: BaseException) -> tuple[Any, ...]:

@@ -6,16 +6,24 @@ several threads page at once while the gateway's shared token bucket keeps the t
 limit. Each segment costs at most one extra (partial) page. Pages come out through a bounded queue,
 so memory holds a few pages however many charges the window has; the order of pages across
 segments is not chronological (reconciliation does not need it).
+
+When how a window is spread in time is not known (the books: one account with three objects,
+another with a million), `iter_windows` starts each window as one task and splits what is left
+of it while it is read, as soon as a worker is idle (`window_pages`). Both run on one worker pool
+(`fetch_pool`), in this process or in a listing child (`listing.py`).
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, NamedTuple, TypeVar
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, Generic, NamedTuple, TypeVar
 
-from shub_pay.gateway.client import Gateway
+from shub_pay.gateway.client import PAGE_LIMIT, Gateway
 
 _DONE = object()
 T = TypeVar("T")
@@ -145,38 +153,97 @@ def fetch_tasks(
 ) -> Iterator[T]:
     """What `fetch(task)` yields for every task (a window, or an account and a window), from
     `workers` threads through one bounded queue."""
+    return fetch_pool(
+        lambda task, _pool: fetch(task),
+        tasks,
+        workers=min(workers, len(tasks)),
+        prefetch_pages=prefetch_pages,
+    )
+
+
+class TaskPool(Generic[W]):
+    """The tasks of one `fetch_pool`: what a running task sees of the others. It may `add`
+    work (the rest of a window it splits) while `hungry` says a worker is waiting for some."""
+
+    def __init__(self, tasks: Iterable[W]) -> None:
+        self._todo: deque[W] = deque(tasks)
+        self._outstanding = len(self._todo)
+        self._idle = 0
+        self._cond = threading.Condition()
+        self.stopped = threading.Event()
+
+    def hungry(self) -> bool:
+        """A worker is waiting and no task is queued for it."""
+        with self._cond:
+            return self._idle > 0 and not self._todo
+
+    def add(self, task: W) -> None:
+        with self._cond:
+            self._todo.append(task)
+            self._outstanding += 1
+            self._cond.notify()
+
+    def take(self) -> W | None:
+        """The next task, waiting while running tasks may still add some; None when all done."""
+        with self._cond:
+            while not self._todo and self._outstanding > 0 and not self.stopped.is_set():
+                self._idle += 1
+                self._cond.wait(0.2)
+                self._idle -= 1
+            return self._todo.popleft() if self._todo and not self.stopped.is_set() else None
+
+    def finished(self) -> None:
+        """One task taken is done (whatever it added is outstanding on its own)."""
+        with self._cond:
+            self._outstanding -= 1
+            self._cond.notify_all()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        with self._cond:
+            self._cond.notify_all()
+
+
+def fetch_pool(
+    fetch: Callable[[W, TaskPool[W]], Iterator[T]],
+    tasks: list[W],
+    *,
+    workers: int,
+    prefetch_pages: int = 32,
+) -> Iterator[T]:
+    """What `fetch(task, pool)` yields for every task, and for every task a running one adds
+    to the pool, from `workers` threads through one bounded queue. An error in a worker is
+    raised in the caller; a caller that stops reading stops the workers."""
     if not tasks:
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=prefetch_pages)
-    todo: queue.Queue[W] = queue.Queue()
-    for task in tasks:
-        todo.put(task)
-    stop = threading.Event()
+    pool: TaskPool[W] = TaskPool(tasks)
+    stop = pool.stopped
 
     def work() -> None:
         try:
-            while not stop.is_set():
+            while (task := pool.take()) is not None:
                 try:
-                    task = todo.get_nowait()
-                except queue.Empty:
-                    return
-                for page in fetch(task):
-                    while not stop.is_set():
-                        try:
-                            pages.put(page, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
+                    for page in fetch(task, pool):
+                        while not stop.is_set():
+                            try:
+                                pages.put(page, timeout=0.2)
+                                break
+                            except queue.Full:
+                                continue
+                        if stop.is_set():
+                            return
+                finally:
+                    pool.finished()
         except BaseException as exc:  # handed to the consumer, which re-raises it
             pages.put(exc)
+            pool.stop()
         finally:
             pages.put(_DONE)
 
     threads = [
         threading.Thread(target=work, name=f"stripe-list-{i}", daemon=True)
-        for i in range(min(workers, len(tasks)))
+        for i in range(max(1, workers))
     ]
     for thread in threads:
         thread.start()
@@ -191,7 +258,7 @@ def fetch_tasks(
             else:
                 yield item
     finally:
-        stop.set()
+        pool.stop()
         while True:  # unblock producers waiting on a full queue
             try:
                 pages.get_nowait()
@@ -332,3 +399,99 @@ class _Failed(NamedTuple):
     """An exception a task raised, carried to the consumer in its stream's place."""
 
     error: BaseException
+
+
+# -- windows split while they are read --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ListTask:
+    """One list over one `created` window `[gte, lt)` (no upper bound when `lt` is None: objects
+    dated ahead of our clock, by Stripe's test clocks or the sandbox's, are not missed), of one
+    Stripe account (`stripe_account`, None for the platform). `tag` is the caller's label, kept
+    by every part the window is split into; `skip` the ids already yielded at its upper edge."""
+
+    resource: str
+    params: Mapping[str, Any]
+    gte: int
+    lt: int | None = None
+    stripe_account: str | None = None
+    tag: int = 0
+    skip: frozenset[str] = field(default=frozenset())
+
+    def query(self) -> dict[str, Any]:
+        created: dict[str, int] = {"gte": self.gte}
+        if self.lt is not None:
+            created["lt"] = self.lt
+        return {**self.params, "created": created}
+
+
+def window_pages(
+    pages: Callable[[ListTask], Iterator[list[dict[str, Any]]]],
+    task: ListTask,
+    pool: TaskPool[ListTask],
+) -> Iterator[tuple[ListTask, list[dict[str, Any]]]]:
+    """(task, page) for every object of `task`'s window, splitting what is left while other
+    workers are idle.
+
+    How a window is spread in time is not known beforehand (a creator may have three objects,
+    the platform a million, all in the last week or over years): fixed segments would waste
+    requests on empty spans and leave workers idle on dense ones. So a window is paged newest
+    first from one cursor, and when a page comes back full while a worker waits, what is left
+    is split: this task keeps `[mid, oldest seen]` and hands `[gte, mid)` to the pool. A split
+    costs one request (the kept half is asked again from its new bound); the objects at the
+    page's oldest second that were already yielded are skipped, so none comes out twice and
+    none is missed (Stripe orders a list by `created`, ties included, and `created[gte]` /
+    `created[lt]` bound it: D/api/pagination, D/api/balance_transactions/list).
+    """
+    while True:
+        listing = pages(task)
+        split = False
+        try:
+            for page in listing:
+                fresh = [item for item in page if item["id"] not in task.skip]
+                if fresh:
+                    yield task, fresh
+                if len(page) < PAGE_LIMIT:
+                    continue
+                oldest = min(int(item["created"]) for item in page)
+                if pool.hungry() and oldest - task.gte >= 2:
+                    mid = task.gte + (oldest - task.gte) // 2
+                    pool.add(replace(task, lt=mid, skip=frozenset()))
+                    skip = frozenset(
+                        str(item["id"]) for item in page if int(item["created"]) == oldest
+                    )
+                    task = replace(task, gte=mid, lt=oldest + 1, skip=skip)
+                    split = True
+                    break
+        finally:
+            close = getattr(listing, "close", None)
+            if close is not None:
+                close()
+        if not split:
+            return
+
+
+def iter_windows(
+    pages: Callable[[ListTask], Iterator[list[dict[str, Any]]]],
+    tasks: Sequence[ListTask],
+    *,
+    workers: int = 16,
+    prefetch_pages: int = 32,
+) -> Iterator[tuple[ListTask, list[dict[str, Any]]]]:
+    """(task, page) for every object of every task's window, from `workers` threads, each
+    window split while it is read (`window_pages`); `pages(task)` lists one window (the
+    gateway's `window_lister`, or a test's fake)."""
+    return fetch_pool(
+        partial(window_pages, pages), list(tasks), workers=workers, prefetch_pages=prefetch_pages
+    )
+
+
+def window_lister(gateway: Gateway) -> Callable[[ListTask], Iterator[list[dict[str, Any]]]]:
+    """How the gateway lists one task's window: its pages, `Stripe-Account` for a connected
+    account."""
+
+    def pages(task: ListTask) -> Iterator[list[dict[str, Any]]]:
+        return gateway.list_pages(task.resource, task.query(), stripe_account=task.stripe_account)
+
+    return pages

@@ -169,3 +169,31 @@ def test_injected_failures_lose_or_double_nothing(
     assert books_cli.json("books", "check")["summary"]["differences"] == 0
     assert books_cli.json("books", "sync")["stored"] == 0
     assert world.unbalanced_entries() == 0
+
+
+def test_a_run_listed_by_a_child_process_journals_the_same_through_failures(
+    world: World,
+) -> None:
+    from shub_pay.services.books.check import check_books
+    from shub_pay.services.books.sync import GatewaySource, sync_books
+
+    for buyer in ("b_mia", "b_noah", "b_olivia"):
+        world.buy("p_aurora", buyer)
+        world.buy("p_winter", buyer, currency="eur")
+    world.deliver()
+    source = GatewaySource(world.gateway)
+    world.sandbox.set_faults(error_rate=0.1, status=500, seed=7)
+    try:
+        synced = sync_books(engine=world.engine, source=source, listing_process=True, workers=4)
+        faults = world.sandbox.stats()["faults_injected"]
+    finally:
+        world.sandbox.set_faults(error_rate=0)
+    assert faults > 0
+    assert (synced.accounts, synced.stored, synced.listed) == (2, 6 * 4, 6 * 4)
+    assert synced.unlinked_count == 0
+    # Two streams of two books, one page each, and one retry a failure: counted here.
+    assert synced.api_requests == 2 * 2 + faults
+    assert check_books(engine=world.engine, source=source).differences == 0
+    again = sync_books(engine=world.engine, source=source, listing_process=True)
+    assert (again.stored, again.entries_posted) == (0, 0)
+    assert world.unbalanced_entries() == 0

@@ -15,17 +15,22 @@ Decides (DESIGN.md §4, §15):
   or `source_refund`, a fee refund's `fee`, a `py_` payment's `source_transfer`), itself an
   already stored transaction's source. What cannot be linked yet is linked by `link_pass`
   after the listing (pages do not arrive in time order).
-- One page is one database transaction: its rows, their entries and their lines commit together.
+- **One batch, one transaction, one statement a table.** `store_page` writes a batch (a page or
+  several) of one book: its rows, their entries and their lines commit together, in the
+  caller's transaction, each table's rows in a few statements (multi-row `INSERT … ON CONFLICT
+  DO NOTHING RETURNING`; see "writing many rows at once" below).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select, update
+import orjson
+from sqlalchemy import Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -54,7 +59,7 @@ REFUND: Table = Refund.__table__  # type: ignore[attr-defined]
 ORDER_SOURCE_PREFIXES = ("ch_", "py_", "re_", "pyr_", "tr_", "trr_", "fee_", "fr_", "du_", "dp_")
 # What a source points back to, in order of preference. An application fee's `charge` is the
 # connected account's `py_` payment; `originating_transaction` is the platform's charge.
-_PARENT_FIELDS = (
+PARENT_FIELDS = (
     "source_transfer",
     "source_transaction",
     "originating_transaction",
@@ -67,7 +72,7 @@ FINAL_PAYOUT_STATUSES = frozenset({"paid", "failed", "canceled"})
 
 
 def _id(value: Any) -> str | None:
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):  # JSON objects parse to dicts (abc checks cost ~1 µs each)
         value = value.get("id")
     return value if isinstance(value, str) and value else None
 
@@ -84,23 +89,30 @@ def needs_order(source_id: str | None) -> bool:
     return bool(source_id) and str(source_id).startswith(ORDER_SOURCE_PREFIXES)
 
 
-def row_of(bt: Mapping[str, Any], account: str) -> dict[str, Any]:
+def row_of(
+    bt: Mapping[str, Any], account: str, *, synced_at: datetime | None = None
+) -> dict[str, Any]:
     """A `balance_transactions` row from Stripe's object (its source expanded or not)."""
     source = bt.get("source")
-    source_id = journal.source_id_of(bt)
     source_type = None
     parent = None
     payment_intent = None
-    if isinstance(source, Mapping):
+    if isinstance(source, dict):
+        source_id = _id(source)
         source_type = source.get("object")
-        for name in _PARENT_FIELDS:
-            parent = _id(source.get(name))
-            if parent:
-                break
+        for name in PARENT_FIELDS:
+            value = source.get(name)
+            if value:
+                parent = value if isinstance(value, str) else _id(value)
+                if parent:
+                    break
         payment_intent = _id(source.get("payment_intent"))
-        if payment_intent is None and isinstance(source.get("charge"), Mapping):
+        if payment_intent is None and isinstance(source.get("charge"), dict):
             payment_intent = _id(source["charge"].get("payment_intent"))
+    else:
+        source_id = journal.source_id_of(bt)
     rate = bt.get("exchange_rate")
+    available_on, created = int(bt["available_on"]), int(bt["created"])
     return {
         "stripe_id": bt["id"],
         "account": account,
@@ -123,83 +135,88 @@ def row_of(bt: Mapping[str, Any], account: str) -> dict[str, Any]:
         "payment_intent_id": payment_intent,
         "payout_id": source_id if source_id and source_id.startswith("po_") else None,
         "status": bt["status"],
-        "available_on": _moment(bt["available_on"]),
-        "created": _moment(bt["created"]),
-        "synced_at": utcnow(),
-    }
-
-
-def _bt_dict(row: Mapping[str, Any]) -> dict[str, Any]:
-    """The posting rules' view of a stored row (Stripe's field names)."""
-    source = {"id": row["source_id"]} if row["source_id"] else None
-    return {
-        "id": row["stripe_id"],
-        "type": row["type"],
-        "reporting_category": row["reporting_category"],
-        "amount": row["amount_minor"],
-        "fee": row["fee_minor"],
-        "fee_details": row["fee_details"],
-        "net": row["net_minor"],
-        "currency": row["currency"],
-        "source": source,
-        "status": row["status"],
-        "available_on": int(row["available_on"].timestamp()),
-        "created": int(row["created"].timestamp()),
+        "available_on": datetime.fromtimestamp(available_on, UTC),
+        "created": datetime.fromtimestamp(created, UTC),
+        "available_on_unix": available_on,
+        "created_unix": created,
+        "synced_at": synced_at or utcnow(),
     }
 
 
 @dataclass
 class PageResult:
+    """What one `store_page` call did. `rows` are the balance transactions it inserted (their
+    `id` and `order_id` set), `entries` the journal entries it posted (`id`, `book`, `kind`,
+    `effective_at`, `period`, `order_id`, …) and `lines` their lines (`entry_id`, `book`,
+    `ledger_account`, `currency`, `amount_minor`): what a summary kept beside the journal
+    reads, in the same transaction."""
+
     listed: int = 0
     stored: int = 0
     became_available: int = 0
     unchanged: int = 0
     entries_posted: int = 0
     max_created: int | None = None
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    lines: list[tuple[Any, ...]] = field(default_factory=list)
+
+
+def _pairs(
+    conn: Connection, query: str, keys: Iterable[str], *, chunk: int = 900
+) -> dict[str, int]:
+    """`{key: value}` from `query`, a `SELECT key, value … WHERE key IN ({})`, for `keys`:
+    sent as it is (`exec_driver_sql`; SQLAlchemy renders an expanding IN of a thousand ids at
+    ~15 µs each), in chunks under SQLite's old 999-parameter limit."""
+    wanted = sorted(set(keys))
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    found: dict[str, int] = {}
+    for start in range(0, len(wanted), chunk):
+        part = wanted[start : start + chunk]
+        sql = query.format(", ".join([mark] * len(part)))
+        for key, value in conn.exec_driver_sql(sql, tuple(part)):
+            found[key] = value
+    return found
 
 
 def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Set `order_id` on the rows whose order can be found now (see the module's doc)."""
-    charge_ids = {r["source_id"] for r in rows if r["source_id"]} | {
+    refs = {r["source_id"] for r in rows if r["source_id"]} | {
         r["source_parent_id"] for r in rows if r["source_parent_id"]
     }
-    intents = {r["payment_intent_id"] for r in rows if r["payment_intent_id"]}
-    by_charge: dict[str, int] = {}
-    by_intent: dict[str, int] = {}
-    by_refund: dict[str, int] = {}
-    by_source: dict[str, int] = {}
-    candidates = sorted(i for i in charge_ids if i.startswith(("ch_", "py_")))
-    if candidates:
-        for charge, order in conn.execute(
-            select(ORDER.c.stripe_charge_id, ORDER.c.id).where(
-                ORDER.c.stripe_charge_id.in_(candidates)
-            )
-        ):
-            by_charge[charge] = order
-    if intents:
-        for intent, order in conn.execute(
-            select(ORDER.c.stripe_payment_intent_id, ORDER.c.id).where(
-                ORDER.c.stripe_payment_intent_id.in_(sorted(intents))
-            )
-        ):
-            by_intent[intent] = order
-    refunds = sorted(i for i in charge_ids if i.startswith(("re_", "pyr_")))
-    if refunds:
-        for refund, order in conn.execute(
-            select(REFUND.c.stripe_refund_id, REFUND.c.order_id).where(
-                REFUND.c.stripe_refund_id.in_(refunds)
-            )
-        ):
-            by_refund[refund] = order
-    parents = sorted({r["source_parent_id"] for r in rows if r["source_parent_id"]})
+    known = _pairs(
+        conn,
+        "SELECT stripe_charge_id, id FROM orders WHERE stripe_charge_id IN ({})",
+        (i for i in refs if i.startswith(("ch_", "py_"))),
+    )
+    known.update(
+        _pairs(
+            conn,
+            "SELECT stripe_refund_id, order_id FROM refunds WHERE stripe_refund_id IN ({})",
+            (i for i in refs if i.startswith(("re_", "pyr_"))),
+        )
+    )
+    parents = {r["source_parent_id"] for r in rows if r["source_parent_id"]} - known.keys()
     if parents:
-        for source, order in conn.execute(
-            select(BT.c.source_id, BT.c.order_id).where(
-                BT.c.source_id.in_(parents), BT.c.order_id.is_not(None)
-            )
-        ):
-            by_source[source] = order
-    known = {**by_source, **by_refund, **by_charge}
+        found = _pairs(
+            conn,
+            "SELECT source_id, order_id FROM balance_transactions "
+            "WHERE source_id IN ({}) AND order_id IS NOT NULL",
+            parents,
+        )
+        known = {**found, **known}
+    intents = [
+        r["payment_intent_id"]
+        for r in rows
+        if r["payment_intent_id"]
+        and r["source_id"] not in known
+        and r["source_parent_id"] not in known
+    ]
+    by_intent = _pairs(
+        conn,
+        "SELECT stripe_payment_intent_id, id FROM orders WHERE stripe_payment_intent_id IN ({})",
+        intents,
+    )
     for row in rows:
         order = None
         for ref in (row["source_id"], row["source_parent_id"]):
@@ -213,133 +230,343 @@ def _resolve_orders(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
             known[row["source_id"]] = order  # later rows of the page point back to this one
 
 
+# -- writing many rows at once ---------------------------------------------------------------
+#
+# A batch's rows go in with one statement a table (or a few), sent through the DBAPI as they
+# are (`exec_driver_sql`): SQLAlchemy's per-row parameter processing (the bind processors of
+# every datetime, the compiled statement's per-row dictionaries, an expanding IN rendered per
+# id) cost more than SQLite's own work on the ~7 rows a balance transaction writes
+# (bench/README.md, books). So the values are given here in each database's own form: SQLite's
+# text timestamps (what `UTCDateTime` on SQLAlchemy's SQLite `DATETIME` stores, microseconds
+# always written) and JSON text; PostgreSQL's aware datetimes, and JSON text cast to `json`.
+
+_MAX_ROWS = 256  # a statement's rows: 256 × 20 columns is under SQLite's 32,766 parameters
+
+
+class _Values:
+    """The database's own form of the values `store_page` writes."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        self._unix: dict[int, Any] = {}  # a batch's transactions share many `available_on`
+
+    def moment(self, value: datetime) -> Any:
+        """A UTC column's value (`UTCDateTime`: naive UTC text on SQLite, aware otherwise)."""
+        if not self.sqlite:
+            return value
+        utc = (value if value.tzinfo is UTC else value.astimezone(UTC)).replace(tzinfo=None)
+        text = utc.isoformat(" ")
+        return text if utc.microsecond else text + ".000000"
+
+    def unix(self, unix: int) -> Any:
+        """The same for a whole second of Unix time, as Stripe dates things (the fast path)."""
+        value = self._unix.get(unix)
+        if value is None:
+            if self.sqlite:
+                hour, second = divmod(unix % 86_400, 3_600)
+                minute, second = divmod(second, 60)
+                value = f"{day_of(unix)} {hour:02d}:{minute:02d}:{second:02d}.000000"
+            else:
+                value = datetime.fromtimestamp(unix, UTC)
+            self._unix[unix] = value
+        return value
+
+    def placeholder(self, column: str) -> str:
+        if column in _JSON_COLUMNS and not self.sqlite:
+            return f"CAST({self.mark} AS JSON)"
+        return self.mark
+
+
+_DAYS: dict[int, str] = {}
+
+
+def day_of(unix: int) -> str:
+    """`YYYY-MM-DD` (UTC) of a Unix time; its first seven characters are the entry's period."""
+    day = unix // 86_400
+    text = _DAYS.get(day)
+    if text is None:
+        text = _DAYS[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+    return text
+
+
+_JSON_COLUMNS = frozenset({"fee_details"})
+_BT_COLUMNS = (
+    "stripe_id",
+    "account",
+    "type",
+    "reporting_category",
+    "amount_minor",
+    "fee_minor",
+    "fee_details",
+    "net_minor",
+    "currency",
+    "exchange_rate",
+    "source_id",
+    "source_type",
+    "source_parent_id",
+    "payment_intent_id",
+    "order_id",
+    "payout_id",
+    "status",
+    "available_on",
+    "created",
+    "synced_at",
+)
+_ENTRY_COLUMNS = (
+    "effective_at",
+    "posted_at",
+    "period",
+    "kind",
+    "book",
+    "balance_transaction_id",
+    "order_id",
+    "reverses_entry_id",
+    "adjusts_period",
+)
+LINE_COLUMNS = ("entry_id", "book", "ledger_account", "currency", "amount_minor")
+
+
+def _insert_many(
+    conn: Connection,
+    db: _Values,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    conflict: str = "",
+    returning: str = "",
+) -> list[Any]:
+    """Insert `rows` (tuples in `columns` order), `ON CONFLICT (conflict) DO NOTHING` if given,
+    and return the `returning` columns of the rows inserted.
+
+    Without RETURNING: one single-row statement the DBAPI runs for every row (`executemany`,
+    prepared once). With it: multi-row statements of 256, 128, … 1 rows (the binary digits of
+    the count), so a connection prepares at most nine statements a table however the batches
+    vary (the DBAPI's statement cache keeps them; a statement per count would fill it with
+    large programs: the sync process's peak RSS was 2.5× what it is)."""
+    if not rows:
+        return []
+    group = "(" + ", ".join(db.placeholder(c) for c in columns) + ")"
+    head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+    tail = (f" ON CONFLICT ({conflict}) DO NOTHING" if conflict else "") + (
+        f" RETURNING {returning}" if returning else ""
+    )
+    if not returning:
+        conn.exec_driver_sql(head + group + tail, list(rows))
+        return []
+    returned: list[Any] = []
+    start = 0
+    while start < len(rows):
+        size = min(_MAX_ROWS, 1 << ((len(rows) - start).bit_length() - 1))
+        chunk = rows[start : start + size]
+        sql = head + ", ".join([group] * size) + tail
+        returned.extend(conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk))).all())
+        start += size
+    return returned
+
+
+def _bt_values(db: _Values, row: Mapping[str, Any], synced_at: Any) -> tuple[Any, ...]:
+    return (
+        row["stripe_id"],
+        row["account"],
+        row["type"],
+        row["reporting_category"],
+        row["amount_minor"],
+        row["fee_minor"],
+        orjson.dumps(row["fee_details"]).decode(),
+        row["net_minor"],
+        row["currency"],
+        row["exchange_rate"],
+        row["source_id"],
+        row["source_type"],
+        row["source_parent_id"],
+        row["payment_intent_id"],
+        row["order_id"],
+        row["payout_id"],
+        row["status"],
+        db.unix(row["available_on_unix"]),
+        db.unix(row["created_unix"]),
+        synced_at,
+    )
+
+
 def post_entries(
-    conn: Connection, posts: Iterable[tuple[int, dict[str, Any], str, int | None]]
-) -> int:
-    """Insert one entry per (balance transaction id, Stripe-shaped dict, kind, order) with its
-    lines; an entry that exists already is skipped (the journal's unique key). Returns how
-    many were posted."""
+    conn: Connection,
+    posts: Iterable[tuple[int, Mapping[str, Any], str, int | None]],
+    *,
+    book: str,
+    db: _Values | None = None,
+) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+    """Insert one entry per (balance transaction id, Stripe-shaped transaction, kind, order)
+    in `book`, with its lines; an entry that exists already is skipped (the journal's unique
+    key). Returns the entries posted (with their `id`) and their lines (`LINE_COLUMNS`)."""
+    db = db or _Values(conn)
     now = utcnow()
-    values = []
-    lines_of = []
+    posted_at = db.moment(now)
+    values: list[dict[str, Any]] = []
+    lines_of: list[list[journal.Line]] = []
     for bt_id, bt, kind, order_id in posts:
         if kind == journal.KIND_TRANSACTION:
             lines = journal.transaction_lines(bt)
-            effective = _moment(bt["created"])
+            unix = int(bt["created"])
         else:
             lines = journal.availability_lines(bt)
-            effective = _moment(bt["available_on"])
-        assert effective is not None
+            unix = int(bt["available_on"])
         if any(journal.sums_by_currency(lines).values()):
             raise ValueError(f"the entry of {bt['id']} does not sum to 0")
         values.append(
             {
-                "effective_at": effective,
+                "effective_at": datetime.fromtimestamp(unix, UTC),
                 "posted_at": now,
-                "period": journal.period_of(effective),
+                "period": day_of(unix)[:7],  # journal.period_of, from the cached day
                 "kind": kind,
-                "book": bt["_book"],
+                "book": book,
                 "balance_transaction_id": bt_id,
                 "order_id": order_id,
                 "reverses_entry_id": None,
+                "_unix": unix,
             }
         )
         lines_of.append(lines)
     if not values:
-        return 0
+        return [], []
     adjust_late_entries(conn, values)  # a closed month's entry goes to the first open one
-    statement = (
-        _insert(conn, ENTRY)
-        .on_conflict_do_nothing(index_elements=["balance_transaction_id", "kind"])
-        .returning(ENTRY.c.id, ENTRY.c.balance_transaction_id, ENTRY.c.kind)
-    )
-    inserted = (
-        conn.execute(statement, values).all()
-        if len(values) > 1
-        else list(conn.execute(statement, values[0]))
+    inserted = _insert_many(
+        conn,
+        db,
+        "journal_entries",
+        _ENTRY_COLUMNS,
+        [
+            (
+                db.moment(v["effective_at"]) if v["adjusts_period"] else db.unix(v["_unix"]),
+                posted_at,
+                v["period"],
+                v["kind"],
+                book,
+                v["balance_transaction_id"],
+                v["order_id"],
+                None,
+                v["adjusts_period"],
+            )
+            for v in values
+        ],
+        conflict="balance_transaction_id, kind",
+        returning="id, balance_transaction_id, kind",
     )
     posted = {(bt_id, kind): entry_id for entry_id, bt_id, kind in inserted}
-    line_values: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = []
+    line_rows: list[tuple[Any, ...]] = []
     for value, lines in zip(values, lines_of, strict=True):
+        del value["_unix"]
         entry_id = posted.get((value["balance_transaction_id"], value["kind"]))
         if entry_id is None:
             continue
-        line_values.extend(
-            {
-                "entry_id": entry_id,
-                "book": value["book"],
-                "ledger_account": line.ledger_account,
-                "currency": line.currency,
-                "amount_minor": line.amount_minor,
-            }
+        value["id"] = entry_id
+        entries.append(value)
+        line_rows.extend(
+            (entry_id, book, line.ledger_account, line.currency, line.amount_minor)
             for line in lines
         )
-    if line_values:
-        conn.execute(insert(LINE), line_values)
-    summary.add_entries(conn, list(posted.values()))  # the summaries, in this transaction
-    return len(posted)
+    _insert_many(conn, db, "journal_lines", LINE_COLUMNS, line_rows)
+    summary.add_entries(conn, [entry["id"] for entry in entries])  # in this transaction
+    return entries, line_rows
 
 
-def store_transactions(
-    conn: Connection, account: str, items: Sequence[Mapping[str, Any]]
-) -> PageResult:
-    """Store one page of an account's balance transactions and post what is new."""
+def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]]) -> PageResult:
+    """Write one batch of an account's balance transactions, in the caller's transaction: the
+    new ones once by id (`ON CONFLICT DO NOTHING`), linked to their order where it is known,
+    each with its journal entry (and its availability entry when Stripe made it available
+    already); a stored one Stripe now says is available gets its availability entry once.
+    `items` are Stripe's objects (source expanded or as an id), several pages at once if the
+    caller likes: a few statements a table, whatever the size."""
     result = PageResult(listed=len(items))
     if not items:
         return result
-    rows = {item["id"]: row_of(item, account) for item in items}
+    db = _Values(conn)
+    now = utcnow()
+    rows = {item["id"]: row_of(item, account, synced_at=now) for item in items}
+    synced_at = db.moment(now)
+    by_id = {item["id"]: item for item in items}
     result.max_created = max(int(item["created"]) for item in items)
-    existing = {
-        stripe_id: (bt_id, status)
-        for stripe_id, bt_id, status in conn.execute(
-            select(BT.c.stripe_id, BT.c.id, BT.c.status).where(BT.c.stripe_id.in_(list(rows)))
-        )
-    }
+    existing: dict[str, tuple[int, str]] = {}
+    mark = db.mark
+    ids = list(rows)
+    for start in range(0, len(ids), 900):
+        part = ids[start : start + 900]
+        sql = "SELECT stripe_id, id, status FROM balance_transactions WHERE stripe_id IN ({})"
+        for stripe_id, bt_id, status in conn.exec_driver_sql(
+            sql.format(", ".join([mark] * len(part))), tuple(part)
+        ):
+            existing[stripe_id] = (bt_id, status)
     new_rows = [row for stripe_id, row in rows.items() if stripe_id not in existing]
-    posts: list[tuple[int, dict[str, Any], str, int | None]] = []
+    posts: list[tuple[int, Mapping[str, Any], str, int | None]] = []
     if new_rows:
         _resolve_orders(conn, new_rows)
-        statement = (
-            _insert(conn, BT)
-            .on_conflict_do_nothing(index_elements=["stripe_id"])
-            .returning(BT.c.id, BT.c.stripe_id)
-        )
         inserted = {
             stripe_id: bt_id
-            for bt_id, stripe_id in (
-                conn.execute(statement, new_rows).all()
-                if len(new_rows) > 1
-                else conn.execute(statement, new_rows[0]).all()
+            for bt_id, stripe_id in _insert_many(
+                conn,
+                db,
+                "balance_transactions",
+                _BT_COLUMNS,
+                [_bt_values(db, row, synced_at) for row in new_rows],
+                conflict="stripe_id",
+                returning="id, stripe_id",
             )
         }
         for stripe_id, bt_id in inserted.items():
             row = rows[stripe_id]
-            bt = {**_bt_dict(row), "_book": account}
+            row["id"] = bt_id
+            result.rows.append(row)
+            bt = _posting_view(by_id[stripe_id], row)
             posts.append((bt_id, bt, journal.KIND_TRANSACTION, row["order_id"]))
             if journal.needs_availability_entry(bt):
                 posts.append((bt_id, bt, journal.KIND_AVAILABLE, row["order_id"]))
         result.stored = len(inserted)
         result.unchanged += len(new_rows) - len(inserted)  # another run stored them first
-    became = [
-        stripe_id
-        for stripe_id, (_, status) in existing.items()
+    became = {
+        bt_id: stripe_id
+        for stripe_id, (bt_id, status) in existing.items()
         if status == "pending" and rows[stripe_id]["status"] == "available"
-    ]
+    }
     result.unchanged += len(existing) - len(became)
-    for stripe_id in became:
-        bt_id = existing[stripe_id][0]
+    if became:
+        # Conditional: of two runs at once, only the one that changed it posts the entry.
         changed = conn.execute(
-            update(BT).where(BT.c.id == bt_id, BT.c.status == "pending").values(status="available")
-        ).rowcount
-        if not changed:
-            result.unchanged += 1
-            continue
-        order_id = conn.execute(select(BT.c.order_id).where(BT.c.id == bt_id)).scalar()
-        bt = {**_bt_dict(rows[stripe_id]), "_book": account}
-        posts.append((bt_id, bt, journal.KIND_AVAILABLE, order_id))
-        result.became_available += 1
-    result.entries_posted = post_entries(conn, posts)
+            update(BT)
+            .where(BT.c.id.in_(sorted(became)), BT.c.status == "pending")
+            .values(status="available")
+            .returning(BT.c.id, BT.c.order_id)
+        ).all()
+        result.unchanged += len(became) - len(changed)
+        for bt_id, order_id in sorted(changed):
+            stripe_id = became[bt_id]
+            bt = _posting_view(by_id[stripe_id], rows[stripe_id])
+            posts.append((bt_id, bt, journal.KIND_AVAILABLE, order_id))
+        result.became_available = len(changed)
+    result.entries, result.lines = post_entries(conn, posts, book=account, db=db)
+    result.entries_posted = len(result.entries)
     return result
+
+
+def _posting_view(item: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The posting rules' view of a transaction (Stripe's field names, the row's currency)."""
+    source = {"id": row["source_id"]} if row["source_id"] else None
+    return {
+        "id": row["stripe_id"],
+        "type": row["type"],
+        "reporting_category": row["reporting_category"],
+        "amount": row["amount_minor"],
+        "fee": row["fee_minor"],
+        "fee_details": row["fee_details"],
+        "net": row["net_minor"],
+        "currency": row["currency"],
+        "source": source,
+        "status": row["status"],
+        "available_on": int(item["available_on"]),
+        "created": int(item["created"]),
+    }
 
 
 def store_payouts(conn: Connection, account: str, items: Sequence[Mapping[str, Any]]) -> int:
@@ -445,6 +672,14 @@ def unlinked(
         )
     ]
     return count, first
+
+
+def orders_since(conn: Connection, moment: datetime) -> int:
+    """How many local orders were paid (or made) since `moment`: what a run of `books sync`
+    from there can expect to read, four balance transactions an order (`sync.py`)."""
+    day = func.coalesce(ORDER.c.paid_at, ORDER.c.created_at)  # the lists' index (0004)
+    query = select(func.count()).select_from(ORDER).where(day >= moment)
+    return int(conn.execute(query).scalar() or 0)
 
 
 def oldest_open(conn: Connection, account: str, stream: str) -> datetime | None:
