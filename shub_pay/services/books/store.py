@@ -31,10 +31,9 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from shub_pay.db import dialect_insert
 from shub_pay.domain.models import (
     BalanceTransaction,
     JournalEntry,
@@ -82,7 +81,7 @@ def _moment(unix: int | None) -> datetime | None:
 
 
 def _insert(conn: Connection, table: Table) -> Any:
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+    return dialect_insert(conn.dialect.name)(table)
 
 
 def needs_order(source_id: str | None) -> bool:

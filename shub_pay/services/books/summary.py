@@ -56,10 +56,9 @@ from sqlalchemy import (
     true,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
+from shub_pay.db import dialect_insert
 from shub_pay.domain.models import (
     PLATFORM_BOOK,
     BalanceTransaction,
@@ -100,7 +99,7 @@ def day_of(conn: Connection, column: Any) -> Any:
 
 
 def _insert(conn: Connection, table: Table) -> Any:
-    return (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+    return dialect_insert(conn.dialect.name)(table)
 
 
 def _adding(

@@ -49,11 +49,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import Connection, Engine, or_, text, true, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
-from shub_pay.db import session_scope
+from shub_pay.db import dialect_insert, session_scope
 from shub_pay.domain.models import EventStatus, ReceivedVia, ReplayCursor, StripeEvent
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import ConflictError, UsageError
@@ -342,7 +340,7 @@ def release_lease(engine: Engine, *, owner: str) -> None:
 def _insert_ignore(session: Session, values: dict[str, Any]) -> None:
     table = ReplayCursor.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
-    insert = sqlite_insert if dialect == "sqlite" else pg_insert
+    insert = dialect_insert(dialect)
     session.execute(insert(table).values(**values).on_conflict_do_nothing(index_elements=["name"]))
 
 
@@ -371,7 +369,7 @@ def _store_page(session: Session, events: Sequence[dict[str, Any]]) -> tuple[int
         # executemany of one cached statement: a 100-row VALUES clause would be compiled anew
         # for every page, which cost more than the database work.
         table = StripeEvent.__table__  # type: ignore[attr-defined]
-        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+        insert = dialect_insert(session.get_bind().dialect.name)
         session.execute(
             insert(table).on_conflict_do_nothing(index_elements=["stripe_event_id"]), rows
         )

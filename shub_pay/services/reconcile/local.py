@@ -42,10 +42,9 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
+from shub_pay.db import dialect_insert
 from shub_pay.domain import models
 from shub_pay.domain.models import Entitlement, Order, OrderStatus, Refund
 from shub_pay.services.reconcile.after_checks import LocalMovement
@@ -255,7 +254,7 @@ def drop_seen(connection: Connection) -> None:
 def mark_seen(session: Session, intents: Sequence[str]) -> None:
     if not intents:
         return
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
+    insert = dialect_insert(session.get_bind().dialect.name)
     session.connection().execute(
         insert(SEEN).on_conflict_do_nothing(),
         [{"payment_intent_id": intent} for intent in intents],

@@ -409,6 +409,36 @@ def _batches(
         pages_in_batch += 1
 
 
+def _settle(
+    session: Session,
+    gateway: ChargeSource,
+    differences: Sequence[Difference],
+    options: ReconcileOptions,
+    summary: ReconcileSummary,
+    actor: str,
+    on_difference: OnDifference | None,
+    *,
+    charge: Mapping[str, Any] | None = None,
+    subject: Mapping[str, Any] | None = None,
+) -> None:
+    """One object's differences: fixed first with `--fix` (in the caller's transaction), then
+    every one recorded and handed to `on_difference`, fixed or not."""
+    if options.fix:
+        apply_fixes(
+            session,
+            gateway,
+            charge=charge,
+            subject=subject,
+            differences=differences,
+            actor=actor,
+            run_id=summary.run_id,
+        )
+    for difference in differences:
+        summary.record(difference)
+        if on_difference:
+            on_difference(difference)
+
+
 def _check_batch(
     session: Session,
     gateway: ChargeSource,
@@ -449,19 +479,9 @@ def _check_batch(
             continue
         if order is not None and any(d.kind in REFUND_KINDS for d in differences):
             run.refund_orders.add(order.id)
-        if options.fix:
-            apply_fixes(
-                session,
-                gateway,
-                charge=charge,
-                differences=differences,
-                actor=actor,
-                run_id=summary.run_id,
-            )
-        for difference in differences:
-            summary.record(difference)
-            if on_difference:
-                on_difference(difference)
+        _settle(
+            session, gateway, differences, options, summary, actor, on_difference, charge=charge
+        )
 
 
 _COUNTERS = {
@@ -575,19 +595,7 @@ def _check_after_sale_batch(
             differences = compare_movements(obj, order, rows_of.get(order.id, []), mine)
         if not differences:
             continue
-        if options.fix:
-            apply_fixes(
-                session,
-                gateway,
-                subject=obj,
-                differences=differences,
-                actor=actor,
-                run_id=summary.run_id,
-            )
-        for difference in differences:
-            summary.record(difference)
-            if on_difference:
-                on_difference(difference)
+        _settle(session, gateway, differences, options, summary, actor, on_difference, subject=obj)
 
 
 def _order_of(
@@ -635,19 +643,9 @@ def _confirm_disputes(
         differences = compare_dispute(dispute, order)
         if not differences:
             continue
-        if options.fix:
-            apply_fixes(
-                session,
-                gateway,
-                subject=dispute,
-                differences=differences,
-                actor=actor,
-                run_id=summary.run_id,
-            )
-        for difference in differences:
-            summary.record(difference)
-            if on_difference:
-                on_difference(difference)
+        _settle(
+            session, gateway, differences, options, summary, actor, on_difference, subject=dispute
+        )
         session.commit()
 
 
