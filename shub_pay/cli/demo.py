@@ -64,8 +64,8 @@ def demo(
             console.print(
                 f"\n{mark} [bold]{number}. {result.title}[/bold] ({result.seconds:.1f} s)"
             )
-            if result.rows:
-                console.print(_table(result.rows, Table))
+            for rows in _runs_of_one_shape(result.rows):
+                console.print(_table(rows, Table))
             for check in result.checks:
                 sign = "[green]ok[/green]" if check.ok else "[red]FAILED[/red]"
                 detail = f" [dim]({check.detail})[/dim]" if check.detail else ""
@@ -83,13 +83,26 @@ def demo(
         raise typer.Exit(1)
 
 
+def _runs_of_one_shape(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """A step's rows as one table per run of rows with the same columns: a step that shows
+    payouts, a statement and a closed month prints three narrow tables, not one of twenty
+    columns that no terminal fits."""
+    runs: list[list[dict[str, Any]]] = []
+    for row in rows:
+        if runs and list(runs[-1][0]) == list(row):
+            runs[-1].append(row)
+        else:
+            runs.append([row])
+    return runs
+
+
 def _table(rows: list[dict[str, Any]], table_cls: Any) -> Any:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
     table = table_cls(show_header=True, header_style="bold", box=None, pad_edge=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # ids and amounts wrap, never cut with "…"
     for row in rows:
         table.add_row(*["" if row.get(c) is None else str(row.get(c)) for c in columns])
     return table

@@ -81,3 +81,38 @@ def test_with_keep_finance_csv_stays_in_the_working_directory(
             world.close()
         assert written.exists() is keep
         assert (written == tmp_path.resolve() / CSV_NAME) is keep
+
+
+def test_a_step_with_payouts_a_statement_and_a_closed_month_prints_three_narrow_tables() -> None:
+    """Month end shows rows of three shapes; one table of their twenty columns cut every id at
+    80 columns. Each run of rows of one shape is its own table, and nothing is cut with "…"."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from shub_pay.cli.demo import _runs_of_one_shape, _table
+
+    payout = "po_1SbxsOmuQ2Gz000000000291"
+    rows: list[dict[str, object]] = [
+        {"payout": payout, "account": "acct_1SbxsOmuQ2Gz000000000003", "amount": "$224.73"},
+        {"payout": "po_2", "account": "platform", "amount": "€149.82"},
+        {"statement": "ada@lumen-lights.example 2026-12", "opening": "$0.00", "closing": "$0.00"},
+        {"closed": "2026-12", "entries": 298},
+    ]
+    runs = _runs_of_one_shape(rows)
+    assert [list(run[0]) for run in runs] == [
+        ["payout", "account", "amount"],
+        ["statement", "opening", "closing"],
+        ["closed", "entries"],
+    ]
+    assert [len(run) for run in runs] == [2, 1, 1]
+    out = io.StringIO()
+    console = Console(file=out, width=80, color_system=None)
+    for run in runs:
+        console.print(_table(run, Table))
+    text = out.getvalue()
+    assert "…" not in text
+    assert all(len(line) <= 80 for line in text.splitlines())
+    # A folded id is still all there, in order, line after line of its column.
+    assert "".join(line.split()[0] for line in text.splitlines()[1:3]).startswith(payout[:20])
