@@ -344,7 +344,7 @@ class Order(Table, table=True):
     dispute_amount_minor: int = _minor()
     dispute_as_of: datetime | None = _ts()
     # When the dispute was lost (the earliest fact saying so, while it stays lost): `report
-    # revenue` books the loss `D` then (migration 0007).
+    # revenue` books the loss `D` then (migration 0008).
     dispute_lost_at: datetime | None = _ts(index=True)
     # Stripe's latest `amount_refunded` for the charge and when it said so: it covers refunds
     # Stripe had then that are not recorded here (after_sale.update_refunded_total).
@@ -456,7 +456,7 @@ class OrderMovement(Table, table=True):
     __tablename__ = "order_movements"
     __table_args__ = (
         # `report revenue`: the movements of no refund (`refund_id` null) of a currency, by
-        # when Stripe made them, covering what is summed (migration 0007).
+        # when Stripe made them, covering what is summed (migration 0008).
         Index(
             "ix_order_movements_report",
             "refund_id",

@@ -23,7 +23,7 @@ Decides:
   overwrite. A link moves a connected account's transaction from its own statement line to its
   order's, so the months it touches are summed again.
 - **Rebuilt from the journal** by the same statements over every entry (`rebuild`, the `books
-  summarize` command, and migration 0007 for a shop that has entries already), under the
+  summarize` command, and migration 0009 for a shop that has entries already), under the
   periods lock: the summary is what recomputing from the lines gives, and a property test
   holds it to that.
 - **Reading a window** (`day_span`): the whole UTC days inside it come from a summary, the
