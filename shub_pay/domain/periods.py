@@ -134,6 +134,16 @@ def period_label(start: date, granularity: Granularity) -> str:
     return f"{start.year:04d}-{start.month:02d}"
 
 
+def require_window(since: datetime | None, until: datetime | None) -> None:
+    """Refuse a window whose end is not after its start (either bound may be open)."""
+    if since is not None and until is not None and until <= since:
+        raise UsageError(
+            "--until must be after --since.",
+            code="invalid_window",
+            hint="The window is half-open: --since is included, --until excluded.",
+        )
+
+
 def period_windows(
     first: datetime,
     last: datetime,

@@ -54,8 +54,8 @@ from shub_pay.domain.periods import (
     parse_zone,
     period_label,
     period_windows,
+    require_window,
 )
-from shub_pay.errors import UsageError
 from shub_pay.services.books import journal
 from shub_pay.services.books.summary import DaySpan, day_span, entry_window
 from shub_pay.services.lookup import find_creator, find_product
@@ -392,12 +392,7 @@ def settlement_report(
 ) -> SettlementReport:
     """The settlement view of every order's platform transactions, per period (or creator, or
     product) and settlement currency, with a total per currency."""
-    if since is not None and until is not None and until <= since:
-        raise UsageError(
-            "--until must be after --since.",
-            code="invalid_window",
-            hint="The window is half-open: --since is included, --until excluded.",
-        )
+    require_window(since, until)
     zone = parse_zone(time_zone)
     creator_user = find_creator(session, creator)[0] if creator else None
     product_row = find_product(session, product) if product else None

@@ -86,9 +86,9 @@ from shub_pay.domain.periods import (
     parse_zone,
     period_label,
     period_windows,
+    require_window,
 )
 from shub_pay.domain.types import UTCDateTime
-from shub_pay.errors import UsageError
 from shub_pay.services.lookup import find_creator, find_product
 from shub_pay.services.reports.rows import TOTAL, GroupBy, RevenueReport, RevenueRow
 
@@ -517,12 +517,7 @@ def revenue_report(
     ``creator`` (email or id) makes it that creator's statement; ``product`` is a slug or id.
     ``time_zone`` (IANA) sets where days, ISO weeks and months begin; UTC by default.
     """
-    if since is not None and until is not None and until <= since:
-        raise UsageError(
-            "--until must be after --since.",
-            code="invalid_window",
-            hint="The window is half-open: --since is included, --until excluded.",
-        )
+    require_window(since, until)
     zone = parse_zone(time_zone)
     creator_user = find_creator(session, creator) if creator else None
     product_row = find_product(session, product) if product else None
