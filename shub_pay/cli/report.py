@@ -370,13 +370,7 @@ def revenue(
         if output is None:
             print_json(document)
             return
-        import json
-
-        _write_atomically(
-            output,
-            lambda out: out.write(json.dumps(to_jsonable(document), indent=2) + "\n"),
-            force=force,
-        )
+        _write_json(output, document, force=force)
     elif fmt is Format.CSV or output is not None:
         from shub_pay.services.reports.export import csv_columns, csv_rows
 
@@ -391,6 +385,14 @@ def revenue(
         _render_table(report)
         return
     note(f"wrote {len(report.rows)} rows and {len(report.totals)} totals to {output}")
+
+
+def _write_json(output: Path, document: Any, *, force: bool) -> None:
+    """`document` as indented JSON into `output`, atomically (`_write_atomically`)."""
+    import json
+
+    text = json.dumps(to_jsonable(document), indent=2) + "\n"
+    _write_atomically(output, lambda out: out.write(text), force=force)
 
 
 def _settlement(
@@ -423,13 +425,7 @@ def _settlement(
         if output is None:
             print_json(document)
             return
-        import json
-
-        _write_atomically(
-            output,
-            lambda out: out.write(json.dumps(to_jsonable(document), indent=2) + "\n"),
-            force=force,
-        )
+        _write_json(output, document, force=force)
     elif fmt is Format.CSV or output is not None:
         rows = [_settlement_csv_row(r) for r in report.all_rows()]
         if output is None:
@@ -623,7 +619,6 @@ def statement(
 
     Example: shub-pay report statement --creator ana@example.com --month 2026-11 --format csv
     """
-    import json
 
     from shub_pay.services.books.statement import creator_statement
 
@@ -639,12 +634,7 @@ def statement(
     result = creator_statement(engine=context.engine(), creator=creator, month=month)
     if output is not None:
         if fmt is Format.JSON:
-            data = result.as_dict()
-            _write_atomically(
-                output,
-                lambda out: out.write(json.dumps(to_jsonable(data), indent=2) + "\n"),
-                force=force,
-            )
+            _write_json(output, result.as_dict(), force=force)
         else:
             _write_atomically(output, lambda out: _statement_csv(result, out), force=force)
         note(f"statement written to {output}")
