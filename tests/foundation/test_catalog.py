@@ -100,6 +100,23 @@ def test_a_malformed_record_is_named_and_nothing_is_written(
     assert set(count_rows(session).values()) == {0}
 
 
+@pytest.mark.parametrize(("code", "suggestion"), [("usx", "usd"), ("xyz", None)])
+def test_a_price_in_a_currency_stripe_does_not_support_is_refused(
+    session: Session, catalog_data: Any, code: str, suggestion: str | None
+) -> None:
+    """Three letters are not a currency: a catalog priced in one Stripe cannot charge is refused
+    before anything is written, naming the price and (when there is one) the code meant."""
+    data = _broken(catalog_data, lambda d: d["products"][3]["prices"][0].update(currency=code))
+    with pytest.raises(CatalogError) as info:
+        import_catalog(session=session, data=data, default_currency="usd", actor="test")
+    message = info.value.message
+    assert "products[3].prices[0].currency: Unknown currency" in message
+    meant = message.partition("Did you mean ")[2].partition("?")[0]
+    assert (suggestion in meant.split(" or ")) if suggestion else not meant
+    session.rollback()
+    assert set(count_rows(session).values()) == {0}
+
+
 def test_a_human_amount_string_is_parsed_with_the_currency_exponent(
     session: Session, catalog_data: Any
 ) -> None:

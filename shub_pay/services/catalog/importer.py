@@ -138,7 +138,7 @@ def load_catalog_file(path: Path) -> Any:
 
 def _plan(data: Any, default_currency: str) -> _Plan:
     from shub_pay.domain.fees import percent_to_bps
-    from shub_pay.domain.money import normalize_currency, parse_amount
+    from shub_pay.domain.money import parse_amount, supported_currency
 
     root = _Reader(data, "catalog")
     plan = _Plan()
@@ -237,9 +237,10 @@ def _plan(data: Any, default_currency: str) -> _Plan:
         active_currencies: set[str] = set()
         for p in rec.items("prices"):
             try:
-                currency = normalize_currency(p.text("currency", default_currency))
+                # Stripe's list, not any three letters: a price in `xyz` could never be charged.
+                currency = supported_currency(p.text("currency", default_currency))
             except UsageError as exc:
-                raise p.fail("currency", exc.message) from None
+                raise p.fail("currency", f"{exc.message} {exc.hint or ''}".strip()) from None
             amount = _price_amount(p, currency, parse_amount)
             is_active = p.boolean("is_active", True)
             if is_active and currency in active_currencies:
