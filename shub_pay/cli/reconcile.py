@@ -283,8 +283,8 @@ def reconcile(
     events_since = summary.dispute_events_since
     if events_since is not None and events_since > summary.since:
         note(
-            f"[dim]Stripe keeps events 30 days: changes of disputes opened before the window "
-            f"are seen from {events_since:%Y-%m-%d %H:%M} UTC on[/dim]"
+            f"[dim]Stripe keeps events 30 days: changes of disputes and refunds made before "
+            f"the window are seen from {events_since:%Y-%m-%d %H:%M} UTC on[/dim]"
         )
     if not summary.clean:
         raise typer.Exit(1)

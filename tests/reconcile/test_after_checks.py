@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,9 +18,9 @@ from shub_pay.services.reconcile.after_checks import (
     compare_fee,
     compare_refund,
     compare_transfer,
-    dispute_of_event,
     keys_of,
     movement_subject,
+    object_of_event,
 )
 from shub_pay.services.reconcile.checks import Kind
 from shub_pay.services.reconcile.matching import (
@@ -299,15 +300,26 @@ def test_a_reversal_today_on_an_older_transfer_compares_the_transfer() -> None:
     assert movement_subject({**transaction, "type": "refund"}, **WINDOW) is None
 
 
-def _dispute_event(event_type: str, created: int, status: str = "won") -> dict[str, Any]:
-    dispute = {"id": "dp_1", "object": "dispute", "created": created, "status": status}
-    return {"id": "evt_1", "object": "event", "type": event_type, "data": {"object": dispute}}
+def _event(event_type: str, created: int, obj: str = "dispute", status: str = "won") -> Any:
+    changed = {"id": f"{obj[:2]}_1", "object": obj, "created": created, "status": status}
+    return {"id": "evt_1", "object": "event", "type": event_type, "data": {"object": changed}}
 
 
 def test_a_dispute_event_brings_a_dispute_opened_before_the_window_only() -> None:
-    older = _dispute_event("charge.dispute.closed", T - 40 * 86_400)
-    assert dispute_of_event(older, **WINDOW) == older["data"]["object"]
+    older = _event("charge.dispute.closed", T - 40 * 86_400)
+    assert object_of_event(older, **WINDOW) == older["data"]["object"]
     # opened in the window: the disputes list has it, as it is now
-    assert dispute_of_event(_dispute_event("charge.dispute.closed", T + 5), **WINDOW) is None
+    assert object_of_event(_event("charge.dispute.closed", T + 5), **WINDOW) is None
     # not a dispute's change
-    assert dispute_of_event(_dispute_event("charge.refunded", T - 86_400), **WINDOW) is None
+    assert object_of_event(_event("charge.refunded", T - 86_400), **WINDOW) is None
+
+
+@pytest.mark.parametrize("event_type", ["refund.updated", "refund.failed", "charge.refund.updated"])
+def test_a_refund_event_brings_a_refund_made_before_the_window_only(event_type: str) -> None:
+    older = _event(event_type, T - 40 * 86_400, obj="refund", status="failed")
+    assert object_of_event(older, **WINDOW) == older["data"]["object"]
+    # made in the window: the refunds list has it, as it is now
+    assert object_of_event(_event(event_type, T + 5, obj="refund"), **WINDOW) is None
+    # a refund event carrying something else, or a dispute event carrying a refund: neither
+    assert object_of_event(_event(event_type, T - 86_400), **WINDOW) is None
+    assert object_of_event(_event("charge.dispute.closed", T - 9, obj="refund"), **WINDOW) is None

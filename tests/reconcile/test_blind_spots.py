@@ -242,3 +242,89 @@ def test_a_window_reaching_past_the_events_30_days_says_from_when_disputes_chang
     # the default window is the Events API's own 30 days: nothing to say
     default = world.cli("reconcile", "--format", "json")
     assert default.exit_code == 0 and default.stderr == ""
+
+
+def _refunded_days_ago(world: World, days: int, *, pending: bool) -> tuple[Any, dict[str, Any]]:
+    """A sale and its full refund `days` ago, their events delivered; the sandbox clock back to
+    today. A pending one is a refund the platform's balance could not cover (no transfer
+    reversed, no fee refunded: the platform alone pays it back), left pending."""
+    now = world.sandbox.now()
+    _control(world, "clock", now=now - days * DAY)
+    paid = world.buy()
+    if pending:
+        _control(world, "refunds/insufficient_funds", enabled="true")
+        refund = dict(
+            world.gateway.create_refund({"charge": paid.charge_id}, idempotency_key="t-pending")
+        )
+        assert refund["status"] == "pending"
+    else:
+        refund = world.refund(paid.charge_id)
+    world.deliver()
+    _control(world, "clock", now=0)
+    return paid, refund
+
+
+def _recorded_refund(world: World, refund_id: str) -> models.Refund:
+    with Session(world.engine) as session:
+        row = session.exec(
+            select(models.Refund).where(models.Refund.stripe_refund_id == refund_id)
+        ).one()
+        session.expunge(row)
+        return row
+
+
+def test_a_refund_made_40_days_ago_that_fails_today_is_found_fixed_then_clean(
+    world: World,
+) -> None:
+    """The card refund of an old sale fails today (the card was closed) and the endpoint
+    missed `refund.updated` / `refund.failed`: neither the refund nor its charge was created
+    in the window, so only the refund's events there can tell. The run compares the refund as
+    Stripe has it now, `--fix` records the failure, the money the buyer never got back is the
+    order's again, and the next run is clean."""
+    paid, refund = _refunded_days_ago(world, 40, pending=False)
+    assert _recorded_refund(world, refund["id"]).status == "succeeded"
+    _control(world, f"refunds/{refund['id']}/fail", failure_reason="lost_or_stolen_card")
+    world.drop()
+
+    code, found = _reconcile(world)
+    assert code == 1
+    summary = found["summary"]
+    assert (summary["charges_checked"], summary["refunds_checked"]) == (0, 0)
+    assert summary["refund_events_checked"] >= 2  # refund.updated (+ charge.…), refund.failed
+    (row,) = found["differences"]
+    assert row["kind"] == "refund_mismatch"
+    assert row["stripe"]["differ"]["status"] == {"local": "succeeded", "stripe": "failed"}
+
+    _fixed_then_clean(world, ["refund_mismatch"])
+    assert _recorded_refund(world, refund["id"]).status == "failed"
+    order = world.order(paid.payment_intent_id)
+    assert order is not None and order.refunded_minor == 0
+
+
+def test_a_pending_refund_of_an_old_sale_that_succeeds_today_is_found_and_fixed(
+    world: World,
+) -> None:
+    paid, refund = _refunded_days_ago(world, 35, pending=True)
+    assert _recorded_refund(world, refund["id"]).status == "pending"
+    _control(world, f"refunds/{refund['id']}/succeed")
+    world.drop()
+
+    code, found = _reconcile(world)
+    assert code == 1 and kinds(found["differences"]) == ["refund_mismatch"]
+    (row,) = found["differences"]
+    assert row["stripe"]["differ"]["status"] == {"local": "pending", "stripe": "succeeded"}
+    _fixed_then_clean(world, ["refund_mismatch"])
+    assert _recorded_refund(world, refund["id"]).status == "succeeded"
+    order = world.order(paid.payment_intent_id)  # a pending refund already counted as refunded
+    assert order is not None and order.refunded_minor == order.amount_minor == refund["amount"]
+
+
+def test_an_older_refund_whose_change_the_books_hold_is_clean(world: World) -> None:
+    """The refund failed today and the endpoint got the events: its events are in the window
+    but say what the books say, so nothing is reported and Stripe is not asked again."""
+    _, refund = _refunded_days_ago(world, 40, pending=False)
+    _control(world, f"refunds/{refund['id']}/fail")
+    world.deliver()
+    code, found = _reconcile(world)
+    assert (code, found["differences"]) == (0, [])
+    assert found["summary"]["refund_events_checked"] >= 2

@@ -369,6 +369,14 @@ DISPUTE_EVENTS = (
 )
 
 
+# A refund's later changes of status (a pending one succeeds, a succeeded or pending one fails).
+# Stripe sends `refund.updated` for every refund and `refund.failed` when one fails;
+# `charge.refund.updated` still comes for card refunds (docs.stripe.com/api/refunds, "for
+# updates on all refunds, listen to refund.updated"). One list of events carries them with the
+# dispute events: Stripe takes up to 20 `types[]` (docs.stripe.com/api/events/list).
+REFUND_EVENTS = ("charge.refund.updated", "refund.failed", "refund.updated")
+
+
 def _within(value: Any, since: int, until: int) -> bool:
     return isinstance(value, int) and since <= value < until
 
@@ -401,18 +409,19 @@ def movement_subject(
     return parent
 
 
-def dispute_of_event(
+def object_of_event(
     event: Mapping[str, Any], *, since: int, until: int
 ) -> Mapping[str, Any] | None:
-    """The dispute a listed dispute event carries, as it was then, when the dispute was created
-    before the window (one created in it is in the disputes list, as it is now)."""
-    if event.get("type") not in DISPUTE_EVENTS:
-        return None
+    """The dispute or refund a listed event carries, as it was then, when that object was
+    created before the window (one created in it is in the disputes or refunds list, as it is
+    now)."""
+    kind = event.get("type")
+    expected = "dispute" if kind in DISPUTE_EVENTS else "refund" if kind in REFUND_EVENTS else None
     data = event.get("data")
-    dispute = data.get("object") if isinstance(data, Mapping) else None
-    if not isinstance(dispute, Mapping) or dispute.get("object") != "dispute":
+    obj = data.get("object") if isinstance(data, Mapping) else None
+    if expected is None or not isinstance(obj, Mapping) or obj.get("object") != expected:
         return None
-    created = dispute.get("created")
+    created = obj.get("created")
     if not isinstance(created, int) or created >= since:
         return None
-    return dispute
+    return obj

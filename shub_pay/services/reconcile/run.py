@@ -10,7 +10,8 @@ Decides:
   what happened in the window is seen whenever its object was made: charges
   (`expand[]=data.refunds`: one request per 100 charges carries amount, currency, application
   fee and refunds); refunds (`expand[]=data.transfer_reversal`), disputes and dispute events
-  (`types[]=charge.dispute.updated/closed/funds_withdrawn/funds_reinstated`); application fees
+  (`types[]=charge.dispute.updated/closed/funds_withdrawn/funds_reinstated`, and the refund
+  events `refund.updated/failed`, `charge.refund.updated` in the same list); application fees
   (their refunds embedded), transfers (their reversals embedded) and the platform's balance
   transactions of fee refunds and of transfer reversals (`type=application_fee_refund` /
   `transfer_refund`, `expand[]=data.source.fee` / `data.source.transfer`: each names its
@@ -22,14 +23,16 @@ Decides:
   for its fee or transfer only when that was created before the window (else the fees or
   transfers list compares it) and only for the newest of its movements in the window (one
   parent, one comparison: `after_checks.movement_subject`). A dispute event stands for a
-  dispute created before the window; the events list is one cursor, newest first, so the
-  first event read of a dispute is its newest, the others are skipped (the ids seen are held:
-  a few per thousand charges). An event is what the dispute was then: one whose status
-  differs from the local one is confirmed after the listing against the dispute as Stripe has
-  it now (`disputes?charge=`, one call per candidate) and only then reported or fixed. The
-  Events API keeps 30 days (STRIPE-FACTS §2): a window reaching further back sees only the
-  dispute changes of the last 30 days of it (`summary.dispute_events_since`); refunds, fees,
-  transfers and their movements have no such limit.
+  dispute created before the window, a refund event for a refund created before it (a pending
+  refund that succeeds, a refund that fails, weeks after its charge); the events list is one
+  cursor, newest first, so the first event read of an object is its newest, the others are
+  skipped (the ids seen are held: a few per thousand charges). An event is what the object was
+  then: one that differs from the local record is confirmed after the listing against the
+  object as Stripe has it now (`disputes?charge=` / `refunds?charge=`, one call per candidate)
+  and only then reported or fixed. The Events API keeps 30 days (STRIPE-FACTS §2): a window
+  reaching further back sees only the changes of older disputes and refunds made in the last
+  30 days of it (`summary.dispute_events_since`); refunds, fees, transfers and their movements
+  created in the window have no such limit.
 - **Three streams, in order, from one pool.** The charges first; then refunds, disputes and
   dispute events; then fees, transfers and the movements' transactions. Every list of every
   stream is paged by one pool of segment threads (one child process for a large window:
@@ -96,13 +99,14 @@ from shub_pay.errors import UsageError
 from shub_pay.services.reconcile import local
 from shub_pay.services.reconcile.after_checks import (
     DISPUTE_EVENTS,
+    REFUND_EVENTS,
     compare_dispute,
     compare_fee,
     compare_refund,
     compare_transfer,
-    dispute_of_event,
     keys_of,
     movement_subject,
+    object_of_event,
 )
 from shub_pay.services.reconcile.checks import (
     REFUND_KINDS,
@@ -134,7 +138,7 @@ LIST_PARAMS: dict[str, Any] = {"expand": ["data.refunds"]}
 REFUND_STREAM: tuple[tuple[str, dict[str, Any]], ...] = (
     ("refunds", {"expand": ["data.transfer_reversal"]}),
     ("disputes", {}),
-    ("events", {"types": list(DISPUTE_EVENTS)}),
+    ("events", {"types": [*DISPUTE_EVENTS, *REFUND_EVENTS]}),
 )
 MOVEMENT_STREAM: tuple[tuple[str, dict[str, Any]], ...] = (
     ("application_fees", {}),
@@ -188,7 +192,8 @@ class ReconcileSummary:
     transfers_checked: int = 0
     balance_transactions_checked: int = 0
     dispute_events_checked: int = 0
-    dispute_events_since: datetime | None = None
+    refund_events_checked: int = 0
+    dispute_events_since: datetime | None = None  # and refund events: one list, 30 days kept
     orders_checked: int = 0
     differences: int = 0
     fixed: int = 0
@@ -201,8 +206,8 @@ class ReconcileSummary:
 
     @property
     def listed(self) -> int:
-        """Refunds, disputes, fees, transfers, movement transactions and dispute events checked
-        on their own."""
+        """Refunds, disputes, fees, transfers, movement transactions, dispute and refund events
+        checked on their own."""
         return (
             self.refunds_checked
             + self.disputes_checked
@@ -210,6 +215,7 @@ class ReconcileSummary:
             + self.transfers_checked
             + self.balance_transactions_checked
             + self.dispute_events_checked
+            + self.refund_events_checked
         )
 
     @property
@@ -239,6 +245,7 @@ class ReconcileSummary:
             "transfers_checked": self.transfers_checked,
             "balance_transactions_checked": self.balance_transactions_checked,
             "dispute_events_checked": self.dispute_events_checked,
+            "refund_events_checked": self.refund_events_checked,
             "dispute_events_since": self.dispute_events_since,
             "by_kind": dict(sorted(self.by_kind.items())),
             "elapsed_s": round(self.elapsed_s, 3),
@@ -372,13 +379,13 @@ class _Run:
     since: int
     until: int
     refund_orders: set[int] = field(default_factory=set)  # orders whose refunds differ
-    # Disputes whose newest event of the window was read (the events list is one cursor,
-    # newest first): a few per thousand charges, never one per charge.
-    disputes_seen: set[str] = field(default_factory=set)
-    # Disputes created before the window whose event there differs from the local status:
-    # dispute id → charge id, confirmed against Stripe's dispute as it is now after the
-    # listing (`_confirm_disputes`): an event is what the dispute was then.
-    dispute_candidates: dict[str, str] = field(default_factory=dict)
+    # Disputes and refunds whose newest event of the window was read (the events list is one
+    # cursor, newest first): a few per thousand charges, never one per charge.
+    events_seen: set[str] = field(default_factory=set)
+    # Disputes and refunds created before the window whose event there differs from the local
+    # record: (object, id) → charge id, confirmed against the object as Stripe has it now after
+    # the listing (`_confirm_candidates`): an event is what the object was then.
+    candidates: dict[tuple[str, str], str] = field(default_factory=dict)
 
 
 def _batches(
@@ -490,7 +497,6 @@ _COUNTERS = {
     "application_fee": "application_fees_checked",
     "transfer": "transfers_checked",
     "balance_transaction": "balance_transactions_checked",
-    "event": "dispute_events_checked",
 }
 
 
@@ -499,11 +505,23 @@ def _subjects(
 ) -> list[tuple[Mapping[str, Any], bool]]:
     """What a batch of listed objects asks to compare: (object, from an event) each. Listed
     refunds, disputes, fees and transfers are themselves; a movement's balance transaction is
-    the older fee or transfer it belongs to (`movement_subject`); a dispute event is the older
-    dispute as it was then, once per dispute (the first read is the newest)."""
+    the older fee or transfer it belongs to (`movement_subject`); a dispute or refund event is
+    the older dispute or refund as it was then, once per object (the first read is the
+    newest)."""
     subjects: list[tuple[Mapping[str, Any], bool]] = []
     for obj in items:
         kind = str(obj.get("object"))
+        if kind == "event":
+            is_refund = obj.get("type") in REFUND_EVENTS
+            if is_refund:
+                summary.refund_events_checked += 1
+            else:
+                summary.dispute_events_checked += 1
+            older = object_of_event(obj, since=run.since, until=run.until)
+            if older is not None and str(older.get("id")) not in run.events_seen:
+                run.events_seen.add(str(older.get("id")))
+                subjects.append((older, True))
+            continue
         counter = _COUNTERS.get(kind)
         if counter is None:
             continue
@@ -512,11 +530,6 @@ def _subjects(
             parent = movement_subject(obj, since=run.since, until=run.until)
             if parent is not None:
                 subjects.append((parent, False))
-        elif kind == "event":
-            dispute = dispute_of_event(obj, since=run.since, until=run.until)
-            if dispute is not None and str(dispute.get("id")) not in run.disputes_seen:
-                run.disputes_seen.add(str(dispute.get("id")))
-                subjects.append((dispute, True))
         else:
             subjects.append((obj, False))
     return subjects
@@ -577,22 +590,22 @@ def _check_after_sale_batch(
             if keys_of(obj)[0] in seen:
                 continue  # compared with its listed charge
             differences = compare_refund(obj, order, known)
-            if differences:
-                run.refund_orders.add(order.id)
         elif kind == "dispute":
             differences = compare_dispute(obj, order)
-            if differences and from_event:
-                # what the dispute was then: confirmed against what it is now, after the listing
-                charge = keys_of(obj)[1]
-                if charge:
-                    run.dispute_candidates[str(obj["id"])] = charge
-                continue
         elif order.id in run.refund_orders:
             continue
         else:
             mine = movements.get(order.id, {}) if movements is not None else None
             compare_movements = compare_fee if kind == "application_fee" else compare_transfer
             differences = compare_movements(obj, order, rows_of.get(order.id, []), mine)
+        if from_event:
+            # what the object was then: confirmed against what it is now, after the listing
+            charge = keys_of(obj)[1]
+            if differences and charge:
+                run.candidates[(kind, str(obj["id"]))] = charge
+            continue
+        if kind == "refund" and differences:
+            run.refund_orders.add(order.id)
         if not differences:
             continue
         _settle(session, gateway, differences, options, summary, actor, on_difference, subject=obj)
@@ -610,7 +623,14 @@ def _order_of(
     return found
 
 
-def _confirm_disputes(
+# How an older dispute or refund is read as it is now: its charge's list (one call each).
+_CONFIRM_LISTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "dispute": ("disputes", {}),
+    "refund": ("refunds", {"expand": ["data.transfer_reversal"]}),
+}
+
+
+def _confirm_candidates(
     session: Session,
     gateway: ChargeSource,
     *,
@@ -620,31 +640,38 @@ def _confirm_disputes(
     actor: str,
     on_difference: OnDifference | None,
 ) -> None:
-    """The older disputes whose event in the window differs from the local status, compared
-    as Stripe has them now (one `disputes?charge=` call each: a few, never one per charge),
-    after the listing (whose child process may not share the rate limit with this one)."""
-    for dispute_id, charge_id in sorted(run.dispute_candidates.items()):
-        disputes = [
-            d
-            for page in gateway.list_pages("disputes", {"charge": charge_id})
-            for d in page
-            if d.get("id") == dispute_id
+    """The older disputes and refunds whose event in the window differs from the local record,
+    compared as Stripe has them now (one `disputes?charge=` / `refunds?charge=` call each: a
+    few, never one per charge), after the listing (whose child process may not share the rate
+    limit with this one)."""
+    for (kind, object_id), charge_id in sorted(run.candidates.items()):
+        resource, params = _CONFIRM_LISTS[kind]
+        now = [
+            obj
+            for page in gateway.list_pages(resource, {**params, "charge": charge_id})
+            for obj in page
+            if obj.get("id") == object_id
         ]
-        if not disputes:
+        if not now:
             continue
-        dispute = disputes[0]
-        intent, charge = keys_of(dispute)
+        current = now[0]
+        intent, charge = keys_of(current)
         by_intent, by_charge = local.orders_by_keys(
             session, [intent] if intent else [], [charge] if charge else []
         )
-        order = _order_of(dispute, by_intent, by_charge)
+        order = _order_of(current, by_intent, by_charge)
         if order is None:
             continue
-        differences = compare_dispute(dispute, order)
+        if kind == "refund":
+            key = request_key_of(current)
+            known = local.refunds_by_stripe(session, [object_id], [key] if key else [])
+            differences = compare_refund(current, order, known)
+        else:
+            differences = compare_dispute(current, order)
         if not differences:
             continue
         _settle(
-            session, gateway, differences, options, summary, actor, on_difference, subject=dispute
+            session, gateway, differences, options, summary, actor, on_difference, subject=current
         )
         session.commit()
 
@@ -812,7 +839,7 @@ def reconcile(
                         what = STREAM_NAMES[index]
                         done = summary.charges_checked if index == 0 else summary.listed
                         progress(what, done, (expected or None) if index == 0 else None)
-                _confirm_disputes(
+                _confirm_candidates(
                     session,
                     gateway,
                     run=run,
