@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, and_, or_, select
 
 from shub_pay.csvfile import write_csv
 from shub_pay.domain.models import BalanceTransaction, JournalEntry, JournalLine, Order
@@ -97,7 +97,14 @@ def _rows(
         .select_from(
             LINE.join(ENTRY, ENTRY.c.id == LINE.c.entry_id)
             .outerjoin(BT, BT.c.id == ENTRY.c.balance_transaction_id)
-            .outerjoin(ORDER, ORDER.c.id == BT.c.order_id)
+            .outerjoin(
+                ORDER,
+                and_(
+                    ORDER.c.id == BT.c.order_id,
+                    # A link made after the entry's month closed is not that month's (close.py).
+                    or_(BT.c.linked_late_at.is_(None), ENTRY.c.effective_at >= BT.c.linked_late_at),
+                ),
+            )
         )
         .order_by(ENTRY.c.id, LINE.c.id)
     )
