@@ -75,8 +75,16 @@ def sync(
         render_mapping(data, fmt=fmt)
     else:
         render_mapping(
-            {k: v for k, v in data.items() if k != "unlinked"}, fmt=fmt, title="books sync"
+            {k: v for k, v in data.items() if k not in ("unlinked", "linked_after_close")},
+            fmt=fmt,
+            title="books sync",
         )
+        for row in summary.linked_after_close:
+            note(
+                f"[yellow]linked after {row['adjusts_period']} closed[/yellow] "
+                f"{row['balance_transaction']} ({row['account']}) to {row['order_number']}: "
+                f"posted in {row['period']}, {row['adjusts_period']} reads as before"
+            )
         for row in summary.unlinked:
             note(
                 f"[yellow]not linked[/yellow] {row['balance_transaction']} ({row['account']}): "

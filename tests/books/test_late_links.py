@@ -122,6 +122,14 @@ def test_a_link_made_after_the_close_leaves_november_as_it_was_and_shows_in_dece
     add_order(engine, 8, amount=2500, fee=250)  # its order turns up
     linked = sync_books(engine=engine, source=fake, now=_at(DEC_05))
     assert linked.linked_later == 4 and linked.unlinked_count == 0
+    # `books sync` says which, the closed month they belong to and where they were posted.
+    assert (
+        sorted(
+            (row["order_number"], row["adjusts_period"], row["period"])
+            for row in linked.linked_after_close
+        )
+        == [("SH-00008", "2026-11", "2026-12")] * 4
+    )
 
     assert _november(cli, tmp_path, "after") == before
     assert not any(check.differs for check in verify_closed(engine))

@@ -42,7 +42,7 @@ Decides:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -202,6 +202,40 @@ def unlinked_in(conn: Connection, period: str, *, limit: int = 5) -> tuple[int, 
         ).scalars()
     ]
     return count, first
+
+
+def late_linked(conn: Connection, accounts: Sequence[str]) -> list[dict[str, str]]:
+    """The transactions of these books linked to their order after their month closed: each
+    with its order, the closed month it belongs to and the open month the link was posted in."""
+    from shub_pay.domain.models import Order
+
+    order: Table = Order.__table__  # type: ignore[attr-defined]
+    rows = conn.execute(
+        select(
+            BT.c.stripe_id, BT.c.account, order.c.order_number, ENTRY.c.period, BT.c.linked_late_at
+        )
+        .select_from(
+            BT.join(ENTRY, ENTRY.c.balance_transaction_id == BT.c.id).join(
+                order, order.c.id == BT.c.order_id
+            )
+        )
+        .where(
+            BT.c.linked_late_at.is_not(None),
+            BT.c.account.in_(list(accounts)),
+            ENTRY.c.kind == KIND_TRANSACTION,
+        )
+        .order_by(BT.c.created, BT.c.id)
+    )
+    return [
+        {
+            "balance_transaction": str(txn),
+            "account": str(account),
+            "order_number": str(number),
+            "adjusts_period": str(period),
+            "period": f"{_moment(moment):%Y-%m}",
+        }
+        for txn, account, number, period, moment in rows
+    ]
 
 
 def close_month(
