@@ -17,8 +17,10 @@ Decides:
   (none on a destination charge) counts in `gross` and, by its net, in `platform_net`.
 - **Dated by the journal**: by the transaction's journal entry (`effective_at`), which is when
   the money moved, except that an entry arriving after its month was closed is posted in the
-  first open month as an adjustment (`close.py`). So a closed month's rows never change, and
-  the late refund or dispute shows in the month it was posted in. `orders` counts the charges
+  first open month as an adjustment (`close.py`), and that a transaction linked to its order
+  only after its month closed counts from the first open month (`linked_late_at`,
+  `summary.settlement_moment`). So a closed month's rows never change, and the late refund,
+  dispute or link shows in the month it was posted in. `orders` counts the charges
   of the period.
 - **The order's creator and product** are the order's own (`orders.creator_id`,
   `orders.product_id`), as in the presentment report; orders without one group as `(none)`.
