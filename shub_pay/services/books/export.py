@@ -6,7 +6,8 @@ Decides:
   ISO, UTC), entry id, month (`period`) and the closed month it adjusts (a late entry, see
   `close.py`), book (`platform` or `acct_…`), ledger account (the chart in `journal.py`),
   currency, debit or credit (a line's signed amount: positive is a debit), Stripe's ids (the
-  balance transaction and its source) and the order number.
+  balance transaction and its source) and the order number (for an entry dated before a
+  link made after its month closed, none: the closed month exports as it did, `close.py`).
 - **Amounts are decimal strings in major units** with the currency's exponent (`12.50`, `1200`),
   never floats; the other side of a line is empty.
 - **Debits equal credits per currency and entry**: every entry's lines sum to 0 per currency
