@@ -254,3 +254,7 @@ def test_the_command_prints_and_writes_what_the_per_line_code_did(
     assert written.exit_code == 0
     assert (tmp_path / "s.json").read_text(encoding="utf-8") == theirs["json_file"]
     assert "\\u00e9" in theirs["json_file"]
+    table = cli(*argv)  # drawn from the same document as before (`ours["table"]` above)
+    assert table.exit_code == 0
+    for shown in ("opening balance", "po_1", "py_é", "py_2", "+tr_3", "closing balance"):
+        assert shown in table.stdout
