@@ -14,6 +14,7 @@ stay numbers for `SUM()`.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
@@ -54,6 +55,15 @@ def write_csv(out: TextIO, keys: Sequence[str], rows: Iterable[Sequence[str]]) -
 def write_records(out: TextIO, keys: Sequence[str], records: Iterable[Mapping[str, Any]]) -> None:
     """Records whose values are already text or numbers (see `plain_cell`)."""
     write_csv(out, keys, ([plain_cell(r.get(k)) for k in keys] for r in records))
+
+
+def text_cells(cells: Sequence[Any]) -> str:
+    """The CSV text of a row's first cells (text, None for nothing), neutralised and quoted as
+    `write_amount_rows` writes them, without the line's end: what follows is joined to it."""
+    out = io.StringIO()
+    # The same line end as every row: the writer quotes a cell holding one of its characters.
+    csv.writer(out, lineterminator="\n").writerow([safe_cell(plain_cell(c)) for c in cells])
+    return out.getvalue()[:-1]
 
 
 def write_amount_rows(

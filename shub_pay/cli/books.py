@@ -75,8 +75,16 @@ def sync(
         render_mapping(data, fmt=fmt)
     else:
         render_mapping(
-            {k: v for k, v in data.items() if k != "unlinked"}, fmt=fmt, title="books sync"
+            {k: v for k, v in data.items() if k not in ("unlinked", "linked_after_close")},
+            fmt=fmt,
+            title="books sync",
         )
+        for row in summary.linked_after_close:
+            note(
+                f"[yellow]linked after {row['adjusts_period']} closed[/yellow] "
+                f"{row['balance_transaction']} ({row['account']}) to {row['order_number']}: "
+                f"posted in {row['period']}, {row['adjusts_period']} reads as before"
+            )
         for row in summary.unlinked:
             note(
                 f"[yellow]not linked[/yellow] {row['balance_transaction']} ({row['account']}): "
@@ -179,13 +187,22 @@ def close(
     ctx: typer.Context,
     month: Annotated[str, typer.Argument(help="The month to close, YYYY-MM (UTC).")],
     fmt: FormatOption = Format.TABLE,
+    allow_unlinked: Annotated[
+        bool,
+        typer.Option(
+            "--allow-unlinked",
+            help="Close although transactions of an order's source have no order (a charge "
+            "made outside shub-pay).",
+        ),
+    ] = False,
 ) -> None:
     """Close a month: its journal entries (every book) and their hash are fixed, audited.
 
     Refused, with the reason (exit 5), when the month is closed already, not over, not synced
-    to its end, or an earlier month is still open. An entry that arrives later for a date in a
-    closed month is posted in the first open month as an adjustment naming it; `books check`
-    verifies the hashes of closed months.
+    to its end, has transactions of an order's source not linked to their order yet (run
+    `shub-pay books sync`), or an earlier month is still open. An entry that arrives later for
+    a date in a closed month, or a link to its order made later, is posted in the first open
+    month as an adjustment naming it; `books check` verifies the hashes of closed months.
 
     Example: shub-pay books close 2026-11
     """
@@ -193,7 +210,12 @@ def close(
     from shub_pay.services.books.close import close_month
 
     context = app_context(ctx)
-    closed = close_month(engine=context.engine(), period=month, actor=default_actor())
+    closed = close_month(
+        engine=context.engine(),
+        period=month,
+        actor=default_actor(),
+        allow_unlinked=allow_unlinked,
+    )
     render_mapping(closed.as_dict(), fmt=fmt, title=f"books close {closed.period}")
     if fmt is Format.TABLE:
         note(f"[green]{closed.period} closed[/green] with {closed.entries} entries")

@@ -642,6 +642,11 @@ class BalanceTransaction(Table, table=True):
     available_on: datetime = Field(sa_type=UTCDateTime, nullable=False)
     created: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
     synced_at: datetime = _created()
+    # Linked to its order after its month was closed: the first instant of the open month the
+    # link was posted in, from which the link counts (services/books/close.py, "late links").
+    linked_late_at: datetime | None = Field(
+        default=None, sa_type=UTCDateTime, nullable=True, index=True
+    )
 
 
 class Payout(Table, table=True):

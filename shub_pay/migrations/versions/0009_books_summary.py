@@ -7,8 +7,9 @@ Create Date: 2026-12-02 01:10:00
 
 `books check`, `report balance`, `report revenue --basis settlement` and `report statement`
 read these instead of the journal's lines (`services/books/summary.py`, which keeps them in the transaction that
-posts the entries). A shop that has entries already gets them computed from its journal here,
-by the statements `books summarize` runs. Nothing existing changes.
+posts the entries). A shop that has entries already gets them computed from its journal by the
+statements `books summarize` runs, at 0010_late_links (they read a column added there). Nothing
+existing changes.
 """
 
 from __future__ import annotations
@@ -88,10 +89,8 @@ def upgrade() -> None:
             *(f"{c}_minor" for c in _STATEMENT),
         ],
     )
-    # The package's own statements (the ones `books summarize` runs), on this connection.
-    from shub_pay.services.books.summary import rebuild
-
-    rebuild(op.get_bind())
+    # Filled from the journal at 0010_late_links: the package's statements (the ones `books
+    # summarize` runs) read `balance_transactions.linked_late_at`, which exists from there.
 
 
 def downgrade() -> None:

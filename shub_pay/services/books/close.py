@@ -14,11 +14,25 @@ Decides:
   `store.post_entries`). So every journal report over a closed month (`report balance`,
   `report statement`, `books export`) reads the same afterwards, and the adjustment shows in
   the open month, naming the closed one. The balance transaction itself keeps Stripe's date.
+- **Late links.** A transaction is linked to its order by `books sync` once the order is known
+  (`store.link_pass`); the order's creator and product are what the settlement report groups
+  by. A link made after the month of the transaction's entry closed would move that month's
+  rows from "no order" to the order's creator and product, so it is posted like a late entry:
+  the transaction keeps its entry, and `balance_transactions.linked_late_at` is the first
+  instant of the first open month, from which the link counts (`summary.late_links`). The
+  settlement summary and a window's edges date its share then (`summary.settlement_moment`),
+  the creator's statement and `books export` of the closed month show it as before (no
+  order), and the open month shows it under its order. Every settlement report over a closed
+  month reads the same afterwards.
 - **Refused, with the reason**: a month already closed; a month not over yet; a book (the
   platform or a connected account known locally) that `books sync` has not read since the
   month ended (so days of it may be missing); transactions Stripe made
   available inside the month that the books still hold as pending (their availability entry
-  would land late); an earlier month with entries still open (months close in order).
+  would land late); transactions of the month from an order's source (a charge, a transfer, a
+  `py_` payment, …: `store.needs_order`) still linked to no order (how many, the first few,
+  and what to run: their link would be late), unless `allow_unlinked` (a charge made outside
+  shub-pay has no order to link, ever); an earlier month with entries still open (months
+  close in order).
 - **Serialised with `books sync`**: on PostgreSQL a transaction-scoped advisory lock, shared by
   each page `books sync` stores and exclusive while a month closes, so no entry can be posted
   into the month between its hash and its `ClosedPeriod` row; SQLite's single writer (`BEGIN
@@ -28,12 +42,12 @@ Decides:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Table, func, select, text
+from sqlalchemy import Engine, Table, func, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -47,6 +61,7 @@ from shub_pay.domain.models import (
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import ConflictError
 from shub_pay.services import audit
+from shub_pay.services.books.journal import KIND_TRANSACTION
 from shub_pay.services.books.statement import month_bounds
 
 ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
@@ -163,12 +178,73 @@ def _refuse(period: str, reason: str, code: str, hint: str) -> ConflictError:
     return ConflictError(f"{period} cannot be closed: {reason}.", code=code, hint=hint)
 
 
+def unlinked_in(conn: Connection, period: str, *, limit: int = 5) -> tuple[int, list[str]]:
+    """How many transactions whose entry is in `period` come from an order's source but are
+    linked to no order, and the first few of their ids (`txn_…`)."""
+    from shub_pay.services.books.store import ORDER_SOURCE_PREFIXES
+
+    where = (
+        ENTRY.c.period == period,
+        ENTRY.c.kind == KIND_TRANSACTION,
+        BT.c.order_id.is_(None),
+        or_(*(BT.c.source_id.startswith(p) for p in ORDER_SOURCE_PREFIXES)),
+    )
+    joined = ENTRY.join(BT, BT.c.id == ENTRY.c.balance_transaction_id)
+    count = int(conn.execute(select(func.count()).select_from(joined).where(*where)).scalar() or 0)
+    first = [
+        str(txn)
+        for txn in conn.execute(
+            select(BT.c.stripe_id)
+            .select_from(joined)
+            .where(*where)
+            .order_by(BT.c.created, BT.c.id)
+            .limit(limit)
+        ).scalars()
+    ]
+    return count, first
+
+
+def late_linked(conn: Connection, accounts: Sequence[str]) -> list[dict[str, str]]:
+    """The transactions of these books linked to their order after their month closed: each
+    with its order, the closed month it belongs to and the open month the link was posted in."""
+    from shub_pay.domain.models import Order
+
+    order: Table = Order.__table__  # type: ignore[attr-defined]
+    rows = conn.execute(
+        select(
+            BT.c.stripe_id, BT.c.account, order.c.order_number, ENTRY.c.period, BT.c.linked_late_at
+        )
+        .select_from(
+            BT.join(ENTRY, ENTRY.c.balance_transaction_id == BT.c.id).join(
+                order, order.c.id == BT.c.order_id
+            )
+        )
+        .where(
+            BT.c.linked_late_at.is_not(None),
+            BT.c.account.in_(list(accounts)),
+            ENTRY.c.kind == KIND_TRANSACTION,
+        )
+        .order_by(BT.c.created, BT.c.id)
+    )
+    return [
+        {
+            "balance_transaction": str(txn),
+            "account": str(account),
+            "order_number": str(number),
+            "adjusts_period": str(period),
+            "period": f"{_moment(moment):%Y-%m}",
+        }
+        for txn, account, number, period, moment in rows
+    ]
+
+
 def close_month(
     *,
     engine: Engine,
     period: str,
     actor: str,
     now: Callable[[], datetime] = utcnow,
+    allow_unlinked: bool = False,
 ) -> ClosedMonth:
     """Close `period` (YYYY-MM) or raise ConflictError with the reason; see the module's doc."""
     from shub_pay.services.books.sync import STREAMS, books_accounts
@@ -242,6 +318,20 @@ def close_month(
                 "period_not_synced",
                 "Run `shub-pay books sync` so their funds becoming available is posted in time.",
             )
+        unlinked, first = unlinked_in(conn, period)
+        if unlinked and not allow_unlinked:
+            more = f" and {unlinked - len(first)} more" if unlinked > len(first) else ""
+            raise _refuse(
+                period,
+                f"{unlinked} of its transactions from an order's source are linked to no order "
+                f"({', '.join(first)}{more}), and a link after the close would be posted in the "
+                "next open month",
+                "period_unlinked",
+                "Run `shub-pay books sync` (it links the transactions whose order is known now; "
+                "an order whose webhook never came: `shub-pay events replay` first), then close "
+                "again; a charge made outside shub-pay has no order: `shub-pay books close "
+                f"{period} --allow-unlinked`.",
+            )
         # The row first (SQLite: the write lock is held from here), then its hash.
         closed = ClosedPeriod(period=period, closed_at=moment, entries=0, entries_hash="")
         session.add(closed)
@@ -253,7 +343,11 @@ def close_month(
             action="BOOKS_CLOSED",
             entity_type="closed_period",
             entity_id=period,
-            details={"entries": closed.entries, "entries_hash": closed.entries_hash},
+            details={
+                "entries": closed.entries,
+                "entries_hash": closed.entries_hash,
+                "unlinked_transactions": unlinked,
+            },
         )
         result = ClosedMonth(period, closed.entries, closed.entries_hash, moment)
     return result

@@ -6,7 +6,8 @@ Decides:
   ISO, UTC), entry id, month (`period`) and the closed month it adjusts (a late entry, see
   `close.py`), book (`platform` or `acct_…`), ledger account (the chart in `journal.py`),
   currency, debit or credit (a line's signed amount: positive is a debit), Stripe's ids (the
-  balance transaction and its source) and the order number.
+  balance transaction and its source) and the order number (for an entry dated before a
+  link made after its month closed, none: the closed month exports as it did, `close.py`).
 - **Amounts are decimal strings in major units** with the currency's exponent (`12.50`, `1200`),
   never floats; the other side of a line is empty.
 - **Debits equal credits per currency and entry**: every entry's lines sum to 0 per currency
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, Table, select
+from sqlalchemy import Engine, Table, and_, or_, select
 
 from shub_pay.csvfile import write_csv
 from shub_pay.domain.models import BalanceTransaction, JournalEntry, JournalLine, Order
@@ -97,7 +98,14 @@ def _rows(
         .select_from(
             LINE.join(ENTRY, ENTRY.c.id == LINE.c.entry_id)
             .outerjoin(BT, BT.c.id == ENTRY.c.balance_transaction_id)
-            .outerjoin(ORDER, ORDER.c.id == BT.c.order_id)
+            .outerjoin(
+                ORDER,
+                and_(
+                    ORDER.c.id == BT.c.order_id,
+                    # A link made after the entry's month closed is not that month's (close.py).
+                    or_(BT.c.linked_late_at.is_(None), ENTRY.c.effective_at >= BT.c.linked_late_at),
+                ),
+            )
         )
         .order_by(ENTRY.c.id, LINE.c.id)
     )

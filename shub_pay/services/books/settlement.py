@@ -17,8 +17,10 @@ Decides:
   (none on a destination charge) counts in `gross` and, by its net, in `platform_net`.
 - **Dated by the journal**: by the transaction's journal entry (`effective_at`), which is when
   the money moved, except that an entry arriving after its month was closed is posted in the
-  first open month as an adjustment (`close.py`). So a closed month's rows never change, and
-  the late refund or dispute shows in the month it was posted in. `orders` counts the charges
+  first open month as an adjustment (`close.py`), and that a transaction linked to its order
+  only after its month closed counts from the first open month (`linked_late_at`,
+  `summary.settlement_moment`). So a closed month's rows never change, and the late refund,
+  dispute or link shows in the month it was posted in. `orders` counts the charges
   of the period.
 - **The order's creator and product** are the order's own (`orders.creator_id`,
   `orders.product_id`), as in the presentment report; orders without one group as `(none)`.
@@ -342,31 +344,38 @@ def _summary_cells(conn: Connection, span: DaySpan, key: Any, filters: _Filters)
 
 def _edge_cells(conn: Connection, span: DaySpan, key: Any, filters: _Filters, cells: Cells) -> None:
     """The pieces of days at a span's edges, from the entries themselves (the summary's own
-    grouping: the platform's `transaction` entries of order transactions)."""
+    grouping: the platform's `transaction` entries of order transactions, dated as the summary
+    dates them, `summary.settlement_moment`): those linked in time by their entry's date, those
+    linked after its month closed by the link's (read by its index)."""
     for lo, hi in span.edges:
-        query = (
-            select(
-                key,
-                BT.c.currency,
-                BT.c.reporting_category,
-                func.count(),
-                func.sum(BT.c.amount_minor),
-                func.sum(BT.c.fee_minor),
-            )
-            .select_from(
-                ENTRY.join(BT, BT.c.id == ENTRY.c.balance_transaction_id).join(
-                    ORDER, ORDER.c.id == BT.c.order_id
+        late = BT.c.linked_late_at
+        for window in (
+            [*entry_window(lo, hi), late.is_(None)],
+            [late >= lo if lo is not None else late.is_not(None), *([late < hi] if hi else [])],
+        ):
+            query = (
+                select(
+                    key,
+                    BT.c.currency,
+                    BT.c.reporting_category,
+                    func.count(),
+                    func.sum(BT.c.amount_minor),
+                    func.sum(BT.c.fee_minor),
                 )
+                .select_from(
+                    ENTRY.join(BT, BT.c.id == ENTRY.c.balance_transaction_id).join(
+                        ORDER, ORDER.c.id == BT.c.order_id
+                    )
+                )
+                .where(
+                    ENTRY.c.kind == journal.KIND_TRANSACTION,
+                    ENTRY.c.book == PLATFORM_BOOK,
+                    *window,
+                    *filters.on_entries(),
+                )
+                .group_by(key, BT.c.currency, BT.c.reporting_category)
             )
-            .where(
-                ENTRY.c.kind == journal.KIND_TRANSACTION,
-                ENTRY.c.book == PLATFORM_BOOK,
-                *entry_window(lo, hi),
-                *filters.on_entries(),
-            )
-            .group_by(key, BT.c.currency, BT.c.reporting_category)
-        )
-        _add(cells, conn.execute(query))
+            _add(cells, conn.execute(query))
 
 
 def _rows_of(cells: Cells, labels: dict[str, str], **extra: Any) -> list[SettlementRow]:

@@ -21,9 +21,12 @@ Decides:
   GROUP BY over the rows just written, adding to the row already there (`ON CONFLICT … DO
   UPDATE`), so a summary never holds what did not commit, and two writers add rather than
   overwrite. A link moves a connected account's transaction from its own statement line to its
-  order's, so the months it touches are summed again.
+  order's, so the open months it touches are summed again. A link made after the month of the
+  transaction's entry closed (`late_links`) counts from the first open month: the settlement
+  summary dates its share then (`settlement_moment`), and the closed month's statement lines
+  keep it as no order's (`close.py`, late links).
 - **Rebuilt from the journal** by the same statements over every entry (`rebuild`, the `books
-  summarize` command, and migration 0009 for a shop that has entries already), under the
+  summarize` command, and migration 0010 for a shop that has entries already), under the
   periods lock: the summary is what recomputing from the lines gives, and a property test
   holds it to that.
 - **Reading a window** (`day_span`): the whole UTC days inside it come from a summary, the
@@ -52,6 +55,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
     true,
     update,
@@ -143,11 +147,13 @@ def statement_column() -> Any:
 def _statement_query(where: Any) -> Any:
     column = statement_column()
     # A line per order; without an order, per payout (its source `po_…`) or per transaction.
+    # A link made after the entry's month closed does not count there (`close.py`, late links).
+    unlinked = or_(BT.c.order_id.is_(None), BT.c.linked_late_at.is_not(None))
     reference = case(
-        (BT.c.order_id.is_(None), func.coalesce(BT.c.source_id, BT.c.stripe_id)),
+        (unlinked, func.coalesce(BT.c.source_id, BT.c.stripe_id)),
         else_=literal(""),
     )
-    order_key = func.coalesce(BT.c.order_id, literal(0))
+    order_key = case((unlinked, literal(0)), else_=BT.c.order_id)
     sums = [
         func.sum(case((column == name, -LINE.c.amount_minor), else_=literal(0)))
         for name in STATEMENT_COLUMNS
@@ -218,8 +224,15 @@ def _days_query(conn: Connection, where: Any) -> Any:
     )
 
 
+def settlement_moment() -> Any:
+    """When a platform transaction counts in the settlement view: its entry's date, or, linked
+    to its order after that month closed, the first instant of the open month the link was
+    posted in (`close.py`, late links)."""
+    return func.coalesce(BT.c.linked_late_at, ENTRY.c.effective_at)
+
+
 def _settlement_query(conn: Connection, where: Any) -> Any:
-    day = day_of(conn, ENTRY.c.effective_at)
+    day = day_of(conn, settlement_moment())
     creator = func.coalesce(ORDER.c.creator_id, literal(""))
     product = func.coalesce(ORDER.c.product_id, literal(""))
     return (
@@ -264,22 +277,49 @@ def add_entries(conn: Connection, entry_ids: Sequence[int]) -> None:
         _add_statement(conn, ENTRY.c.id.in_(chunk))
 
 
+def late_links(conn: Connection, row_ids: Sequence[int]) -> dict[int, datetime]:
+    """Of these stored transactions, those whose own entry (`transaction`) is in a closed
+    month: {id: the first instant of the first open month after it}, where a link made now is
+    posted (`close.py`, late links)."""
+    from shub_pay.services.books.close import closed_periods, first_open_period
+    from shub_pay.services.books.statement import month_bounds
+
+    closed = closed_periods(conn)
+    if not closed:
+        return {}
+    found: dict[int, datetime] = {}
+    ids = sorted(set(row_ids))
+    for start in range(0, len(ids), _CHUNK):
+        for row_id, period in conn.execute(
+            select(ENTRY.c.balance_transaction_id, ENTRY.c.period).where(
+                ENTRY.c.balance_transaction_id.in_(ids[start : start + _CHUNK]),
+                ENTRY.c.kind == journal.KIND_TRANSACTION,
+                ENTRY.c.period.in_(sorted(closed)),
+            )
+        ):
+            found[int(row_id)] = month_bounds(first_open_period(str(period), closed))[0]
+    return found
+
+
 def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
     """Link stored transactions still without an order to it ((transaction id, order id)) and
     add the ones this call linked to the settlement summary; returns how many it linked. Row by
     row, so a transaction another run linked first is neither linked nor added twice."""
-    from shub_pay.services.books.close import lock_periods
+    from shub_pay.services.books.close import closed_periods, lock_periods
 
     lock_periods(conn, exclusive=False)  # never while `rebuild` recomputes (PostgreSQL)
+    late = late_links(conn, [row_id for row_id, _ in links])
     statement = (
         update(BT)
         .where(BT.c.id == bindparam("row_id"), BT.c.order_id.is_(None))
-        .values(order_id=bindparam("order"))
+        .values(order_id=bindparam("order"), linked_late_at=bindparam("late"))
     )
     linked = [
         row_id
         for row_id, order_id in links
-        if conn.execute(statement, {"row_id": row_id, "order": order_id}).rowcount
+        if conn.execute(
+            statement, {"row_id": row_id, "order": order_id, "late": late.get(row_id)}
+        ).rowcount
     ]
     # A connected account's transaction linked now moves from its own statement line to its
     # order's: the months of the books it is in are summed again.
@@ -296,7 +336,10 @@ def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
                 .distinct()
             )
         }
+    closed = closed_periods(conn)
     for book, period in sorted(months):
+        if period in closed:  # a late link leaves a closed month's lines as they were
+            continue
         conn.execute(delete(LINES).where(LINES.c.book == book, LINES.c.period == period))
         _add_statement(conn, and_(ENTRY.c.book == book, ENTRY.c.period == period))
     for start in range(0, len(linked), _CHUNK):

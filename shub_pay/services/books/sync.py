@@ -30,7 +30,8 @@ Decides:
   (`store.store_page`); the write lock is held only while writing, never across a request.
 - **Linking.** After the listing, transactions whose order was not known when stored are
   linked (`store.link_pass`); those of an order's source still without an order are reported
-  by id and make the command exit 1.
+  by id and make the command exit 1. One linked after its month closed is reported with the
+  closed month and the open month the link was posted in (`close.py`, late links).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from shub_pay.domain.models import PLATFORM_BOOK, BooksCursor, CreatorAccount
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
 from shub_pay.services.books import store
+from shub_pay.services.books.close import late_linked
 from shub_pay.services.lookup import find_creator
 
 if TYPE_CHECKING:
@@ -187,6 +189,8 @@ class BooksSyncSummary:
     api_requests: int = 0
     unlinked_count: int = 0
     unlinked: list[dict[str, str]] = field(default_factory=list)
+    # Linked by this run after their month closed (`close.py`, late links).
+    linked_after_close: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -201,6 +205,7 @@ class BooksSyncSummary:
             "api_requests": self.api_requests,
             "unlinked_count": self.unlinked_count,
             "unlinked": self.unlinked,
+            "linked_after_close": self.linked_after_close,
         }
 
 
@@ -339,7 +344,13 @@ def sync_books(
     batches.flush()
 
     with engine.begin() as conn:
+        late_before = {row["balance_transaction"] for row in late_linked(conn, accounts)}
         summary.linked_later = store.link_pass(conn, accounts)
+        summary.linked_after_close = [
+            row
+            for row in late_linked(conn, accounts)
+            if row["balance_transaction"] not in late_before
+        ]
         summary.unlinked_count, first = store.unlinked(conn, accounts)
         summary.unlinked = [
             {"balance_transaction": bt, "account": acct, "source": src} for bt, acct, src in first
