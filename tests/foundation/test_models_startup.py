@@ -23,6 +23,19 @@ def test_every_table_is_a_deferred_table() -> None:
     assert not_deferred == [], "declare new tables as `class X(Table, table=True)`"
 
 
+def test_the_tables_are_declared_with_types_not_strings() -> None:
+    # String annotations (`from __future__ import annotations`) are evaluated one by one by
+    # pydantic and SQLAlchemy when a table is mapped: the table modules give the types.
+    load_all()
+    stringly = [
+        f"{cls.__name__}.{name}"
+        for cls in Table.__subclasses__()
+        for name, annotation in cls.__annotations__.items()
+        if isinstance(annotation, str)
+    ]
+    assert stringly == []
+
+
 def test_importing_the_tables_builds_no_schema_and_loads_no_postgresql() -> None:
     code = (
         "import json, sys\n"

@@ -30,6 +30,10 @@ nothing of the books or the events. Code that needs every table on `SQLModel.met
 (`migrations/env.py`), comparing the models with a migrated database, `create_all`, anything
 iterating the metadata — calls `load_all()` first. `tests/foundation/test_models_startup.py`
 keeps `_HOME`, the modules' `__all__` and the imports for type checkers below equal.
+
+The table modules do without `from __future__ import annotations`: their annotations are types
+already, which pydantic and SQLAlchemy would otherwise evaluate from strings one by one (~650
+`eval`s, ~15 % of mapping the tables). A test keeps them so.
 """
 
 from __future__ import annotations

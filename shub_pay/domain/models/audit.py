@@ -1,7 +1,5 @@
 """The append-only audit log, and the indexes of `audit` (newest first, per order or action)."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 

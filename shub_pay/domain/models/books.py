@@ -1,8 +1,6 @@
 """The books as read from Stripe (DESIGN.md §4, §15): balance transactions, payouts, and
 `books sync`'s cursors."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 

@@ -1,7 +1,5 @@
 """The catalog: users, creators' Stripe accounts, products, their versions and prices."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from sqlalchemy import (

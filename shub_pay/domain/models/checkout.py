@@ -1,7 +1,5 @@
 """Checkout Sessions: the attempt written before Stripe is called, with its fee and destination."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from sqlalchemy import (

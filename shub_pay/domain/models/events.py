@@ -1,8 +1,6 @@
 """Stripe's events as received (the raw row first), and where an `events replay` run got to;
 with the indexes of `events list`."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 

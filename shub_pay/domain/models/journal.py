@@ -1,7 +1,5 @@
 """The journal (DESIGN.md §15): append-only entries of each book, their lines, closed months."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from sqlalchemy import (

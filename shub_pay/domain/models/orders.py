@@ -1,8 +1,6 @@
 """Orders and what follows a sale: items, entitlements (access), refunds and Connect movements;
 and the indexes that hold the order of `orders list` and `refunds list`."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 

@@ -1,7 +1,5 @@
 """The runs of `reconcile`: their window and what they found and fixed."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from sqlmodel import Field

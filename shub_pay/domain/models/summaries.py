@@ -1,8 +1,6 @@
 """The journal summed (`services/books/summary.py`): per day, per settlement group, per
 statement line; what `books check` and the reports read instead of the lines."""
 
-from __future__ import annotations
-
 from datetime import datetime
 
 from sqlalchemy import (
