@@ -142,3 +142,30 @@ def test_every_name_of_the_tables_package_is_found_where_it_lives() -> None:
     assert tables == set(models.TABLE_MODULES)
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
         models.Nope  # noqa: B018
+
+
+def test_each_module_of_tables_loads_the_tables_its_foreign_keys_name() -> None:
+    # A command maps only the modules it names; every foreign key of what it mapped must still
+    # resolve (joins, DDL), so a module imports the modules of the tables its keys point to.
+    import shub_pay.domain.models as models
+
+    code = (
+        "import importlib, json, sys\n"
+        "from sqlmodel import SQLModel\n"
+        "importlib.import_module('shub_pay.domain.models.' + sys.argv[1])\n"
+        "keys = [f'{fk.parent.table.name}.{fk.parent.name} -> {fk.column.table.name}'\n"
+        "        for t in SQLModel.metadata.tables.values() for fk in t.foreign_keys]\n"
+        "print(json.dumps({'tables': sorted(SQLModel.metadata.tables), 'keys': len(keys)}))\n"
+    )
+    loaded = {}
+    for module in models.TABLE_MODULES:
+        done = subprocess.run(
+            [sys.executable, "-c", code, module], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, f"{module}: {done.stderr[-600:]}"
+        loaded[module] = json.loads(done.stdout)["tables"]
+    assert "orders" in loaded["orders"] and "users" in loaded["orders"]
+    assert "stripe_events" not in loaded["orders"] and "journal_lines" not in loaded["books"]
+    assert sorted({name for names in loaded.values() for name in names}) == sorted(
+        load_all().tables
+    )
