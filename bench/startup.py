@@ -15,8 +15,14 @@ connection and the migration gate all paid again), with the operating system's f
 as it is for anyone who runs two commands in a row.
 
 The small database is the demo's (fixture catalog, creators, ~35 paid orders with refunds and a
-dispute: `shub-pay demo`, in-process sandbox), built once into `--db` and reused. Commands run
-in an empty working directory (no `.env`), with the database and a test key in the environment.
+dispute, and their books: `shub-pay demo`, in-process sandbox), built once into `--db` and
+reused. Commands run in an empty working directory (no `.env`), with the database and a test key
+in the environment, and STRIPE_API_BASE at a closed port: none of them may call Stripe (`report
+balance` is given a window that ended, so it compares nothing with Stripe's balance).
+
+`--before DIR` times another version's commands in the same rounds: its own entry point
+(`shub_pay.cli.app.run`, or `main` for versions before 2026-12-02, what its console script
+called) through `python -c`, with PYTHONPATH=DIR.
 """
 
 from __future__ import annotations
@@ -33,10 +39,18 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 SHUB_PAY = str(BIN / "shub-pay")
+# Another version's commands, as its console script runs them (`run` since 2026-12-02).
+BEFORE_ENTRY = (
+    "import sys\n"
+    "from shub_pay.cli import app\n"
+    "sys.argv[0] = 'shub-pay'\n"
+    "sys.exit(getattr(app, 'run', app.main)())\n"
+)
 
 
-def build_database(path: Path) -> str:
-    """The demo's database at `path` (built if missing); returns one of its order numbers."""
+def build_database(path: Path) -> tuple[str, str, str, str]:
+    """The demo's database at `path` (built if missing): one of its order numbers, a creator's
+    email, the month of the books and the day their first entry was posted."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         started = time.perf_counter()
@@ -54,8 +68,18 @@ def build_database(path: Path) -> str:
         count, number = con.execute(
             "SELECT count(*), max(order_number) FROM orders WHERE status != 'PENDING'"
         ).fetchone()
-    print(f"database: {path}, {count} orders; `orders show` looks up {number}")
-    return str(number)
+        (creator,) = con.execute(
+            "SELECT min(u.email) FROM users u JOIN creator_accounts c ON c.user_id = u.id"
+        ).fetchone()
+        first, lines = con.execute(
+            "SELECT min(e.effective_at), count(*) FROM journal_entries e "
+            "JOIN journal_lines l ON l.entry_id = e.id"
+        ).fetchone()
+    print(
+        f"database: {path}, {count} orders, {lines} journal lines; `orders show` looks up "
+        f"{number}, `report statement` {creator}'s {first[:7]}"
+    )
+    return str(number), str(creator), first[:7], first[:10]
 
 
 def _children_cpu() -> float:
@@ -88,7 +112,9 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    order_number = build_database(args.db.resolve())
+    order_number, creator, month, first_day = build_database(args.db.resolve())
+    # A window that ended a minute ago: `report balance` reads the books and asks Stripe nothing.
+    until = time.strftime("%Y-%m-%dT%H:%M:00Z", time.gmtime(time.time() - 60))
     workdir = args.db.resolve().parent / "cwd"
     workdir.mkdir(exist_ok=True)
     env = {
@@ -97,6 +123,7 @@ def main() -> None:
     env |= {
         "DATABASE_URL": f"sqlite:///{args.db.resolve()}",
         "STRIPE_SECRET_KEY": "sk_test_bench_startup_not_a_real_key",
+        "STRIPE_API_BASE": "http://127.0.0.1:9",  # closed: a command that calls Stripe fails
         "COLUMNS": "120",
     }
     # As installed, modules are compiled once: let the warm-up write the .pyc files.
@@ -115,12 +142,30 @@ def main() -> None:
         "shub-pay orders list": [SHUB_PAY, "orders", "list"],
         "shub-pay orders show": [SHUB_PAY, "orders", "show", order_number],
         "shub-pay config check": [SHUB_PAY, "config", "check"],
+        "shub-pay report balance": [
+            SHUB_PAY,
+            "report",
+            "balance",
+            "--since",
+            first_day,
+            "--until",
+            until,
+        ],
+        "shub-pay report statement": [
+            SHUB_PAY,
+            "report",
+            "statement",
+            "--creator",
+            creator,
+            "--month",
+            month,
+        ],
     }
     envs = dict.fromkeys(commands, env)
     if args.before is not None:
         before_env = env | {"PYTHONPATH": str(args.before.resolve())}
         for name in [n for n in commands if n.startswith("shub-pay")]:
-            commands[f"{name} (before)"] = commands[name]
+            commands[f"{name} (before)"] = [py, "-c", BEFORE_ENTRY, *commands[name][1:]]
             envs[f"{name} (before)"] = before_env
     for name, argv in commands.items():  # one warm-up each: the file cache, .pyc files
         _time_once(argv, cwd=workdir, env=envs[name])
@@ -153,6 +198,8 @@ def main() -> None:
         ("shub-pay orders list", 'python -c "import typer, sqlmodel"'),
         ("shub-pay orders show", 'python -c "import typer, sqlmodel"'),
         ("shub-pay config check", 'python -c "import typer, sqlmodel"'),
+        ("shub-pay report balance", 'python -c "import typer, sqlmodel"'),
+        ("shub-pay report statement", 'python -c "import typer, sqlmodel"'),
     ):
         for label in (name, f"{name} (before)"):
             if label in median:

@@ -1,3 +1,3 @@
-from shub_pay.cli.app import main
+from shub_pay.cli.app import run
 
-main()
+run()

@@ -6,11 +6,10 @@ import warnings
 
 from alembic import context
 from sqlalchemy import Engine, create_engine
-from sqlmodel import SQLModel
 
-import shub_pay.domain.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from shub_pay.domain.models import load_all
 
-target_metadata = SQLModel.metadata
+target_metadata = load_all()  # every table, whatever the command had loaded before
 config = context.config
 
 

@@ -171,18 +171,19 @@ def test_amounts_beyond_32_bits_are_kept_to_the_unit(imported_catalog: Session) 
 
 
 def test_the_migrations_build_exactly_the_tables_the_models_describe(engine: Engine) -> None:
-    # A table, column, index or constraint added to domain/models.py needs its Alembic revision
+    # A table, column, index or constraint added to domain/models/ needs its Alembic revision
     # (and the reverse): a database migrated to head must match the models.
     from alembic.autogenerate import compare_metadata
     from alembic.runtime.migration import MigrationContext
-    from sqlmodel import SQLModel
+
+    from shub_pay.domain.models import load_all
 
     with engine.connect() as connection, warnings.catch_warnings():
         # SQLite cannot reflect expression indexes (the lists' `coalesce(…)` order): Alembic
         # compares the others there, and all of them on PostgreSQL.
         warnings.filterwarnings("ignore", "Skipped unsupported reflection of expression-based")
         warnings.filterwarnings("ignore", "autogenerate skipping", category=UserWarning)
-        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        differences = compare_metadata(MigrationContext.configure(connection), load_all())
     assert differences == []
 
 

@@ -54,3 +54,41 @@ def test_a_database_behind_head_still_loads_alembic_to_say_so(
     assert f"behind {HEAD_REVISION}" in run.stderr
     assert "shub-pay db upgrade" in run.stderr
     assert run.loaded("alembic") == ["alembic"]
+
+
+def test_orders_show_maps_only_the_tables_of_what_it_shows(
+    support: Cli, market: Market, db_url: str, stripe_env: dict[str, str], tmp_path: Any
+) -> None:
+    # An order refunded in part, whose balance transactions `books sync` has read: the page
+    # shows its money, refunds, access, history and settlement, and the process maps the
+    # catalog, order, audit and balance-transaction tables only, never the events, checkout,
+    # reconcile, journal or summary tables, nor the event pipeline or the reports.
+    number = market.buy("p_aurora", "b_mia")
+    support.json("refunds", "issue", number, "--amount", "5.00", "--yes")
+    support.json("books", "sync")
+    env = {**stripe_env, "DATABASE_URL": db_url}
+
+    shown = run_shub_pay("orders", "show", number, "--format", "json", env=env, cwd=tmp_path)
+    assert shown.exit_code == 0, shown.stderr
+    detail = json.loads(shown.stdout)
+    assert (detail["refunded_minor"], detail["settlement"]["gross_minor"]) == (500, 1299)
+    settled = detail["settlement"]
+    assert settled["refunds_minor"] == 500  # the refund's balance transaction, -5.00
+    parts = ("refunds", "disputes", "stripe_fee", "dispute_fee", "platform_net", "creator_net")
+    assert sum(settled[f"{part}_minor"] for part in parts) == settled["gross_minor"]
+    tables = sorted(
+        name.rsplit(".", 1)[1]
+        for name in shown.modules
+        if name.startswith("shub_pay.domain.models.")
+    )
+    assert tables == ["audit", "base", "books", "catalog", "enums", "orders"]
+    assert (
+        shown.loaded(
+            "shub_pay.services.events",
+            "shub_pay.services.reports",
+            "shub_pay.services.books.settlement",
+            "shub_pay.services.books.summary",
+            "shub_pay.services.books.journal",
+        )
+        == []
+    )

@@ -35,7 +35,7 @@ Decides (DESIGN.md §6, §7):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,8 @@ from shub_pay.domain.models import (
 from shub_pay.domain.types import utcnow
 from shub_pay.services.events import unit
 from shub_pay.services.events.store import id_of
+from shub_pay.services.orders.facts import dispute_lost_minor as dispute_lost_minor
+from shub_pay.services.orders.facts import standalone_movements as standalone_movements
 from shub_pay.services.orders.state import (
     CHARGEBACK_OPEN_STATUSES,
     INQUIRY_STATUSES,
@@ -554,25 +556,6 @@ def attribute_movements(session: Session, *, order: Order) -> None:
             details={field: amount, "was": before, "movement": movement.stripe_id},
         )
     session.flush()
-
-
-def standalone_movements(movements: Iterable[OrderMovement]) -> ledger.RefundMovement:
-    """The fee refunds and transfer reversals of no refund: `Y` and `X` on their own (§6)."""
-    reversed_ = fee = 0
-    for m in movements:
-        if m.refund_id is not None:
-            continue
-        if m.kind == MovementKind.TRANSFER_REVERSAL:
-            reversed_ += m.amount_minor
-        else:
-            fee += m.amount_minor
-    return ledger.RefundMovement(0, reversed_, fee)
-
-
-def dispute_lost_minor(order: Order) -> int:
-    """`D` of the order ledger: the amount the buyer's bank took back, when the dispute was
-    lost (a won one had its funds reinstated; an inquiry withdraws nothing)."""
-    return order.dispute_amount_minor if order.dispute_status in LOST_DISPUTE_STATUSES else 0
 
 
 # --- disputes ------------------------------------------------------------------------------

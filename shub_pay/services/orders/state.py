@@ -52,15 +52,13 @@ from shub_pay.errors import EventProcessingError
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import apply_deferred_of_charge
 from shub_pay.services.events.store import id_of
-
-# Stripe's dispute statuses (SDK `_dispute.py`). Inquiries (`warning_*`) withdraw no funds
-# and leave the charge refundable; chargebacks do (STRIPE-FACTS.md §9, D/disputes/connect).
-INQUIRY_STATUSES = frozenset({"warning_needs_response", "warning_under_review", "warning_closed"})
-CHARGEBACK_OPEN_STATUSES = frozenset({"needs_response", "under_review"})
-# An open chargeback blocks refunds and access; kept under its old name for callers.
-OPEN_DISPUTE_STATUSES = CHARGEBACK_OPEN_STATUSES
-OPEN_INQUIRY_STATUSES = frozenset({"warning_needs_response", "warning_under_review"})
-LOST_DISPUTE_STATUSES = frozenset({"lost"})
+from shub_pay.services.orders.facts import (
+    CHARGEBACK_OPEN_STATUSES as CHARGEBACK_OPEN_STATUSES,
+)
+from shub_pay.services.orders.facts import INQUIRY_STATUSES as INQUIRY_STATUSES
+from shub_pay.services.orders.facts import LOST_DISPUTE_STATUSES as LOST_DISPUTE_STATUSES
+from shub_pay.services.orders.facts import OPEN_DISPUTE_STATUSES as OPEN_DISPUTE_STATUSES
+from shub_pay.services.orders.facts import OPEN_INQUIRY_STATUSES as OPEN_INQUIRY_STATUSES
 
 ACTIVE_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED})
 

@@ -45,8 +45,12 @@ from shub_pay.domain.models import (
 from shub_pay.errors import UsageError
 from shub_pay.services import audit, paging
 from shub_pay.services.lookup import find_order, find_user
-from shub_pay.services.orders.after_sale import dispute_lost_minor, standalone_movements
-from shub_pay.services.orders.state import CHARGEBACK_OPEN_STATUSES, LOST_DISPUTE_STATUSES
+from shub_pay.services.orders.facts import (
+    CHARGEBACK_OPEN_STATUSES,
+    LOST_DISPUTE_STATUSES,
+    dispute_lost_minor,
+    standalone_movements,
+)
 
 __all__ = [
     "AuditEntryView",
@@ -333,7 +337,7 @@ def _email(session: Session, user_id: str) -> str:
 
 
 def _settlement(session: Session, order_id: int) -> dict[str, Any] | None:
-    from shub_pay.services.books.settlement import order_settlement
+    from shub_pay.services.books.order_settlement import order_settlement
 
     view = order_settlement(session, order_id)
     return None if view is None else view.as_dict()
