@@ -280,6 +280,10 @@ class _Values:
 _DAYS: dict[int, str] = {}
 
 
+def _utc_day(moment: datetime) -> str:
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).strftime("%Y-%m-%d")
+
+
 def day_of(unix: int) -> str:
     """`YYYY-MM-DD` (UTC) of a Unix time; its first seven characters are the entry's period."""
     day = unix // 86_400
@@ -405,6 +409,7 @@ def post_entries(
     posted_at = db.moment(now)
     values: list[dict[str, Any]] = []
     lines_of: list[list[journal.Line]] = []
+    bts: list[Mapping[str, Any]] = []
     for bt_id, bt, kind, order_id in posts:
         if kind == journal.KIND_TRANSACTION:
             lines = journal.transaction_lines(bt)
@@ -428,6 +433,7 @@ def post_entries(
             }
         )
         lines_of.append(lines)
+        bts.append(bt)
     if not values:
         return [], []
     adjust_late_entries(conn, values)  # a closed month's entry goes to the first open one
@@ -456,19 +462,35 @@ def post_entries(
     posted = {(bt_id, kind): entry_id for entry_id, bt_id, kind in inserted}
     entries: list[dict[str, Any]] = []
     line_rows: list[tuple[Any, ...]] = []
-    for value, lines in zip(values, lines_of, strict=True):
-        del value["_unix"]
+    summed: list[summary.Posted] = []
+    for value, lines, bt in zip(values, lines_of, bts, strict=True):
+        unix = value.pop("_unix")
         entry_id = posted.get((value["balance_transaction_id"], value["kind"]))
         if entry_id is None:
             continue
         value["id"] = entry_id
         entries.append(value)
-        line_rows.extend(
-            (entry_id, book, line.ledger_account, line.currency, line.amount_minor)
-            for line in lines
+        mine = [(line.ledger_account, line.currency, line.amount_minor) for line in lines]
+        line_rows.extend((entry_id, book, *line) for line in mine)
+        summed.append(
+            summary.Posted(
+                entry_id=entry_id,
+                book=book,
+                kind=value["kind"],
+                # The day the summaries group by, of the `effective_at` stored just now.
+                day=day_of(unix)
+                if value["adjusts_period"] is None
+                else _utc_day(value["effective_at"]),
+                order_id=value["order_id"],
+                reporting_category=str(bt.get("reporting_category") or ""),
+                currency=str(bt["currency"]),
+                amount_minor=int(bt["amount"]),
+                fee_minor=int(bt.get("fee") or 0),
+                lines=mine,
+            )
         )
     _insert_many(conn, db, "journal_lines", LINE_COLUMNS, line_rows)
-    summary.add_entries(conn, [entry["id"] for entry in entries])  # in this transaction
+    summary.add_posted(conn, summed)  # in this transaction
     return entries, line_rows
 
 
