@@ -634,10 +634,10 @@ class BalanceTransaction(Table, table=True):
     exchange_rate: str | None = Field(default=None, max_length=40)
     source_id: str | None = Field(default=None, index=True, max_length=255)
     source_type: str | None = Field(default=None, max_length=64)
-    source_parent_id: str | None = Field(default=None, index=True, max_length=255)
+    source_parent_id: str | None = Field(default=None, max_length=255)
     payment_intent_id: str | None = Field(default=None, max_length=255)
     order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
-    payout_id: str | None = Field(default=None, index=True, max_length=255)
+    payout_id: str | None = Field(default=None, max_length=255)
     status: str = Field(max_length=16)
     available_on: datetime = Field(sa_type=UTCDateTime, nullable=False)
     created: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
@@ -682,7 +682,7 @@ class JournalEntry(Table, table=True):
     kind: str = Field(max_length=24)
     book: str = Field(max_length=64)
     balance_transaction_id: int | None = Field(default=None, foreign_key="balance_transactions.id")
-    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
     reverses_entry_id: int | None = Field(default=None, foreign_key="journal_entries.id")
     # A late entry for a closed month, posted in the first open month: the month it belongs to.
     adjusts_period: str | None = Field(default=None, max_length=7)
@@ -692,10 +692,7 @@ class JournalLine(Table, table=True):
     """One line of an entry: signed minor units on one ledger account (debit positive)."""
 
     __tablename__ = "journal_lines"
-    # `books check` sums the balance accounts per book and currency from this index alone.
-    __table_args__ = (
-        Index("ix_journal_lines_balance", "ledger_account", "book", "currency", "amount_minor"),
-    )
+    # Indexed by entry only: `books check` and `report balance` read `books_days` (migration 0010).
 
     id: int | None = Field(default=None, primary_key=True)
     entry_id: int = Field(foreign_key="journal_entries.id", index=True)

@@ -91,7 +91,8 @@ def needs_order(source_id: str | None) -> bool:
 def row_of(
     bt: Mapping[str, Any], account: str, *, synced_at: datetime | None = None
 ) -> dict[str, Any]:
-    """A `balance_transactions` row from Stripe's object (its source expanded or not)."""
+    """A `balance_transactions` row from Stripe's object (its source expanded or not), its two
+    dates as Unix seconds (`available_on_unix`, `created_unix`: `_bt_values` writes them)."""
     source = bt.get("source")
     source_type = None
     parent = None
@@ -134,8 +135,6 @@ def row_of(
         "payment_intent_id": payment_intent,
         "payout_id": source_id if source_id and source_id.startswith("po_") else None,
         "status": bt["status"],
-        "available_on": datetime.fromtimestamp(available_on, UTC),
-        "created": datetime.fromtimestamp(created, UTC),
         "available_on_unix": available_on,
         "created_unix": created,
         "synced_at": synced_at or utcnow(),
@@ -470,8 +469,7 @@ def post_entries(
             continue
         value["id"] = entry_id
         entries.append(value)
-        mine = [(line.ledger_account, line.currency, line.amount_minor) for line in lines]
-        line_rows.extend((entry_id, book, *line) for line in mine)
+        line_rows.extend((entry_id, book, *line) for line in lines)
         summed.append(
             summary.Posted(
                 entry_id=entry_id,
@@ -486,7 +484,7 @@ def post_entries(
                 currency=str(bt["currency"]),
                 amount_minor=int(bt["amount"]),
                 fee_minor=int(bt.get("fee") or 0),
-                lines=mine,
+                lines=lines,
             )
         )
     _insert_many(conn, db, "journal_lines", LINE_COLUMNS, line_rows)

@@ -67,6 +67,10 @@ TRANSACTIONS_PER_ORDER = 4
 # many objects, or what arrived within `BATCH_WAIT_S` (the write lock is taken only to write).
 BATCH_OBJECTS = 1_000
 BATCH_WAIT_S = 0.5
+# The writing connection's page cache on SQLite (KiB; SQLite's default is 2 MB): a large book's
+# B-trees outgrow 2 MB at once, and every insert then rereads its pages from the file. Bounded,
+# so memory stays flat however large the book (bench/README.md, books sync).
+WRITER_CACHE_KIB = 65_536
 
 
 class BooksSource(Protocol):
@@ -269,6 +273,8 @@ class _Batches:
             return
         summary = self.summary
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             for (stream, account), items in self.waiting.items():
                 if stream == "balance_transactions":
                     result = store.store_page(conn, account, items)
