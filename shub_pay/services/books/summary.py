@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Engine,
@@ -247,8 +247,7 @@ def _settlement_query(conn: Connection, where: Any) -> Any:
     )
 
 
-@dataclass(frozen=True)
-class Posted:
+class Posted(NamedTuple):
     """An entry just posted, with what the summaries group it by: its balance transaction's
     reporting category, currency, amount and fee, and its lines (ledger account, currency,
     amount), exactly as inserted."""
