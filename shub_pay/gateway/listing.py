@@ -160,6 +160,7 @@ def iter_windows_in_process(
     workers: int,
     prefetch_pages: int = 16,
     keep_expanded: Mapping[str, Sequence[str]] | None = None,
+    prepare: Callable[[str, list[dict[str, Any]]], list[Any]] | None = None,
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
     """(task tag, page) for every object of every task's window, as `segments.iter_windows`
     lists them (each window split while it is read, `Stripe-Account` per task), fetched by a
@@ -169,6 +170,11 @@ def iter_windows_in_process(
     an expanded `source`'s id, type and the ids it points back to): the child drops the rest
     before the page crosses over, so the caller parses a few KB a page rather than every
     expanded object whole. The child parses each page anyway (for its cursor).
+
+    `prepare(resource, page)`, a module-level function (it is sent to the child by name), turns
+    each page into what the caller uses, in the child and after `keep_expanded`: the books
+    prepare their rows and journal lines there, so the caller's process only writes. Its
+    result crosses over as JSON.
     """
     if not tasks:
         return
@@ -178,7 +184,7 @@ def iter_windows_in_process(
         gateway,
         _windows_in_child,
         (gateway.config, list(tasks), workers),
-        {"prefetch_pages": prefetch_pages, "keep_expanded": keep},
+        {"prefetch_pages": prefetch_pages, "keep_expanded": keep, "prepare": prepare},
         what=resource,
     ):
         yield payload_tag, orjson.loads(payload)
@@ -300,6 +306,7 @@ def _windows_in_child(
     *,
     prefetch_pages: int,
     keep_expanded: dict[str, tuple[str, ...]],
+    prepare: Callable[[str, list[dict[str, Any]]], list[Any]] | None = None,
 ) -> None:
     gateway = Gateway.from_config(config, keep_alive_http=not proxies_for(api_base_of(config)))
     gc.freeze()
@@ -314,6 +321,8 @@ def _windows_in_child(
         ):
             if keep_expanded:
                 page = [_kept(item, keep_expanded) for item in page]
+            if prepare is not None:
+                page = prepare(task.resource, page)
             sender.send_bytes(_TAGGED + counts() + _TAG.pack(task.tag) + orjson.dumps(page))
     except (BrokenPipeError, KeyboardInterrupt):
         return

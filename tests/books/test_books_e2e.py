@@ -197,3 +197,78 @@ def test_a_run_listed_by_a_child_process_journals_the_same_through_failures(
     again = sync_books(engine=world.engine, source=source, listing_process=True)
     assert (again.stored, again.entries_posted) == (0, 0)
     assert world.unbalanced_entries() == 0
+
+
+def test_a_sync_listed_and_prepared_by_the_listing_child_writes_what_one_process_writes(
+    world: World,
+) -> None:
+    """A large run lists and prepares its rows in a child process (`rows.prepare_page` there,
+    across a pipe as JSON); a small one in its own process. The same history gives the same
+    rows, entries, lines and summaries either way."""
+    from shub_pay.services.books.summary import summarize
+    from shub_pay.services.books.sync import GatewaySource, sync_books
+    from tests.books import recompute
+
+    aurora = world.buy("p_aurora", "b_mia")
+    winter = world.buy("p_winter", "b_noah", currency="eur")
+    world.buy("p_sakura", "b_kenji", currency="jpy")
+    world.deliver()
+    world.refund(aurora.charge_id)
+    world.dispute(winter.charge_id, "needs_response", "lost")
+    world.sandbox.advance_clock(3 * DAY)  # funds available, payouts run
+    world.deliver()
+
+    synced = sync_books(
+        engine=world.engine, source=GatewaySource(world.gateway), listing_process=True
+    )
+    assert synced.unlinked_count == 0 and synced.stored == synced.listed > 10
+    assert synced.entries_posted > synced.stored  # funds became available: a second entry
+    assert world.unbalanced_entries() == 0
+    rows = recompute.journal_rows(world.engine)
+    kept = (
+        recompute.stored_days(world.engine),
+        recompute.stored_settlement_days(world.engine),
+        recompute.stored_statement_lines(world.engine),
+    )
+    assert kept == (
+        recompute.expected_days(rows),
+        recompute.expected_settlement_days(rows),
+        recompute.expected_statement_lines(rows),
+    )
+    assert kept[1], "the platform's order transactions are summed"
+    with world.engine.connect() as conn:
+        by_child = sorted(conn.exec_driver_sql(_JOURNAL).all())
+
+    # The same books written again by one process, from the same Stripe: the same journal.
+    with world.engine.begin() as conn:
+        for table in ("journal_lines", "journal_entries", "balance_transactions", "books_cursors"):
+            conn.exec_driver_sql(f"DELETE FROM {table}")
+    summarize(world.engine)  # the summaries of an empty journal: none
+    again = sync_books(
+        engine=world.engine, source=GatewaySource(world.gateway), listing_process=False
+    )
+    assert (again.listed, again.stored, again.entries_posted) == (
+        synced.listed,
+        synced.stored,
+        synced.entries_posted,
+    )
+    with world.engine.connect() as conn:
+        assert sorted(conn.exec_driver_sql(_JOURNAL).all()) == by_child
+    assert (
+        recompute.stored_days(world.engine),
+        recompute.stored_settlement_days(world.engine),
+        recompute.stored_statement_lines(world.engine),
+    ) == kept
+
+
+# Every stored fact of the journal but its ids, the time it was written and an entry's
+# `order_id` (the order known when it was posted: a connected account's `py_` listed before the
+# platform's transfer is linked after the listing, its entry posted without it).
+_JOURNAL = (
+    "SELECT t.stripe_id, t.account, t.type, t.reporting_category, t.amount_minor, t.fee_minor, "
+    "t.net_minor, t.currency, t.exchange_rate, t.source_id, t.source_type, t.source_parent_id, "
+    "t.payment_intent_id, t.order_id, t.payout_id, t.status, t.available_on, t.created, "
+    "e.kind, e.book, e.effective_at, e.period, l.ledger_account, l.currency, "
+    "l.amount_minor FROM balance_transactions t JOIN journal_entries e "
+    "ON e.balance_transaction_id = t.id JOIN journal_lines l ON l.entry_id = e.id"
+)

@@ -37,7 +37,7 @@ class JournalEntry(Table, table=True):
     kind: str = Field(max_length=24)
     book: str = Field(max_length=64)
     balance_transaction_id: int | None = Field(default=None, foreign_key="balance_transactions.id")
-    order_id: int | None = Field(default=None, foreign_key="orders.id", index=True)
+    order_id: int | None = Field(default=None, foreign_key="orders.id")
     reverses_entry_id: int | None = Field(default=None, foreign_key="journal_entries.id")
     # A late entry for a closed month, posted in the first open month: the month it belongs to.
     adjusts_period: str | None = Field(default=None, max_length=7)
@@ -47,10 +47,8 @@ class JournalLine(Table, table=True):
     """One line of an entry: signed minor units on one ledger account (debit positive)."""
 
     __tablename__ = "journal_lines"
-    # `books check` sums the balance accounts per book and currency from this index alone.
-    __table_args__ = (
-        Index("ix_journal_lines_balance", "ledger_account", "book", "currency", "amount_minor"),
-    )
+    # Indexed by entry only: `books check` and `report balance` read `books_days` (migration
+    # 0009) and the lines of the entries at a window's edges (migration 0010 dropped the rest).
 
     id: int | None = Field(default=None, primary_key=True)
     entry_id: int = Field(foreign_key="journal_entries.id", index=True)

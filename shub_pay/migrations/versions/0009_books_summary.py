@@ -8,7 +8,7 @@ Create Date: 2026-12-02 01:10:00
 `books check`, `report balance`, `report revenue --basis settlement` and `report statement`
 read these instead of the journal's lines (`services/books/summary.py`, which keeps them in the transaction that
 posts the entries). A shop that has entries already gets them computed from its journal by the
-statements `books summarize` runs, at 0010_late_links (they read a column added there). Nothing
+statements `books summarize` runs, at 0011_late_links (they read a column added there). Nothing
 existing changes.
 """
 
@@ -89,7 +89,7 @@ def upgrade() -> None:
             *(f"{c}_minor" for c in _STATEMENT),
         ],
     )
-    # Filled from the journal at 0010_late_links: the package's statements (the ones `books
+    # Filled from the journal at 0011_late_links: the package's statements (the ones `books
     # summarize` runs) read `balance_transactions.linked_late_at`, which exists from there.
 
 

@@ -45,6 +45,7 @@ from shub_pay.domain.models import (
 from shub_pay.domain.types import utcnow
 from shub_pay.services.books import journal, summary
 from shub_pay.services.books.close import adjust_late_entries
+from shub_pay.services.books.rows import balanced, id_of
 
 BT: Table = BalanceTransaction.__table__  # type: ignore[attr-defined]
 ENTRY: Table = JournalEntry.__table__  # type: ignore[attr-defined]
@@ -56,24 +57,10 @@ REFUND: Table = Refund.__table__  # type: ignore[attr-defined]
 # Sources that belong to an order (DESIGN §15): charge, refund, transfer, reversal, application
 # fee, fee refund, dispute, the connected account's payment and payment refund.
 ORDER_SOURCE_PREFIXES = ("ch_", "py_", "re_", "pyr_", "tr_", "trr_", "fee_", "fr_", "du_", "dp_")
-# What a source points back to, in order of preference. An application fee's `charge` is the
-# connected account's `py_` payment; `originating_transaction` is the platform's charge.
-PARENT_FIELDS = (
-    "source_transfer",
-    "source_transaction",
-    "originating_transaction",
-    "source_refund",
-    "fee",
-    "transfer",
-    "charge",
-)
 FINAL_PAYOUT_STATUSES = frozenset({"paid", "failed", "canceled"})
 
 
-def _id(value: Any) -> str | None:
-    if isinstance(value, dict):  # JSON objects parse to dicts (abc checks cost ~1 µs each)
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
+_id = id_of
 
 
 def _moment(unix: int | None) -> datetime | None:
@@ -86,60 +73,6 @@ def _insert(conn: Connection, table: Table) -> Any:
 
 def needs_order(source_id: str | None) -> bool:
     return bool(source_id) and str(source_id).startswith(ORDER_SOURCE_PREFIXES)
-
-
-def row_of(
-    bt: Mapping[str, Any], account: str, *, synced_at: datetime | None = None
-) -> dict[str, Any]:
-    """A `balance_transactions` row from Stripe's object (its source expanded or not)."""
-    source = bt.get("source")
-    source_type = None
-    parent = None
-    payment_intent = None
-    if isinstance(source, dict):
-        source_id = _id(source)
-        source_type = source.get("object")
-        for name in PARENT_FIELDS:
-            value = source.get(name)
-            if value:
-                parent = value if isinstance(value, str) else _id(value)
-                if parent:
-                    break
-        payment_intent = _id(source.get("payment_intent"))
-        if payment_intent is None and isinstance(source.get("charge"), dict):
-            payment_intent = _id(source["charge"].get("payment_intent"))
-    else:
-        source_id = journal.source_id_of(bt)
-    rate = bt.get("exchange_rate")
-    available_on, created = int(bt["available_on"]), int(bt["created"])
-    return {
-        "stripe_id": bt["id"],
-        "account": account,
-        "type": bt["type"],
-        "reporting_category": bt.get("reporting_category") or "",
-        "amount_minor": int(bt["amount"]),
-        "fee_minor": int(bt.get("fee") or 0),
-        "fee_details": list(bt.get("fee_details") or []),
-        "net_minor": int(bt["net"]),
-        "currency": str(bt["currency"]).lower(),
-        # The decimal Stripe sent: JSON numbers parse to the float whose repr is that decimal.
-        "exchange_rate": None
-        if rate is None
-        else repr(rate)
-        if isinstance(rate, float)
-        else str(rate),
-        "source_id": source_id,
-        "source_type": source_type,
-        "source_parent_id": parent,
-        "payment_intent_id": payment_intent,
-        "payout_id": source_id if source_id and source_id.startswith("po_") else None,
-        "status": bt["status"],
-        "available_on": datetime.fromtimestamp(available_on, UTC),
-        "created": datetime.fromtimestamp(created, UTC),
-        "available_on_unix": available_on,
-        "created_unix": created,
-        "synced_at": synced_at or utcnow(),
-    }
 
 
 @dataclass
@@ -280,6 +213,10 @@ class _Values:
 _DAYS: dict[int, str] = {}
 
 
+def _utc_day(moment: datetime) -> str:
+    return (moment if moment.tzinfo is UTC else moment.astimezone(UTC)).strftime("%Y-%m-%d")
+
+
 def day_of(unix: int) -> str:
     """`YYYY-MM-DD` (UTC) of a Unix time; its first seven characters are the entry's period."""
     day = unix // 86_400
@@ -365,10 +302,12 @@ def _insert_many(
     return returned
 
 
-def _bt_values(db: _Values, row: Mapping[str, Any], synced_at: Any) -> tuple[Any, ...]:
+def _bt_values(
+    db: _Values, row: Mapping[str, Any], account: str, synced_at: Any
+) -> tuple[Any, ...]:
     return (
         row["stripe_id"],
-        row["account"],
+        account,
         row["type"],
         row["reporting_category"],
         row["amount_minor"],
@@ -390,6 +329,15 @@ def _bt_values(db: _Values, row: Mapping[str, Any], synced_at: Any) -> tuple[Any
     )
 
 
+def _availability_lines(row: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    return [
+        tuple(line)  # type: ignore[misc]
+        for line in journal.availability_lines(
+            {"currency": row["currency"], "net": row["net_minor"]}
+        )
+    ]
+
+
 def post_entries(
     conn: Connection,
     posts: Iterable[tuple[int, Mapping[str, Any], str, int | None]],
@@ -397,23 +345,25 @@ def post_entries(
     book: str,
     db: _Values | None = None,
 ) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
-    """Insert one entry per (balance transaction id, Stripe-shaped transaction, kind, order)
-    in `book`, with its lines; an entry that exists already is skipped (the journal's unique
-    key). Returns the entries posted (with their `id`) and their lines (`LINE_COLUMNS`)."""
+    """Insert one entry per (balance transaction id, its prepared row (`rows.prepared`), kind,
+    order) in `book`, with its lines; an entry that exists already is skipped (the journal's
+    unique key). Returns the entries posted (with their `id`) and their lines
+    (`LINE_COLUMNS`)."""
     db = db or _Values(conn)
     now = utcnow()
     posted_at = db.moment(now)
     values: list[dict[str, Any]] = []
-    lines_of: list[list[journal.Line]] = []
-    for bt_id, bt, kind, order_id in posts:
+    lines_of: list[Any] = []
+    sources: list[Mapping[str, Any]] = []
+    for bt_id, row, kind, order_id in posts:
         if kind == journal.KIND_TRANSACTION:
-            lines = journal.transaction_lines(bt)
-            unix = int(bt["created"])
+            lines = row["lines"]
+            unix = row["created_unix"]
         else:
-            lines = journal.availability_lines(bt)
-            unix = int(bt["available_on"])
-        if any(journal.sums_by_currency(lines).values()):
-            raise ValueError(f"the entry of {bt['id']} does not sum to 0")
+            lines = _availability_lines(row)
+            unix = row["available_on_unix"]
+        if not balanced(lines):
+            raise ValueError(f"the entry of {row['stripe_id']} does not sum to 0")
         values.append(
             {
                 "effective_at": datetime.fromtimestamp(unix, UTC),
@@ -428,6 +378,7 @@ def post_entries(
             }
         )
         lines_of.append(lines)
+        sources.append(row)
     if not values:
         return [], []
     adjust_late_entries(conn, values)  # a closed month's entry goes to the first open one
@@ -456,41 +407,57 @@ def post_entries(
     posted = {(bt_id, kind): entry_id for entry_id, bt_id, kind in inserted}
     entries: list[dict[str, Any]] = []
     line_rows: list[tuple[Any, ...]] = []
-    for value, lines in zip(values, lines_of, strict=True):
-        del value["_unix"]
+    summed: list[summary.Posted] = []
+    for value, lines, row in zip(values, lines_of, sources, strict=True):
+        unix = value.pop("_unix")
         entry_id = posted.get((value["balance_transaction_id"], value["kind"]))
         if entry_id is None:
             continue
         value["id"] = entry_id
         entries.append(value)
-        line_rows.extend(
-            (entry_id, book, line.ledger_account, line.currency, line.amount_minor)
-            for line in lines
+        line_rows += [
+            (entry_id, book, account, currency, amount) for account, currency, amount in lines
+        ]
+        summed.append(
+            summary.Posted(
+                entry_id,
+                book,
+                value["kind"],
+                # The day the summaries group by, of the `effective_at` stored just now.
+                day_of(unix)
+                if value["adjusts_period"] is None
+                else _utc_day(value["effective_at"]),
+                value["order_id"],
+                row["reporting_category"],
+                row["currency"],
+                row["amount_minor"],
+                row["fee_minor"],
+                lines,
+            )
         )
     _insert_many(conn, db, "journal_lines", LINE_COLUMNS, line_rows)
-    summary.add_entries(conn, [entry["id"] for entry in entries])  # in this transaction
+    summary.add_posted(conn, summed)  # in this transaction
     return entries, line_rows
 
 
-def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]]) -> PageResult:
+def store_page(conn: Connection, account: str, items: Sequence[dict[str, Any]]) -> PageResult:
     """Write one batch of an account's balance transactions, in the caller's transaction: the
     new ones once by id (`ON CONFLICT DO NOTHING`), linked to their order where it is known,
     each with its journal entry (and its availability entry when Stripe made it available
     already); a stored one Stripe now says is available gets its availability entry once.
-    `items` are Stripe's objects (source expanded or as an id), several pages at once if the
-    caller likes: a few statements a table, whatever the size."""
+    `items` are the transactions prepared from Stripe's objects (`rows.prepared`: where the
+    page was listed), several pages at once if the caller likes: a few statements a table,
+    whatever the size."""
     result = PageResult(listed=len(items))
     if not items:
         return result
     db = _Values(conn)
-    now = utcnow()
-    rows = {item["id"]: row_of(item, account, synced_at=now) for item in items}
-    synced_at = db.moment(now)
-    by_id = {item["id"]: item for item in items}
-    result.max_created = max(int(item["created"]) for item in items)
+    synced_at = db.moment(utcnow())
+    rows_by_id = {item["stripe_id"]: item for item in items}  # `id`, `order_id` set on them
+    result.max_created = max(item["created_unix"] for item in items)
     existing: dict[str, tuple[int, str]] = {}
     mark = db.mark
-    ids = list(rows)
+    ids = list(rows_by_id)
     for start in range(0, len(ids), 900):
         part = ids[start : start + 900]
         sql = "SELECT stripe_id, id, status FROM balance_transactions WHERE stripe_id IN ({})"
@@ -498,7 +465,7 @@ def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]
             sql.format(", ".join([mark] * len(part))), tuple(part)
         ):
             existing[stripe_id] = (bt_id, status)
-    new_rows = [row for stripe_id, row in rows.items() if stripe_id not in existing]
+    new_rows = [row for stripe_id, row in rows_by_id.items() if stripe_id not in existing]
     posts: list[tuple[int, Mapping[str, Any], str, int | None]] = []
     if new_rows:
         _resolve_orders(conn, new_rows)
@@ -509,25 +476,24 @@ def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]
                 db,
                 "balance_transactions",
                 _BT_COLUMNS,
-                [_bt_values(db, row, synced_at) for row in new_rows],
+                [_bt_values(db, row, account, synced_at) for row in new_rows],
                 conflict="stripe_id",
                 returning="id, stripe_id",
             )
         }
         for stripe_id, bt_id in inserted.items():
-            row = rows[stripe_id]
+            row = rows_by_id[stripe_id]
             row["id"] = bt_id
             result.rows.append(row)
-            bt = _posting_view(by_id[stripe_id], row)
-            posts.append((bt_id, bt, journal.KIND_TRANSACTION, row["order_id"]))
-            if journal.needs_availability_entry(bt):
-                posts.append((bt_id, bt, journal.KIND_AVAILABLE, row["order_id"]))
+            posts.append((bt_id, row, journal.KIND_TRANSACTION, row["order_id"]))
+            if row["needs_available"]:
+                posts.append((bt_id, row, journal.KIND_AVAILABLE, row["order_id"]))
         result.stored = len(inserted)
         result.unchanged += len(new_rows) - len(inserted)  # another run stored them first
     became = {
         bt_id: stripe_id
         for stripe_id, (bt_id, status) in existing.items()
-        if status == "pending" and rows[stripe_id]["status"] == "available"
+        if status == "pending" and rows_by_id[stripe_id]["status"] == "available"
     }
     result.unchanged += len(existing) - len(became)
     if became:
@@ -540,32 +506,11 @@ def store_page(conn: Connection, account: str, items: Sequence[Mapping[str, Any]
         ).all()
         result.unchanged += len(became) - len(changed)
         for bt_id, order_id in sorted(changed):
-            stripe_id = became[bt_id]
-            bt = _posting_view(by_id[stripe_id], rows[stripe_id])
-            posts.append((bt_id, bt, journal.KIND_AVAILABLE, order_id))
+            posts.append((bt_id, rows_by_id[became[bt_id]], journal.KIND_AVAILABLE, order_id))
         result.became_available = len(changed)
     result.entries, result.lines = post_entries(conn, posts, book=account, db=db)
     result.entries_posted = len(result.entries)
     return result
-
-
-def _posting_view(item: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
-    """The posting rules' view of a transaction (Stripe's field names, the row's currency)."""
-    source = {"id": row["source_id"]} if row["source_id"] else None
-    return {
-        "id": row["stripe_id"],
-        "type": row["type"],
-        "reporting_category": row["reporting_category"],
-        "amount": row["amount_minor"],
-        "fee": row["fee_minor"],
-        "fee_details": row["fee_details"],
-        "net": row["net_minor"],
-        "currency": row["currency"],
-        "source": source,
-        "status": row["status"],
-        "available_on": int(item["available_on"]),
-        "created": int(item["created"]),
-    }
 
 
 def store_payouts(conn: Connection, account: str, items: Sequence[Mapping[str, Any]]) -> int:

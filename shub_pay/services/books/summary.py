@@ -15,18 +15,21 @@ Decides:
     accounts, per month (`period`), currency and statement line (its order, or else the
     transaction's source: a payout, a lone transfer), the statement's columns and the line's
     first date.
-- **Kept in the writer's own transaction.** `add_entries` runs in the transaction that posts
+- **Kept in the writer's own transaction.** `add_posted` runs in the transaction that posts
   the entries (`store.post_entries`, after the lines are inserted), `link_orders` in the one
-  that links a stored transaction to its order (`store.link_pass`): one INSERT … SELECT …
-  GROUP BY over the rows just written, adding to the row already there (`ON CONFLICT … DO
-  UPDATE`), so a summary never holds what did not commit, and two writers add rather than
-  overwrite. A link moves a connected account's transaction from its own statement line to its
-  order's, so the open months it touches are summed again. A link made after the month of the
-  transaction's entry closed (`late_links`) counts from the first open month: the settlement
-  summary dates its share then (`settlement_moment`), and the closed month's statement lines
-  keep it as no order's (`close.py`, late links).
+  that links a stored transaction to its order (`store.link_pass`), each adding to the row
+  already there (`ON CONFLICT … DO UPDATE`), so a summary never holds what did not commit, and
+  two writers add rather than overwrite. `add_posted` sums the days and the settlement from the
+  entries and lines it was handed (a few upserts a batch: reading the just-written lines back
+  with an INSERT … SELECT … GROUP BY cost `books sync` a quarter of its CPU); a connected
+  account's statement lines, and `link_orders`, are one INSERT … SELECT … GROUP BY over the
+  rows just written. A link moves a connected account's transaction from its own statement
+  line to its order's, so the open months it touches are summed again. A link made after the
+  month of the transaction's entry closed (`late_links`) counts from the first open month: the
+  settlement summary dates its share then (`settlement_moment`), and the closed month's
+  statement lines keep it as no order's (`close.py`, late links).
 - **Rebuilt from the journal** by the same statements over every entry (`rebuild`, the `books
-  summarize` command, and migration 0010 for a shop that has entries already), under the
+  summarize` command, and migration 0011 for a shop that has entries already), under the
   periods lock: the summary is what recomputing from the lines gives, and a property test
   holds it to that.
 - **Reading a window** (`day_span`): the whole UTC days inside it come from a summary, the
@@ -44,7 +47,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Engine,
@@ -257,24 +260,117 @@ def _settlement_query(conn: Connection, where: Any) -> Any:
     )
 
 
-def add_entries(conn: Connection, entry_ids: Sequence[int]) -> None:
-    """Add just-posted entries (their lines inserted) to both summaries, in the caller's
-    transaction."""
-    ids = sorted(entry_ids)
+class Posted(NamedTuple):
+    """An entry just posted, with what the summaries group it by: its balance transaction's
+    reporting category, currency, amount and fee, and its lines (ledger account, currency,
+    amount), exactly as inserted."""
+
+    entry_id: int
+    book: str
+    kind: str
+    day: str  # the UTC day (`YYYY-MM-DD`) of its `effective_at`
+    order_id: int | None
+    reporting_category: str
+    currency: str
+    amount_minor: int
+    fee_minor: int
+    lines: Sequence[tuple[str, str, int]]
+
+
+def _upsert_adding(
+    conn: Connection, table: Table, sums: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """`rows` (every column of `table`, in its order) inserted, or added to the row with the
+    same primary key (`ON CONFLICT … DO UPDATE`): one prepared statement for all of them, in
+    the primary key's order (concurrent writers lock rows in one order on PostgreSQL)."""
+    if not rows:
+        return
+    names = [c.name for c in table.columns]
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    keys = ", ".join(c.name for c in table.primary_key.columns)
+    adding = ", ".join(f"{s} = {table.name}.{s} + excluded.{s}" for s in sums)
+    conn.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([mark] * len(names))}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {adding}",
+        sorted(rows),
+    )
+
+
+def add_posted(conn: Connection, posted: Sequence[Posted]) -> None:
+    """Add just-posted entries to the summaries, in the caller's transaction: `books_days` and
+    `books_settlement_days` summed here from the rows already in hand (the same groups as
+    `_days_query` and `_settlement_query`, which `rebuild` runs over the journal: a property
+    test holds the two equal), then a few upserts; a connected account's statement lines by
+    `_add_statement` over the entries' ids (the platform's book has none)."""
+    if not posted:
+        return
+    days: dict[tuple[str, str, str, str, str, str], list[int]] = {}
+    settled: dict[tuple[str, str, str, int], list[int]] = {}
+    connected: list[int] = []
+    for entry in posted:
+        day = entry.day
+        category = entry.reporting_category or ""
+        for account, currency, amount in entry.lines:
+            key = (entry.book, account, currency, day, entry.kind, category)
+            total = days.get(key)
+            if total is None:
+                days[key] = [amount, 1]
+            else:
+                total[0] += amount
+                total[1] += 1
+        if entry.book != PLATFORM_BOOK:
+            if entry.kind == journal.KIND_TRANSACTION:
+                connected.append(entry.entry_id)
+        elif entry.kind == journal.KIND_TRANSACTION and entry.order_id is not None:
+            skey = (day, entry.currency, entry.reporting_category, entry.order_id)
+            sums = settled.get(skey)
+            if sums is None:
+                settled[skey] = [1, entry.amount_minor, entry.fee_minor]
+            else:
+                sums[0] += 1
+                sums[1] += entry.amount_minor
+                sums[2] += entry.fee_minor
+    _upsert_adding(
+        conn, DAYS, ("amount_minor", "lines"), [(*k, v[0], v[1]) for k, v in days.items()]
+    )
+    if settled:
+        # The order's creator and product (`""` when none), as the summary's inner join reads.
+        owners = _order_owners(conn, {key[3] for key in settled})
+        groups: dict[tuple[str, str, str, str, str], list[int]] = {}
+        for (day, currency, category, order_id), sums in settled.items():
+            owner = owners.get(order_id)
+            if owner is None:
+                continue
+            gkey = (day, currency, category, *owner)
+            total = groups.get(gkey)
+            if total is None:
+                groups[gkey] = list(sums)
+            else:
+                for i, value in enumerate(sums):
+                    total[i] += value
+        _upsert_adding(
+            conn,
+            SETTLEMENT,
+            ("transactions", "amount_minor", "fee_minor"),
+            [(*k, *v) for k, v in groups.items()],
+        )
+    ids = sorted(connected)
     for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        conn.execute(
-            _adding(conn, DAYS, ("amount_minor", "lines"), _days_query(conn, ENTRY.c.id.in_(chunk)))
-        )
-        conn.execute(
-            _adding(
-                conn,
-                SETTLEMENT,
-                ("transactions", "amount_minor", "fee_minor"),
-                _settlement_query(conn, ENTRY.c.id.in_(chunk)),
-            )
-        )
-        _add_statement(conn, ENTRY.c.id.in_(chunk))
+        _add_statement(conn, ENTRY.c.id.in_(ids[start : start + _CHUNK]))
+
+
+def _order_owners(conn: Connection, order_ids: set[int]) -> dict[int, tuple[str, str]]:
+    """{order id: (creator id, product id)} of the orders, `""` for a missing one."""
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    wanted = sorted(order_ids)
+    found: dict[int, tuple[str, str]] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        part = wanted[start : start + _CHUNK]
+        marks = ", ".join([mark] * len(part))
+        sql = f"SELECT id, creator_id, product_id FROM orders WHERE id IN ({marks})"
+        for order_id, creator, product in conn.exec_driver_sql(sql, tuple(part)):
+            found[int(order_id)] = (creator or "", product or "")
+    return found
 
 
 def late_links(conn: Connection, row_ids: Sequence[int]) -> dict[int, datetime]:

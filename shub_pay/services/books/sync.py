@@ -50,6 +50,7 @@ from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
 from shub_pay.services.books import store
 from shub_pay.services.books.close import late_linked
+from shub_pay.services.books.rows import PARENT_FIELDS, prepare_page
 from shub_pay.services.lookup import find_creator
 
 if TYPE_CHECKING:
@@ -57,9 +58,9 @@ if TYPE_CHECKING:
 
 OVERLAP_S = 300
 STREAMS = ("balance_transactions", "payouts")
-# Of an expanded source, what linking reads (store.row_of): its id and type, what it points back
+# Of an expanded source, what linking reads (rows.row_of): its id and type, what it points back
 # to, and its payment intent. The listing child drops the rest (a charge is ~1 KB of JSON).
-SOURCE_KEYS = ("id", "object", *store.PARENT_FIELDS, "payment_intent")
+SOURCE_KEYS = ("id", "object", *PARENT_FIELDS, "payment_intent")
 # A listing child costs ~0.5 s to start and saves ~2 ms of this process's CPU a page: worth it
 # from about a hundred pages. Expected size: four balance transactions an order (the charge,
 # the transfer and the application fee on the platform, the payment on the creator's account).
@@ -69,6 +70,10 @@ TRANSACTIONS_PER_ORDER = 4
 # many objects, or what arrived within `BATCH_WAIT_S` (the write lock is taken only to write).
 BATCH_OBJECTS = 1_000
 BATCH_WAIT_S = 0.5
+# The writing connection's page cache on SQLite (KiB; SQLite's default is 2 MB): a large book's
+# B-trees outgrow 2 MB at once, and every insert then rereads its pages from the file. Bounded,
+# so memory stays flat however large the book (bench/README.md, books sync).
+WRITER_CACHE_KIB = 65_536
 
 
 class BooksSource(Protocol):
@@ -122,9 +127,9 @@ class GatewaySource:
     def windows(
         self, tasks: list[ListTask], *, workers: int, in_process: bool
     ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-        """(task tag, page) of every window, split while read (`gateway.segments`); with
-        `in_process`, listed by a child process (`gateway.listing`), which hands over only what
-        linking reads of each expanded source."""
+        """(task tag, page) of every window, split while read (`gateway.segments`), balance
+        transactions prepared for writing (`rows.prepare_page`); with `in_process`, listed and
+        prepared by a child process (`gateway.listing`), so this process only writes."""
         from shub_pay.gateway import Gateway
         from shub_pay.gateway.listing import can_start_listing_process, iter_windows_in_process
         from shub_pay.gateway.segments import iter_windows, window_lister
@@ -136,10 +141,11 @@ class GatewaySource:
                 workers=workers,
                 prefetch_pages=2 * workers,
                 keep_expanded={"source": SOURCE_KEYS},
+                prepare=prepare_page,
             )
             return
         for task, page in iter_windows(window_lister(self.gateway), tasks, workers=workers):
-            yield task.tag, page
+            yield task.tag, prepare_page(task.resource, page)
 
     def balance(self, account: str) -> dict[str, Any]:
         return self.gateway.retrieve_balance(  # type: ignore[no-any-return]
@@ -158,8 +164,9 @@ class GatewaySource:
 def _windows(
     source: BooksSource, tasks: list[ListTask], *, workers: int, in_process: bool
 ) -> Iterator[tuple[int, list[dict[str, Any]]]]:
-    """(task tag, page) of every task: the source's own concurrent listing when it has one,
-    else its `pages` on the gateway's worker pool (a test's fake)."""
+    """(task tag, page) of every task, balance transactions prepared (`rows.prepare_page`): the
+    source's own concurrent listing when it has one, else its `pages` on the gateway's worker
+    pool (a test's fake)."""
     from shub_pay.gateway.segments import iter_windows
 
     windows = getattr(source, "windows", None)
@@ -172,7 +179,7 @@ def _windows(
         return source.pages(task.resource, account, gte=task.gte, lt=task.lt)
 
     for task, page in iter_windows(pages, tasks, workers=workers):
-        yield task.tag, page
+        yield task.tag, prepare_page(task.resource, page)
 
 
 @dataclass
@@ -274,6 +281,8 @@ class _Batches:
             return
         summary = self.summary
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
             for (stream, account), items in self.waiting.items():
                 if stream == "balance_transactions":
                     result = store.store_page(conn, account, items)
@@ -285,8 +294,10 @@ class _Batches:
                 else:
                     summary.payouts_listed += len(items)
                     summary.payouts_stored += store.store_payouts(conn, account, items)
-        for key, items in self.waiting.items():
-            top = max(int(item["created"]) for item in items)
+        for (stream, account), items in self.waiting.items():
+            created = "created_unix" if stream == "balance_transactions" else "created"
+            top = max(int(item[created]) for item in items)
+            key = (stream, account)
             self.newest[key] = max(self.newest.get(key, top), top)
         self.waiting = {}
         self.count = 0

@@ -1,7 +1,7 @@
 """A transaction linked to its order after its month closed (DESIGN.md §15, issue 17).
 
-Revision ID: 0010_late_links
-Revises: 0009_books_summary
+Revision ID: 0011_late_links
+Revises: 0010_books_write_indexes
 Create Date: 2026-12-02 04:20:00
 
 `balance_transactions.linked_late_at`: set when `books sync` links a stored transaction to its
@@ -12,7 +12,8 @@ them by it.
 
 Then the summaries of 0009 are computed from the journal (`summary.rebuild`, what `books
 summarize` runs): their statements read this column, so the rebuild 0009 did for a shop with
-entries runs here. For a database already at 0009 it recomputes what is there (every link was
+entries runs here, the newest migration whose columns they read. For a database already at
+0009 it recomputes what is there (every link was
 in time): the same rows.
 """
 
@@ -25,8 +26,8 @@ from alembic import op
 
 import shub_pay.domain.types
 
-revision: str = "0010_late_links"
-down_revision: str | None = "0009_books_summary"
+revision: str = "0011_late_links"
+down_revision: str | None = "0010_books_write_indexes"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
