@@ -3,7 +3,6 @@
 from datetime import datetime
 
 from sqlalchemy import (
-    Index,
     UniqueConstraint,
 )
 from sqlmodel import Field
