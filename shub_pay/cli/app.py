@@ -366,12 +366,14 @@ def run() -> None:
 def exit_now(code: int) -> None:
     """End the process with `code` after flushing the output and running the `atexit`
     callbacks, skipping the interpreter's teardown; Python's ordinary exit while another
-    thread is still running (it would be joined) or the output cannot be flushed."""
+    thread is still running (it would be joined), a profiler or tracer is on, or the output cannot
+    be flushed."""
     import atexit
     import os
     import threading
 
-    if threading.active_count() > 1:
+    if threading.active_count() > 1 or sys.getprofile() or sys.gettrace():
+        # a profiler or tracer (`python -m cProfile`, coverage) writes its report at exit
         sys.exit(code)
     try:
         sys.stdout.flush()

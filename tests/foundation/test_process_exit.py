@@ -100,3 +100,19 @@ def test_the_collector_waits_during_start_up_and_runs_as_usual_after_its_first_c
     assert held == [START_UP_GC_THRESHOLD, *usual[1:]]
     assert after == usual  # a long command collects exactly as Python does by default
     assert callbacks == 0
+
+
+def test_a_profiled_command_still_writes_its_profile(tmp_path: Path) -> None:
+    # An engineer profiles a slow command with `python -m cProfile`: the profiler writes its
+    # report when the interpreter exits, so the fast exit steps aside while it is on.
+    profile = tmp_path / "users.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "shub_pay", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("Usage: ")
+    assert profile.stat().st_size > 0
