@@ -20,7 +20,7 @@ from shub_pay.domain.models import (
 )
 from shub_pay.domain.periods import Granularity, period_label, period_start
 from shub_pay.services.books import journal
-from shub_pay.services.books.settlement import COLUMNS, contribution
+from shub_pay.services.books.order_settlement import COLUMNS, contribution
 
 ENTRY = JournalEntry.__table__  # type: ignore[attr-defined]
 LINE = JournalLine.__table__  # type: ignore[attr-defined]

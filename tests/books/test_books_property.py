@@ -36,8 +36,9 @@ from shub_pay.domain.periods import Granularity
 from shub_pay.gateway import Gateway
 from shub_pay.services.books.balance import report_balance
 from shub_pay.services.books.check import check_books
-from shub_pay.services.books.settlement import COLUMNS as SETTLEMENT_COLUMNS
-from shub_pay.services.books.settlement import order_settlement, settlement_report
+from shub_pay.services.books.order_settlement import COLUMNS as SETTLEMENT_COLUMNS
+from shub_pay.services.books.order_settlement import order_settlement
+from shub_pay.services.books.settlement import settlement_report
 from shub_pay.services.books.summary import summarize
 from shub_pay.services.books.sync import GatewaySource, sync_books
 from shub_pay.services.catalog.importer import import_catalog

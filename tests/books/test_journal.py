@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shub_pay.services.books import journal
-from shub_pay.services.books.settlement import COLUMNS, contribution
+from shub_pay.services.books.order_settlement import COLUMNS, contribution
 from tests.books.samples import SAMPLE, bt, fee_detail
 
 EXAMPLES = int(os.environ.get("SHUB_PROPERTY_EXAMPLES", "200"))

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from shub_pay.domain.models import BalanceTransaction, JournalEntry, JournalLine
 from shub_pay.services.books.check import check_books
-from shub_pay.services.books.settlement import order_settlement
+from shub_pay.services.books.order_settlement import order_settlement
 from shub_pay.services.books.sync import sync_books
 from tests.books.conftest import CREATOR_ACCOUNT, DAY, T0, add_order, sale
 from tests.books.fake import FakeBooks, Killed

@@ -30,7 +30,7 @@ from shub_pay.domain.models import (
 )
 from shub_pay.services.events.dispatcher import ingest
 from shub_pay.services.events.stored import retry_events
-from shub_pay.services.orders.after_sale import dispute_lost_minor
+from shub_pay.services.orders.facts import dispute_lost_minor
 from shub_pay.services.orders.view import order_ledger
 from tests.events.factory import Purchase, _next, event
 

@@ -62,8 +62,6 @@ from shub_pay.services.books import journal
 # One order's view and the split of one transaction into the columns (the report's own rule),
 # kept apart so `orders show` need not load the report; still importable from here.
 from shub_pay.services.books.order_settlement import BT, COLUMNS, contribution
-from shub_pay.services.books.order_settlement import OrderSettlement as OrderSettlement
-from shub_pay.services.books.order_settlement import order_settlement as order_settlement
 from shub_pay.services.books.summary import DaySpan, day_span, entry_window
 from shub_pay.services.lookup import find_creator, find_product
 from shub_pay.services.reports.revenue import group_labels

@@ -54,12 +54,12 @@ from shub_pay.domain.models import (
 from shub_pay.domain.types import utcnow
 from shub_pay.services.events import unit
 from shub_pay.services.events.store import id_of
-from shub_pay.services.orders.facts import dispute_lost_minor as dispute_lost_minor
-from shub_pay.services.orders.facts import standalone_movements as standalone_movements
-from shub_pay.services.orders.state import (
+from shub_pay.services.orders.facts import (
     CHARGEBACK_OPEN_STATUSES,
     INQUIRY_STATUSES,
     LOST_DISPUTE_STATUSES,
+)
+from shub_pay.services.orders.state import (
     contradiction,
     refresh_order,
     timestamp_of,

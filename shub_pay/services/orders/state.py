@@ -52,13 +52,7 @@ from shub_pay.errors import EventProcessingError
 from shub_pay.services.events import unit
 from shub_pay.services.events.registry import apply_deferred_of_charge
 from shub_pay.services.events.store import id_of
-from shub_pay.services.orders.facts import (
-    CHARGEBACK_OPEN_STATUSES as CHARGEBACK_OPEN_STATUSES,
-)
-from shub_pay.services.orders.facts import INQUIRY_STATUSES as INQUIRY_STATUSES
-from shub_pay.services.orders.facts import LOST_DISPUTE_STATUSES as LOST_DISPUTE_STATUSES
-from shub_pay.services.orders.facts import OPEN_DISPUTE_STATUSES as OPEN_DISPUTE_STATUSES
-from shub_pay.services.orders.facts import OPEN_INQUIRY_STATUSES as OPEN_INQUIRY_STATUSES
+from shub_pay.services.orders.facts import CHARGEBACK_OPEN_STATUSES, LOST_DISPUTE_STATUSES
 
 ACTIVE_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.PARTIALLY_REFUNDED})
 

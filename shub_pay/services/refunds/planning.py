@@ -27,8 +27,7 @@ from shub_pay.domain import ledger
 from shub_pay.domain.models import AuditLog, Order, OrderStatus, Refund, RefundSource
 from shub_pay.domain.money import format_money, to_major_str
 from shub_pay.errors import ConflictError
-from shub_pay.services.orders import after_sale
-from shub_pay.services.orders import state as orders_state
+from shub_pay.services.orders import after_sale, facts
 from shub_pay.services.orders.view import LedgerView, order_ledger
 
 REQUESTED = "requested"
@@ -193,14 +192,14 @@ def party_movements(movement: ledger.RefundMovement, currency: str) -> list[Part
 
 
 def check_refundable(order: Order) -> None:
-    if order.dispute_status in orders_state.OPEN_DISPUTE_STATUSES:
+    if order.dispute_status in facts.OPEN_DISPUTE_STATUSES:
         raise ConflictError(
             f"Order {order.order_number} has an open dispute ({order.dispute_status}): "
             "Stripe does not refund a disputed payment.",
             code="dispute_open",
             hint="Answer the dispute in the Stripe Dashboard; if it is won, refund afterwards.",
         )
-    if order.dispute_status in orders_state.LOST_DISPUTE_STATUSES:
+    if order.dispute_status in facts.LOST_DISPUTE_STATUSES:
         raise ConflictError(
             f"Order {order.order_number} lost a dispute: the buyer already got the money back "
             "through the chargeback.",
