@@ -101,6 +101,23 @@ class World:
             params["amount"] = amount
         return dict(self.gateway.create_refund(params, idempotency_key=f"t-{charge_id}-{amount}"))
 
+    def control(self, path: str, **data: Any) -> dict[str, Any]:
+        """POST to the sandbox's own controls (`/_sandbox/...`: the clock, a refund failing)."""
+        response = httpx.post(f"{self.sandbox.url}/_sandbox/{path}", data=data)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def stripe_post(self, path: str, **data: Any) -> dict[str, Any]:
+        """POST to the sandbox's Stripe API directly, as the Dashboard or another tool would
+        (money moved outside shub-pay)."""
+        response = httpx.post(
+            f"{self.sandbox.url}/v1/{path}",
+            data=data,
+            headers={"Authorization": f"Bearer {self.gateway.config.api_key}"},
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
     def charge_requests(self) -> int:
         return int(self.sandbox.stats()["requests"].get("GET /v1/charges", 0))
 

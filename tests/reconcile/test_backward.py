@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from sqlmodel import Session, select
 
 from shub_pay.domain import models
@@ -16,22 +15,6 @@ from shub_pay.domain.models import Refund
 from tests.reconcile.conftest import World, kinds
 
 DAY = 86_400
-
-
-def _control(world: World, path: str, **data: Any) -> dict[str, Any]:
-    response = httpx.post(f"{world.sandbox.url}/_sandbox/{path}", data=data)
-    response.raise_for_status()
-    return dict(response.json())
-
-
-def _stripe_post(world: World, path: str, **data: Any) -> dict[str, Any]:
-    response = httpx.post(
-        f"{world.sandbox.url}/v1/{path}",
-        data=data,
-        headers={"Authorization": f"Bearer {world.gateway.config.api_key}"},
-    )
-    response.raise_for_status()
-    return dict(response.json())
 
 
 def _refund_rows(world: World, payment_intent_id: str | None) -> list[Refund]:
@@ -61,7 +44,7 @@ def test_case_2_an_async_payment_that_settled_while_its_event_was_lost_is_marked
     world.deliver()  # checkout.session.completed, unpaid: the order waits
     order = world.order(paid.payment_intent_id)
     assert order is not None and order.status == "PENDING"
-    _control(world, f"payment_intents/{paid.payment_intent_id}/settle")
+    world.control(f"payment_intents/{paid.payment_intent_id}/settle")
     world.drop()  # charge.succeeded, payment_intent.succeeded, …async_payment_succeeded lost
     _, found = world.run()
     # the fee Stripe charged came with the lost events too
@@ -78,7 +61,7 @@ def test_case_2_an_async_payment_that_settled_while_its_event_was_lost_is_marked
 def test_case_3_a_pending_refund_whose_success_was_lost_is_applied(world: World) -> None:
     paid = world.buy()
     world.deliver()
-    _control(world, "refunds/insufficient_funds", enabled="true")
+    world.control("refunds/insufficient_funds", enabled="true")
     # A refund waits while the platform's balance cannot cover it and succeeds by itself once
     # it can (sandbox `refunding.covers`; Stripe: pending until funds are available). The
     # reversal made with it brings its whole amount back to the platform and the fee refund
@@ -89,7 +72,7 @@ def test_case_3_a_pending_refund_whose_success_was_lost_is_applied(world: World)
     world.deliver()
     (row,) = _refund_rows(world, paid.payment_intent_id)
     assert row.status == "pending"
-    _control(world, "refunds/insufficient_funds", enabled="false")  # it succeeds now
+    world.control("refunds/insufficient_funds", enabled="false")  # it succeeds now
     world.drop()
     _, found = world.run()
     assert "refund_mismatch" in kinds(found)
@@ -155,10 +138,10 @@ def test_case_5_one_fee_refund_goes_to_the_one_refund_that_made_it(world: World)
 
 def test_case_10_a_refund_today_on_a_charge_from_45_days_ago_is_seen_today(world: World) -> None:
     now = world.sandbox.now()
-    _control(world, "clock", now=now - 45 * DAY)
+    world.control("clock", now=now - 45 * DAY)
     old = world.buy()
     world.deliver()
-    _control(world, "clock", now=0)  # back to today
+    world.control("clock", now=0)  # back to today
     refund = world.refund(old.charge_id, 300)
     world.drop()
     summary, found = world.run()  # the default window: the last 30 days
@@ -175,10 +158,10 @@ def test_case_10_a_refund_today_on_a_charge_from_45_days_ago_is_seen_today(world
 
 def test_case_10_a_dispute_today_on_a_charge_from_45_days_ago_is_seen_today(world: World) -> None:
     now = world.sandbox.now()
-    _control(world, "clock", now=now - 45 * DAY)
+    world.control("clock", now=now - 45 * DAY)
     old = world.buy()
     world.deliver()
-    _control(world, "clock", now=0)
+    world.control("clock", now=0)
     world.dispute(old.charge_id, "needs_response")
     world.drop()
     summary, found = world.run()
@@ -200,7 +183,7 @@ def test_case_1_a_refund_that_failed_after_it_succeeded_stops_counting(world: Wo
     world.deliver()
     order = world.order(paid.payment_intent_id)
     assert order is not None and order.status == "REFUNDED"
-    _control(world, f"refunds/{refund['id']}/fail", failure_reason="expired_or_canceled_card")
+    world.control(f"refunds/{refund['id']}/fail", failure_reason="expired_or_canceled_card")
     world.drop()  # refund.failed, charge.refund.updated lost
     _, found = world.run()
     assert kinds(found) == ["access_missing", "refund_mismatch"]
@@ -287,8 +270,8 @@ def test_case_7_a_fee_refunded_on_its_own_and_a_reversal_by_hand_are_recorded(
         for t in page
         if t.get("source_transaction") == paid.charge_id
     )
-    fee_refund = _stripe_post(world, f"application_fees/{fee_id}/refunds", amount=50)
-    reversal = _stripe_post(world, f"transfers/{transfer_id}/reversals", amount=500)
+    fee_refund = world.stripe_post(f"application_fees/{fee_id}/refunds", amount=50)
+    reversal = world.stripe_post(f"transfers/{transfer_id}/reversals", amount=500)
     world.drop()
     _, found = world.run()
     assert kinds(found) == ["movement_missing", "movement_missing"]

@@ -14,7 +14,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 from sqlmodel import Session, select
 
 from shub_pay.domain import models
@@ -23,29 +22,13 @@ from tests.reconcile.conftest import World, kinds
 DAY = 86_400
 
 
-def _control(world: World, path: str, **data: Any) -> dict[str, Any]:
-    response = httpx.post(f"{world.sandbox.url}/_sandbox/{path}", data=data)
-    response.raise_for_status()
-    return dict(response.json())
-
-
-def _stripe_post(world: World, path: str, **data: Any) -> dict[str, Any]:
-    response = httpx.post(
-        f"{world.sandbox.url}/v1/{path}",
-        data=data,
-        headers={"Authorization": f"Bearer {world.gateway.config.api_key}"},
-    )
-    response.raise_for_status()
-    return dict(response.json())
-
-
 def _sold_days_ago(world: World, days: int) -> Any:
     """A sale `days` ago, its events delivered; the sandbox clock back to today."""
     now = world.sandbox.now()
-    _control(world, "clock", now=now - days * DAY)
+    world.control("clock", now=now - days * DAY)
     paid = world.buy()
     world.deliver()
-    _control(world, "clock", now=0)
+    world.control("clock", now=0)
     return paid
 
 
@@ -94,8 +77,8 @@ def test_fees_refunded_today_on_a_fee_from_45_days_ago_are_found_fixed_and_then_
     old = _sold_days_ago(world, 45)
     fee_id, _ = _fee_and_transfer_of(world, old.charge_id)
     # two goodwill refunds of the platform's fee, by hand, today; their events are lost
-    first = _stripe_post(world, f"application_fees/{fee_id}/refunds", amount=20)
-    second = _stripe_post(world, f"application_fees/{fee_id}/refunds", amount=30)
+    first = world.stripe_post(f"application_fees/{fee_id}/refunds", amount=20)
+    second = world.stripe_post(f"application_fees/{fee_id}/refunds", amount=30)
     world.drop()
 
     code, found = _reconcile(world)  # the default window: the last 30 days
@@ -126,7 +109,7 @@ def test_a_transfer_reversed_today_on_a_transfer_from_45_days_ago_is_found_fixed
     old = _sold_days_ago(world, 45)
     _, transfer_id = _fee_and_transfer_of(world, old.charge_id)
     # the platform takes 500 back from the creator by hand today; transfer.reversed is lost
-    reversal = _stripe_post(world, f"transfers/{transfer_id}/reversals", amount=500)
+    reversal = world.stripe_post(f"transfers/{transfer_id}/reversals", amount=500)
     world.drop()
 
     code, found = _reconcile(world)
@@ -150,8 +133,8 @@ def test_a_fee_and_transfer_of_the_window_are_compared_once_not_again_by_their_m
     paid = world.buy()
     world.deliver()
     fee_id, transfer_id = _fee_and_transfer_of(world, paid.charge_id)
-    fee_refund = _stripe_post(world, f"application_fees/{fee_id}/refunds", amount=40)
-    reversal = _stripe_post(world, f"transfers/{transfer_id}/reversals", amount=400)
+    fee_refund = world.stripe_post(f"application_fees/{fee_id}/refunds", amount=40)
+    reversal = world.stripe_post(f"transfers/{transfer_id}/reversals", amount=400)
     world.drop()
     code, found = _reconcile(world)
     assert code == 1 and found["summary"]["balance_transactions_checked"] == 2
@@ -167,12 +150,12 @@ def test_a_dispute_opened_40_days_ago_that_is_won_today_is_found_fixed_then_clea
     world: World,
 ) -> None:
     now = world.sandbox.now()
-    _control(world, "clock", now=now - 40 * DAY)
+    world.control("clock", now=now - 40 * DAY)
     old = world.buy()
     world.dispute(old.charge_id, "needs_response")  # a chargeback: access revoked
     world.dispute(old.charge_id, "under_review")  # evidence sent
     world.deliver()
-    _control(world, "clock", now=0)
+    world.control("clock", now=0)
     order = world.order(old.payment_intent_id)
     assert order is not None and (order.status, order.dispute_status) == (
         "DISPUTED",
@@ -203,14 +186,14 @@ def test_an_older_dispute_is_compared_as_it_is_now_not_as_an_event_of_the_window
     calling it different, so a dispute whose older event differs but whose last change the
     books already hold is clean, and one that moved on is compared as it is now."""
     now = world.sandbox.now()
-    _control(world, "clock", now=now - 40 * DAY)
+    world.control("clock", now=now - 40 * DAY)
     old = world.buy()
     world.dispute(old.charge_id, "needs_response")
     world.deliver()
-    _control(world, "clock", now=now - 2 * DAY)
+    world.control("clock", now=now - 2 * DAY)
     world.dispute(old.charge_id, "under_review")  # two days ago, delivered
     world.deliver()
-    _control(world, "clock", now=0)
+    world.control("clock", now=0)
     world.dispute(old.charge_id, "lost")  # today, lost
     world.drop()
     # the window ends yesterday: its newest event says under_review, as the books do
@@ -249,10 +232,10 @@ def _refunded_days_ago(world: World, days: int, *, pending: bool) -> tuple[Any, 
     today. A pending one is a refund the platform's balance could not cover (no transfer
     reversed, no fee refunded: the platform alone pays it back), left pending."""
     now = world.sandbox.now()
-    _control(world, "clock", now=now - days * DAY)
+    world.control("clock", now=now - days * DAY)
     paid = world.buy()
     if pending:
-        _control(world, "refunds/insufficient_funds", enabled="true")
+        world.control("refunds/insufficient_funds", enabled="true")
         refund = dict(
             world.gateway.create_refund({"charge": paid.charge_id}, idempotency_key="t-pending")
         )
@@ -260,7 +243,7 @@ def _refunded_days_ago(world: World, days: int, *, pending: bool) -> tuple[Any, 
     else:
         refund = world.refund(paid.charge_id)
     world.deliver()
-    _control(world, "clock", now=0)
+    world.control("clock", now=0)
     return paid, refund
 
 
@@ -283,7 +266,7 @@ def test_a_refund_made_40_days_ago_that_fails_today_is_found_fixed_then_clean(
     order's again, and the next run is clean."""
     paid, refund = _refunded_days_ago(world, 40, pending=False)
     assert _recorded_refund(world, refund["id"]).status == "succeeded"
-    _control(world, f"refunds/{refund['id']}/fail", failure_reason="lost_or_stolen_card")
+    world.control(f"refunds/{refund['id']}/fail", failure_reason="lost_or_stolen_card")
     world.drop()
 
     code, found = _reconcile(world)
@@ -306,7 +289,7 @@ def test_a_pending_refund_of_an_old_sale_that_succeeds_today_is_found_and_fixed(
 ) -> None:
     paid, refund = _refunded_days_ago(world, 35, pending=True)
     assert _recorded_refund(world, refund["id"]).status == "pending"
-    _control(world, f"refunds/{refund['id']}/succeed")
+    world.control(f"refunds/{refund['id']}/succeed")
     world.drop()
 
     code, found = _reconcile(world)
@@ -323,7 +306,7 @@ def test_an_older_refund_whose_change_the_books_hold_is_clean(world: World) -> N
     """The refund failed today and the endpoint got the events: its events are in the window
     but say what the books say, so nothing is reported and Stripe is not asked again."""
     _, refund = _refunded_days_ago(world, 40, pending=False)
-    _control(world, f"refunds/{refund['id']}/fail")
+    world.control(f"refunds/{refund['id']}/fail")
     world.deliver()
     code, found = _reconcile(world)
     assert (code, found["differences"]) == (0, [])
