@@ -10,7 +10,7 @@ Decides:
 - **Late entries.** An entry posted later for a date inside a closed month (a refund or a won
   dispute Stripe dated back, a transaction listed late) is posted in the first open month after
   it instead: `period` is that month, `effective_at` its first instant (or the real date, if
-  later), `adjusts_period` the closed month it belongs to (`adjust_late_entries`, called by
+  later), `adjusts_period` the closed month it belongs to (`late_date`, called by
   `store.post_entries`). So every journal report over a closed month (`report balance`,
   `report statement`, `books export`) reads the same afterwards, and the adjustment shows in
   the open month, naming the closed one. The balance transaction itself keeps Stripe's date.
@@ -42,7 +42,7 @@ Decides:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -95,23 +95,20 @@ def first_open_period(period: str, closed: set[str]) -> str:
     return period
 
 
-def adjust_late_entries(conn: Connection, values: Iterable[dict[str, Any]]) -> None:
-    """Re-date the entries about to be posted whose month is closed (see the module's doc);
-    every value gets `adjusts_period` (None when on time)."""
-    values = list(values)
-    if not values:
-        return
+def closed_for_posting(conn: Connection) -> set[str]:
+    """The closed months, the periods lock taken for this transaction: what an entry about to
+    be posted is checked against (`late_date`)."""
     lock_periods(conn, exclusive=False)
-    closed = closed_periods(conn)
-    for value in values:
-        value["adjusts_period"] = None
-        if value["period"] not in closed:
-            continue
-        target = first_open_period(value["period"], closed)
-        start, _ = month_bounds(target)
-        value["adjusts_period"] = value["period"]
-        value["period"] = target
-        value["effective_at"] = max(value["effective_at"], start)
+    return closed_periods(conn)
+
+
+def late_date(period: str, moment: datetime, closed: set[str]) -> tuple[str, datetime]:
+    """Where an entry of the closed month `period`, dated `moment`, is posted instead (see the
+    module's doc): the first open month, and its first instant or `moment` if later. The entry
+    keeps `period` as the month it adjusts."""
+    target = first_open_period(period, closed)
+    start, _ = month_bounds(target)
+    return target, max(moment, start)
 
 
 def _moment(value: Any) -> datetime:

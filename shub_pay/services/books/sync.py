@@ -50,7 +50,7 @@ from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
 from shub_pay.services.books import store
 from shub_pay.services.books.close import late_linked
-from shub_pay.services.books.rows import PARENT_FIELDS, prepare_page
+from shub_pay.services.books.rows import CREATED_UNIX, PARENT_FIELDS, prepare_page
 from shub_pay.services.lookup import find_creator
 
 if TYPE_CHECKING:
@@ -263,12 +263,12 @@ class _Batches:
     def __init__(self, engine: Engine, summary: BooksSyncSummary) -> None:
         self.engine = engine
         self.summary = summary
-        self.waiting: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        self.waiting: dict[tuple[str, str], list[Any]] = {}
         self.count = 0
         self.since = 0.0
         self.newest: dict[tuple[str, str], int] = {}
 
-    def add(self, stream: str, account: str, page: list[dict[str, Any]]) -> None:
+    def add(self, stream: str, account: str, page: list[Any]) -> None:
         if not self.count:
             self.since = time.monotonic()
         self.waiting.setdefault((stream, account), []).extend(page)
@@ -295,7 +295,7 @@ class _Batches:
                     summary.payouts_listed += len(items)
                     summary.payouts_stored += store.store_payouts(conn, account, items)
         for (stream, account), items in self.waiting.items():
-            created = "created_unix" if stream == "balance_transactions" else "created"
+            created: Any = CREATED_UNIX if stream == "balance_transactions" else "created"
             top = max(int(item[created]) for item in items)
             key = (stream, account)
             self.newest[key] = max(self.newest.get(key, top), top)
