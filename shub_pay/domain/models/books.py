@@ -4,9 +4,6 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    Index,
-)
 from sqlmodel import Field
 
 import shub_pay.domain.models.orders  # noqa: F401  (the tables its foreign keys name)
@@ -34,19 +31,6 @@ class BalanceTransaction(Table, table=True):
     """
 
     __tablename__ = "balance_transactions"
-    # The covering index of `report revenue --basis settlement` (services/books/settlement.py).
-    __table_args__ = (
-        Index(
-            "ix_balance_transactions_settlement",
-            "account",
-            "currency",
-            "reporting_category",
-            "created",
-            "amount_minor",
-            "fee_minor",
-            "order_id",
-        ),
-    )
 
     id: int | None = Field(default=None, primary_key=True)
     stripe_id: str = Field(unique=True, max_length=255)
