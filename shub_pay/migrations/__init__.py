@@ -7,4 +7,4 @@ setting it to the new revision's id; `tests/foundation/test_startup.py` fails un
 Alembic's own head.
 """
 
-HEAD_REVISION = "0012_books_settlement_index"
+HEAD_REVISION = "0012_books_sync_indexes"

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from shub_pay.domain.models.base import currency_check_sql as currency_check_sql
     from shub_pay.domain.models.base import money_checks as money_checks
     from shub_pay.domain.models.base import non_negative as non_negative
+    from shub_pay.domain.models.books import PENDING as PENDING
     from shub_pay.domain.models.books import PLATFORM_BOOK as PLATFORM_BOOK
     from shub_pay.domain.models.books import BalanceTransaction as BalanceTransaction
     from shub_pay.domain.models.books import BooksCursor as BooksCursor
@@ -139,6 +140,7 @@ _HOME: dict[str, str] = {
     "AuditLog": "audit",
     "ReconcileRun": "reconcile",
     "PLATFORM_BOOK": "books",
+    "PENDING": "books",
     "BalanceTransaction": "books",
     "Payout": "books",
     "BooksCursor": "books",

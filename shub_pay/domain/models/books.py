@@ -4,6 +4,7 @@
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import ColumnClause, Index, literal_column, text
 from sqlmodel import Field
 
 import shub_pay.domain.models.orders  # noqa: F401  (the tables its foreign keys name)
@@ -16,9 +17,12 @@ from shub_pay.domain.models.base import (
 )
 from shub_pay.domain.types import UTCDateTime
 
-__all__ = ["PLATFORM_BOOK", "BalanceTransaction", "BooksCursor", "Payout"]
+__all__ = ["PENDING", "PLATFORM_BOOK", "BalanceTransaction", "BooksCursor", "Payout"]
 
 PLATFORM_BOOK = "platform"  # the book of the platform's own Stripe balance
+# `status` compared with a literal, not a bound parameter: only then do SQLite and PostgreSQL
+# use the partial index `ix_balance_transactions_pending` (`BalanceTransaction.status == PENDING`).
+PENDING: ColumnClause[str] = literal_column("'pending'")
 
 
 class BalanceTransaction(Table, table=True):
@@ -31,6 +35,21 @@ class BalanceTransaction(Table, table=True):
     """
 
     __tablename__ = "balance_transactions"
+    # Partial: `books sync` writes every transaction, and only the few pending ones, or linked
+    # after their month closed, are looked up by these (migration 0012).
+    __table_args__ = (
+        Index(
+            "ix_balance_transactions_pending",
+            "account",
+            "created",
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_balance_transactions_linked_late_at",
+            "linked_late_at",
+            sqlite_where=text("linked_late_at IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     stripe_id: str = Field(unique=True, max_length=255)
@@ -51,13 +70,11 @@ class BalanceTransaction(Table, table=True):
     payout_id: str | None = Field(default=None, max_length=255)
     status: str = Field(max_length=16)
     available_on: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    created: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    created: datetime = Field(sa_type=UTCDateTime, nullable=False)
     synced_at: datetime = _created()
     # Linked to its order after its month was closed: the first instant of the open month the
     # link was posted in, from which the link counts (services/books/close.py, "late links").
-    linked_late_at: datetime | None = Field(
-        default=None, sa_type=UTCDateTime, nullable=True, index=True
-    )
+    linked_late_at: datetime | None = Field(default=None, sa_type=UTCDateTime, nullable=True)
 
 
 class Payout(Table, table=True):

@@ -52,6 +52,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from shub_pay.domain.models import (
+    PENDING,
     BalanceTransaction,
     BooksCursor,
     ClosedPeriod,
@@ -303,7 +304,7 @@ def close_month(
             conn.execute(
                 select(func.count())
                 .select_from(BT)
-                .where(BT.c.status == "pending", BT.c.available_on < end)
+                .where(BT.c.status == PENDING, BT.c.available_on < end)
             ).scalar()
             or 0
         )

@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection
 
 from shub_pay.db import dialect_insert
 from shub_pay.domain.models import (
+    PENDING,
     BalanceTransaction,
     JournalEntry,
     JournalLine,
@@ -606,7 +607,7 @@ def oldest_open(conn: Connection, account: str, stream: str) -> datetime | None:
     a re-run must list from there to see it change."""
     if stream == "balance_transactions":
         query = select(func.min(BT.c.created)).where(
-            BT.c.account == account, BT.c.status == "pending"
+            BT.c.account == account, BT.c.status == PENDING
         )
     else:
         query = select(func.min(PAYOUT.c.created)).where(
