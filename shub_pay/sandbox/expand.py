@@ -152,13 +152,14 @@ def sublist(
         has_more = False
     else:
         found = state.store.by_field(child_kind, back_field, obj["id"])
-        found.sort(key=lambda i: state.store.meta[i].key, reverse=True)
+        if len(found) > 1:  # most transfers and fees have no reversal or refund
+            found.sort(key=lambda i: state.store.meta[i].key, reverse=True)
         children = [state.store.objects[i] for i in found[:EMBEDDED_LIMIT]]
         has_more = len(found) > EMBEDDED_LIMIT
-    item_paths = [p[len("data.") :] for p in paths if p.startswith("data.")]
+    grouped = _split([p[len("data.") :] for p in paths if p.startswith("data.")])
     return {
         "object": "list",
-        "data": [_render(state, child, item_paths, shared=shared) for child in children],
+        "data": [_render_grouped(state, child, grouped, shared) for child in children],
         "has_more": has_more,
         "url": url.format(id=obj["id"]),
     }
@@ -186,22 +187,29 @@ def render_listed(
 ) -> list[Obj]:
     """The items of a list page; `paths` are the request's, each starting with `data.`."""
     validate(kind, paths, listed=True)
-    item_paths = [p[len("data.") :] for p in paths]
-    return [_render(state, obj, item_paths, shared=True) for obj in objects]
+    grouped = _split([p[len("data.") :] for p in paths])  # once a page, not once an item
+    return [_render_grouped(state, obj, grouped, True) for obj in objects]
 
 
 def _render(state: SandboxState, obj: Obj, paths: list[str], *, shared: bool = False) -> Obj:
     """The object rendered; `shared` (a list page's items) may return a stored object itself
     when rendering changes nothing in it (see the module's decisions)."""
+    return _render_grouped(state, obj, _split(paths) if paths else {}, shared)
+
+
+def _render_grouped(
+    state: SandboxState, obj: Obj, grouped: dict[str, list[str]], shared: bool
+) -> Obj:
+    """`_render` with the paths grouped by their first field (`_split`), which it only reads:
+    one grouping serves every item of a page."""
     kind = obj["object"]
-    if shared and not paths and kind not in DERIVED and kind not in DEFAULT_SUBLISTS:
+    if shared and not grouped and kind not in DERIVED and kind not in DEFAULT_SUBLISTS:
         return obj
     out = dict(obj)
     derive = DERIVED.get(kind)
     if derive is not None:
         out.update(derive(state, obj))
     default_list = DEFAULT_SUBLISTS.get(kind)
-    grouped = _split(paths) if paths else {}
     if default_list is not None and default_list not in grouped:
         out[default_list] = sublist(state, obj, default_list, [], shared=shared)
     for head, rest in grouped.items():
