@@ -23,6 +23,12 @@ Decisions:
   are built from the store at render time: the newest 10 with `has_more` and the list `url`.
   A charge's `refunds` is absent unless expanded (since API 2022-11-15); a checkout session's
   `line_items` likewise.
+* A list page's items are rendered to be encoded at once, under the state lock, and never
+  kept (`api.context.list_response`, `pipeline._run`): an object there that rendering leaves
+  as it is (no path to expand, nothing derived, no default sub-list: an expanded charge,
+  refund or fee refund) is the stored dict itself, not a copy. Copying each of those was ~15%
+  of rendering a page of balance transactions with their sources. A single object's `render`
+  (retrieve, the test API, events) is always a copy, since its caller may keep or change it.
 * Derived at render time, so every writer gets them right: an event's `pending_webhooks` (the
   delivery state), a dispute's `is_charge_refundable` (true only for inquiries, `warning_*`:
   Stripe's docs, "the charge can still be refunded while an inquiry is open").
@@ -136,7 +142,9 @@ def resolve(state: SandboxState, object_id: str) -> Obj | None:
     return None
 
 
-def sublist(state: SandboxState, obj: Obj, name: str, paths: list[str]) -> Obj:
+def sublist(
+    state: SandboxState, obj: Obj, name: str, paths: list[str], *, shared: bool = False
+) -> Obj:
     child_kind, back_field, url = SUBLISTS[(obj["object"], name)]
     if child_kind == "item":
         ids = list(state.store.extra.get(obj["id"], {}).get("line_items", []))
@@ -144,13 +152,14 @@ def sublist(state: SandboxState, obj: Obj, name: str, paths: list[str]) -> Obj:
         has_more = False
     else:
         found = state.store.by_field(child_kind, back_field, obj["id"])
-        found.sort(key=lambda i: state.store.meta[i].key, reverse=True)
+        if len(found) > 1:  # most transfers and fees have no reversal or refund
+            found.sort(key=lambda i: state.store.meta[i].key, reverse=True)
         children = [state.store.objects[i] for i in found[:EMBEDDED_LIMIT]]
         has_more = len(found) > EMBEDDED_LIMIT
-    item_paths = [p[len("data.") :] for p in paths if p.startswith("data.")]
+    grouped = _split([p[len("data.") :] for p in paths if p.startswith("data.")])
     return {
         "object": "list",
-        "data": [_render(state, child, item_paths) for child in children],
+        "data": [_render_grouped(state, child, grouped, shared) for child in children],
         "has_more": has_more,
         "url": url.format(id=obj["id"]),
     }
@@ -178,42 +187,55 @@ def render_listed(
 ) -> list[Obj]:
     """The items of a list page; `paths` are the request's, each starting with `data.`."""
     validate(kind, paths, listed=True)
-    item_paths = [p[len("data.") :] for p in paths]
-    return [_render(state, obj, item_paths) for obj in objects]
+    grouped = _split([p[len("data.") :] for p in paths])  # once a page, not once an item
+    return [_render_grouped(state, obj, grouped, True) for obj in objects]
 
 
-def _render(state: SandboxState, obj: Obj, paths: list[str]) -> Obj:
+def _render(state: SandboxState, obj: Obj, paths: list[str], *, shared: bool = False) -> Obj:
+    """The object rendered; `shared` (a list page's items) may return a stored object itself
+    when rendering changes nothing in it (see the module's decisions)."""
+    return _render_grouped(state, obj, _split(paths) if paths else {}, shared)
+
+
+def _render_grouped(
+    state: SandboxState, obj: Obj, grouped: dict[str, list[str]], shared: bool
+) -> Obj:
+    """`_render` with the paths grouped by their first field (`_split`), which it only reads:
+    one grouping serves every item of a page."""
     kind = obj["object"]
+    if shared and not grouped and kind not in DERIVED and kind not in DEFAULT_SUBLISTS:
+        return obj
     out = dict(obj)
     derive = DERIVED.get(kind)
     if derive is not None:
         out.update(derive(state, obj))
     default_list = DEFAULT_SUBLISTS.get(kind)
-    grouped = _split(paths) if paths else {}
     if default_list is not None and default_list not in grouped:
-        out[default_list] = sublist(state, obj, default_list, [])
+        out[default_list] = sublist(state, obj, default_list, [], shared=shared)
     for head, rest in grouped.items():
         if (kind, head) in SUBLISTS:
-            out[head] = sublist(state, obj, head, rest)
+            out[head] = sublist(state, obj, head, rest, shared=shared)
         else:
-            out[head] = _expand_value(state, out.get(head), rest)
+            out[head] = _expand_value(state, out.get(head), rest, shared=shared)
     return out
 
 
-def _expand_value(state: SandboxState, value: Any, paths: list[str]) -> Any:
+def _expand_value(state: SandboxState, value: Any, paths: list[str], *, shared: bool) -> Any:
     if isinstance(value, str):
         target = resolve(state, value)
-        return value if target is None else _render(state, target, paths)
+        return value if target is None else _render(state, target, paths, shared=shared)
     if isinstance(value, list):
-        return [_expand_value(state, item, paths) for item in value]
+        return [_expand_value(state, item, paths, shared=shared) for item in value]
     if isinstance(value, dict):
         if "id" in value and "object" in value and value.get("object") != "list":
-            return _render(state, value, paths)
+            return _render(state, value, paths, shared=shared)
         nested = dict(value)
         for head, rest in _split(paths).items():
             if head == "data" and value.get("object") == "list":
-                nested["data"] = [_expand_value(state, item, rest) for item in value["data"]]
+                nested["data"] = [
+                    _expand_value(state, item, rest, shared=shared) for item in value["data"]
+                ]
             else:
-                nested[head] = _expand_value(state, value.get(head), rest)
+                nested[head] = _expand_value(state, value.get(head), rest, shared=shared)
         return nested
     return value

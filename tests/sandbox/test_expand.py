@@ -168,3 +168,35 @@ def test_shapes_the_spec_requires_on_sessions_and_disputes(client, sandbox, cont
     assert dispute["is_charge_refundable"] is False  # a chargeback, not an inquiry
     expanded = client.v1.disputes.retrieve(dispute["id"], params={"expand": ["charge"]})
     assert expanded.charge.disputed is True
+
+
+def test_a_listed_source_is_the_object_retrieve_answers_and_renders_leave_the_store_alone(
+    client, sandbox
+):
+    """A list page may encode stored objects as they are (expand.py); every source of a page of
+    balance transactions still reads exactly as retrieving it, and what `render` hands a caller
+    (the test API here) is a copy: setting a field of it changes nothing stored."""
+    paid = paid_charge(client, sandbox, amount=2500, fee=250)
+    client.v1.refunds.create(params={"charge": paid.charge, "amount": 700})
+    page = _get(
+        sandbox, "/v1/balance_transactions", **{"expand[]": "data.source", "limit": "100"}
+    ).json()
+    sources = {item["source"]["id"]: item["source"] for item in page["data"]}
+    assert {"charge", "refund", "transfer", "application_fee"} <= {
+        source["object"] for source in sources.values()
+    }
+    for source_id, source in sources.items():
+        assert _get(sandbox, f"/v1/{_path_of(source)}/{source_id}").json() == source
+    charge = sandbox.get(paid.charge)
+    charge["amount"] = 1
+    assert sandbox.get(paid.charge)["amount"] == 2500
+    assert sources[paid.charge] == _get(sandbox, f"/v1/charges/{paid.charge}").json()
+
+
+def _path_of(obj: dict) -> str:
+    return {
+        "charge": "charges",
+        "refund": "refunds",
+        "transfer": "transfers",
+        "application_fee": "application_fees",
+    }[obj["object"]]

@@ -93,3 +93,13 @@ def test_stripe_account_scopes_objects_and_events(client, sandbox):
     assert client.v1.application_fees.retrieve(charge.application_fee).amount_refunded == 80
     with pytest.raises(stripe.PermissionError):
         client.v1.charges.list(options={"stripe_account": "acct_unknown"})
+
+
+def test_answers_encode_number_keys_and_huge_integers_as_json_does():
+    """The plain orjson call refuses both; the answer is still what `json.dumps` writes."""
+    import json
+
+    from shub_pay.sandbox.pipeline import encode_json
+
+    for payload in ({"a": {2: "x"}, "b": [1]}, {"amount": 2**70}, {"data": [{"id": "x"}]}):
+        assert encode_json(payload) == json.dumps(payload, separators=(",", ":")).encode()
