@@ -22,6 +22,11 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+# The young threshold of a process that parses pages (`books sync`'s writer, the listing child):
+# a parsed page of balance transactions, source expanded, is ~800 container objects, so at the
+# default 700 nearly every page started a collection that walked the pages still held.
+PAGES_YOUNG_THRESHOLD = 50_000
+
 
 @contextmanager
 def long_run(*, young_threshold: int | None = None) -> Iterator[None]:

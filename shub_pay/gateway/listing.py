@@ -63,6 +63,7 @@ from typing import Any
 
 import orjson
 
+from shub_pay.collector import PAGES_YOUNG_THRESHOLD
 from shub_pay.errors import ShubPayError
 from shub_pay.gateway.client import Gateway, GatewayConfig, api_base_of
 from shub_pay.gateway.http import proxies_for
@@ -80,7 +81,6 @@ _END = b"E"
 _COUNTS = struct.Struct("<QQ")  # the child's requests and 429 retries so far
 _HEAD = 1 + _COUNTS.size
 _TAG = struct.Struct("<I")  # a page's stream (`iter_streams_in_process`) or task tag
-_WINDOWS_GC_THRESHOLD = 50_000  # the windows child's first-generation threshold (see there)
 
 
 class ListingProcessError(ShubPayError):
@@ -318,7 +318,7 @@ def _windows_in_child(
     # walked the pages still queued: ~15% of this process's CPU. The objects are freed by
     # reference counting (JSON has no cycles); the collector still runs once 50,000 more objects
     # are alive than at its last pass, so memory stays bounded whatever makes a cycle.
-    gc.set_threshold(_WINDOWS_GC_THRESHOLD)
+    gc.set_threshold(PAGES_YOUNG_THRESHOLD)  # for the process's life: it ends with the listing
 
     def counts() -> bytes:
         return _COUNTS.pack(gateway.api_requests, gateway.rate_limit_retries)

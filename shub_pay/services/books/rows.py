@@ -116,9 +116,6 @@ class Prepared(NamedTuple):
     needs_available: bool
 
 
-CREATED_UNIX = Prepared._fields.index("created_unix")  # where a prepared array keeps `created`
-
-
 def posting_view(row: Mapping[str, Any]) -> dict[str, Any]:
     """The posting rules' view of a row (Stripe's field names, the row's currency)."""
     return {

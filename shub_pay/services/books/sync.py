@@ -47,13 +47,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 from sqlalchemy import Engine, select
 from sqlmodel import Session, col
 
-from shub_pay.collector import long_run
+from shub_pay.collector import PAGES_YOUNG_THRESHOLD, long_run
 from shub_pay.domain.models import PLATFORM_BOOK, BooksCursor, CreatorAccount
 from shub_pay.domain.types import utcnow
 from shub_pay.errors import UsageError
 from shub_pay.services.books import store
 from shub_pay.services.books.close import late_linked
-from shub_pay.services.books.rows import CREATED_UNIX, PARENT_FIELDS, prepare_page
+from shub_pay.services.books.rows import PARENT_FIELDS, prepare_page
 from shub_pay.services.lookup import find_creator
 
 if TYPE_CHECKING:
@@ -77,10 +77,6 @@ BATCH_WAIT_S = 0.5
 # B-trees outgrow 2 MB at once, and every insert then rereads its pages from the file. Bounded,
 # so memory stays flat however large the book (bench/README.md, books sync).
 WRITER_CACHE_KIB = 65_536
-# While pages are written, the collector runs once 50,000 more objects are alive, not every 700
-# (`collector.long_run`: ~15 % of the writer's CPU went to collections of pages that reference
-# counting frees anyway).
-WRITER_GC_THRESHOLD = 50_000
 
 
 class BooksSource(Protocol):
@@ -293,19 +289,19 @@ class _Batches:
             for (stream, account), items in self.waiting.items():
                 if stream == "balance_transactions":
                     result = store.store_page(conn, account, items)
+                    top = result.max_created
                     summary.listed += result.listed
                     summary.stored += result.stored
                     summary.unchanged += result.unchanged
                     summary.became_available += result.became_available
                     summary.entries_posted += result.entries_posted
                 else:
+                    top = max((int(item["created"]) for item in items), default=None)
                     summary.payouts_listed += len(items)
                     summary.payouts_stored += store.store_payouts(conn, account, items)
-        for (stream, account), items in self.waiting.items():
-            created: Any = CREATED_UNIX if stream == "balance_transactions" else "created"
-            top = max(int(item[created]) for item in items)
-            key = (stream, account)
-            self.newest[key] = max(self.newest.get(key, top), top)
+                if top is not None:
+                    key = (stream, account)
+                    self.newest[key] = max(self.newest.get(key, top), top)
         self.waiting = {}
         self.count = 0
 
@@ -349,7 +345,8 @@ def sync_books(
         for tag, (stream, acct) in enumerate(keys)
     ]
     batches = _Batches(engine, summary)
-    with long_run(young_threshold=WRITER_GC_THRESHOLD):
+    # ~15 % of the writer's CPU went to collections of pages reference counting frees anyway.
+    with long_run(young_threshold=PAGES_YOUNG_THRESHOLD):
         for tag, page in _windows(
             source,
             tasks,
