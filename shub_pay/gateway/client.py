@@ -38,6 +38,7 @@ from shub_pay.settings import Settings
 T = TypeVar("T")
 PAGE_LIMIT = 100
 RATE_LIMIT_HEADROOM_PCT = 5  # Stripe counts a request when it arrives (limiter.py)
+RATE_LIMIT_LATE_CREDIT_S = 0.005  # of a late wake-up, what the limiter's window counts back
 _USAGE = ["raw_request"]
 stripe_util: Any = _util  # the SDK's logging helpers (untyped)
 
@@ -97,6 +98,7 @@ class Gateway:
                 rate_limit_per_s,
                 burst=max(1, round(rate_limit_per_s / 10)),
                 headroom_pct=RATE_LIMIT_HEADROOM_PCT,
+                late_credit_s=RATE_LIMIT_LATE_CREDIT_S,
             )
             if rate_limit_per_s
             else None

@@ -3,6 +3,7 @@ as the SDK's own path, proxies read once, the limiter's window, pages from a chi
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shub_pay.errors import ConfigError, StripeRefusedError
 from shub_pay.gateway import Gateway
@@ -155,6 +158,74 @@ def test_the_limiter_never_lets_more_than_the_rate_into_any_second() -> None:
     )  # any one-second window, as a server counting over a sliding second sees it
     assert worst <= 100
     assert 1000 / sent[-1] == pytest.approx(100 / 1.05, rel=0.02)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    late=st.lists(st.floats(0, 0.02), min_size=1, max_size=50),
+    gaps=st.lists(st.sampled_from([0.0, 0.0, 0.0, 0.001, 0.03, 0.2]), min_size=1, max_size=50),
+)
+def test_late_wake_ups_are_counted_back_but_never_let_more_than_the_rate_into_a_second(
+    late: list[float], gaps: list[float]
+) -> None:
+    """Threads that oversleep by up to 20 ms (a busy core), arriving in bursts and pauses: the
+    window is counted from when a slot fell due, yet any 100 sends still span more than a
+    second, and any 10 more than the window less the credit."""
+    now = [0.0]
+    draws = itertools.cycle(late)
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds + next(draws)
+
+    limiter = RateLimiter(
+        100, burst=10, headroom_pct=5, late_credit_s=0.005, clock=lambda: now[0], sleep=sleep
+    )
+    sent = []
+    for gap in itertools.islice(itertools.cycle(gaps), 400):
+        now[0] += gap
+        limiter.acquire()
+        sent.append(now[0])
+    assert all(b - a >= 1.05 - 0.005 - 1e-9 for a, b in zip(sent, sent[100:], strict=False))
+    assert all(b - a >= 0.105 - 0.005 - 1e-9 for a, b in zip(sent, sent[10:], strict=False))
+
+
+def test_wake_ups_late_by_less_than_the_credit_cost_no_capacity() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds + 0.004  # every wake-up 4 ms late
+
+    def rate(credit: float) -> float:
+        now[0] = 0.0
+        limiter = RateLimiter(
+            100, burst=10, headroom_pct=5, late_credit_s=credit, clock=lambda: now[0], sleep=sleep
+        )
+        for _ in range(1000):
+            limiter.acquire()
+        return 1000 / now[0]
+
+    assert rate(0.005) == pytest.approx(100 / 1.05, rel=0.01)
+    assert rate(0.0) < 100 / 1.05 * 0.98  # without it, each window shifts by the 4 ms
+
+
+def test_threads_waiting_for_a_slot_sleep_one_at_a_time() -> None:
+    """Twelve threads queue for slots: one sleeps until the next slot, the rest wait their turn
+    asleep on a lock, rather than all waking for every slot."""
+    sleeps = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    limiter = RateLimiter(400, burst=4, sleep=sleep)
+    threads = [
+        threading.Thread(target=lambda: [limiter.acquire() for _ in range(10)]) for _ in range(12)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sleeps) <= 2 * 120  # a herd slept ~11 times a send
 
 
 def test_a_window_is_not_a_token_bucket_after_a_pause() -> None:

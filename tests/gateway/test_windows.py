@@ -4,6 +4,7 @@ included; an error in a worker reaches the caller."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -35,14 +36,43 @@ def _lister(fake: FakeBooks) -> Any:
 WHOLE_BOOK = [ListTask("balance_transactions", {}, 0, tag=7)]
 
 
+def _slow(lister: Any, seconds: float) -> Any:
+    """A lister whose every page takes `seconds`, like a round trip to Stripe."""
+
+    def pages(task: ListTask) -> Iterator[list[dict[str, Any]]]:
+        for page in lister(task):
+            time.sleep(seconds)
+            yield page
+
+    return pages
+
+
 def test_a_large_book_is_shared_by_the_workers_and_read_once() -> None:
+    """Listed from the epoch, a book of the last few hours: the first full page is split for
+    every idle worker, the part holding the book again, and so on until the workers share it."""
     fake = _book([1_000_000 + i * 7 for i in range(2_500)])
-    pages = list(iter_windows(_lister(fake), WHOLE_BOOK, workers=8))
+    pages = list(iter_windows(_slow(_lister(fake), 0.005), WHOLE_BOOK, workers=8))
     ids = Counter(item["id"] for _, page in pages for item in page)
     assert len(ids) == 2_500 and set(ids.values()) == {1}
-    assert fake.api_requests <= 25 + 2 * 8 * 4  # 25 full pages, a few extra per split
-    assert len(pages) > 25  # split: more, smaller pages than one cursor would give
+    # 25 full pages; each split leaves a part or two of the book with a last page not full,
+    # and the parts before the book (1970 to ~1,000,000) an empty page each
+    assert fake.api_requests <= 25 + 8 * 8
+    readers = {(task.gte, task.lt) for task, _ in pages}
+    assert len(readers) >= 4  # shared: parts of the window read by different workers
     assert {task.tag for task, _ in pages} == {7}  # every part keeps the caller's label
+
+
+def test_a_split_costs_no_request_when_the_book_is_dense() -> None:
+    """A book spread evenly from its start: a split hands parts away and goes on with its own
+    cursor, so the requests are the full pages plus one last page a part at most."""
+    fake = _book([10_000 + i for i in range(3_000)])
+    tasks = [ListTask("balance_transactions", {}, 10_000, tag=1)]
+    pages = list(iter_windows(_slow(_lister(fake), 0.005), tasks, workers=6))
+    ids = Counter(item["id"] for _, page in pages for item in page)
+    assert len(ids) == 3_000 and set(ids.values()) == {1}
+    parts = {(task.gte, task.lt) for task, _ in pages}
+    assert len(parts) > 1
+    assert fake.api_requests <= 30 + len(parts)
 
 
 @settings(max_examples=40, deadline=None)

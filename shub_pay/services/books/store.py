@@ -166,7 +166,7 @@ def _resolve_orders(
 _MAX_ROWS = 256  # a statement's rows: 256 × 20 columns is under SQLite's 32,766 parameters
 
 
-class _Values:
+class DbValues:
     """The database's own form of the values `store_page` writes."""
 
     def __init__(self, conn: Connection) -> None:
@@ -259,7 +259,7 @@ LINE_COLUMNS = ("entry_id", "book", "ledger_account", "currency", "amount_minor"
 
 def _insert_many(
     conn: Connection,
-    db: _Values,
+    db: DbValues,
     table: str,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
@@ -298,7 +298,7 @@ def _insert_many(
 
 
 def _bt_values(
-    db: _Values, row: Prepared, account: str, order_id: int | None, synced_at: Any
+    db: DbValues, row: Prepared, account: str, order_id: int | None, synced_at: Any
 ) -> tuple[Any, ...]:
     return (
         row.stripe_id,
@@ -329,7 +329,7 @@ def post_entries(
     posts: Iterable[tuple[int, Prepared, str, int | None]],
     *,
     book: str,
-    db: _Values | None = None,
+    db: DbValues | None = None,
 ) -> int:
     """Insert one entry per (balance transaction id, its prepared row (`rows.prepared`), kind,
     order) in `book`, with its lines, and add them to the summaries; an entry that exists
@@ -340,7 +340,7 @@ def post_entries(
     net moved from pending to available (`journal.availability_lines`, balanced by
     construction). Either is dated in a closed
     month's stead in the first open one (`close.late_date`)."""
-    db = db or _Values(conn)
+    db = db or DbValues(conn)
     posted_at = db.moment(utcnow())
     closed = closed_for_posting(conn)
     moment_text = db.unix
@@ -416,7 +416,7 @@ def store_page(conn: Connection, account: str, items: Sequence[Sequence[Any]]) -
     result = PageResult(listed=len(items))
     if not items:
         return result
-    db = _Values(conn)
+    db = DbValues(conn)
     synced_at = db.moment(utcnow())
     rows_by_id = {row.stripe_id: row for row in map(Prepared._make, items)}
     result.max_created = max(row.created_unix for row in rows_by_id.values())
@@ -533,38 +533,35 @@ def link_pass(conn: Connection, accounts: Sequence[str]) -> int:
     arrive out of time order; orders arrive by webhook). Updates `balance_transactions` only:
     the journal's lines never change. Returns how many were linked."""
     linked = 0
+    db = DbValues(conn)
     for _ in range(4):  # a chain is at most py_/pyr_ → tr_ → ch_ deep
-        rows = [
-            dict(r._mapping)
-            for r in conn.execute(
-                select(
-                    BT.c.id,
-                    BT.c.source_id,
-                    BT.c.source_parent_id,
-                    BT.c.payment_intent_id,
-                ).where(
-                    BT.c.order_id.is_(None),
-                    BT.c.account.in_(list(accounts)),
-                    or_(*(BT.c.source_id.startswith(p) for p in ORDER_SOURCE_PREFIXES)),
-                )
+        rows = conn.execute(
+            select(
+                BT.c.id,
+                BT.c.source_id,
+                BT.c.source_parent_id,
+                BT.c.payment_intent_id,
+            ).where(
+                BT.c.order_id.is_(None),
+                BT.c.account.in_(list(accounts)),
+                or_(*(BT.c.source_id.startswith(p) for p in ORDER_SOURCE_PREFIXES)),
             )
-        ]
+        ).all()
         if not rows:
             break
         found = 0
         for start in range(0, len(rows), 500):
             chunk = rows[start : start + 500]
             orders = _resolve_orders(
-                conn,
-                [(r["source_id"], r["source_parent_id"], r["payment_intent_id"]) for r in chunk],
+                conn, [(source, parent, intent) for _, source, parent, intent in chunk]
             )
             updates = [
-                (r["id"], order)
-                for r, order in zip(chunk, orders, strict=True)
+                (row[0], order)
+                for row, order in zip(chunk, orders, strict=True)
                 if order is not None
             ]
             if updates:  # the link and the settlement summary's share of it
-                found += summary.link_orders(conn, updates)
+                found += summary.link_orders(conn, updates, db=db)
         linked += found
         if not found:
             break

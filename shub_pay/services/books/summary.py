@@ -47,13 +47,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import (
     Engine,
     Table,
     and_,
-    bindparam,
     case,
     delete,
     func,
@@ -61,7 +60,6 @@ from sqlalchemy import (
     or_,
     select,
     true,
-    update,
 )
 from sqlalchemy.engine import Connection
 
@@ -77,6 +75,9 @@ from shub_pay.domain.models import (
     StatementLineSum,
 )
 from shub_pay.services.books import journal
+
+if TYPE_CHECKING:
+    from shub_pay.services.books.store import DbValues
 
 DAYS: Table = BooksDay.__table__  # type: ignore[attr-defined]
 SETTLEMENT: Table = SettlementDay.__table__  # type: ignore[attr-defined]
@@ -397,26 +398,28 @@ def late_links(conn: Connection, row_ids: Sequence[int]) -> dict[int, datetime]:
     return found
 
 
-def link_orders(conn: Connection, links: Sequence[tuple[int, int]]) -> int:
+def link_orders(conn: Connection, links: Sequence[tuple[int, int]], *, db: DbValues) -> int:
     """Link stored transactions still without an order to it ((transaction id, order id)) and
     add the ones this call linked to the settlement summary; returns how many it linked. Row by
-    row, so a transaction another run linked first is neither linked nor added twice."""
+    row, so a transaction another run linked first is neither linked nor added twice: through
+    the DBAPI's cursor (`db`), as `store_page` inserts (a first sync links tens of thousands,
+    and SQLAlchemy's execution of each UPDATE cost ~60 µs a row against the database's ~15)."""
     from shub_pay.services.books.close import closed_periods, lock_periods
 
     lock_periods(conn, exclusive=False)  # never while `rebuild` recomputes (PostgreSQL)
     late = late_links(conn, [row_id for row_id, _ in links])
+    mark = db.mark
     statement = (
-        update(BT)
-        .where(BT.c.id == bindparam("row_id"), BT.c.order_id.is_(None))
-        .values(order_id=bindparam("order"), linked_late_at=bindparam("late"))
+        f"UPDATE balance_transactions SET order_id = {mark}, linked_late_at = {mark} "
+        f"WHERE id = {mark} AND order_id IS NULL"
     )
-    linked = [
-        row_id
-        for row_id, order_id in links
-        if conn.execute(
-            statement, {"row_id": row_id, "order": order_id, "late": late.get(row_id)}
-        ).rowcount
-    ]
+    cursor = db.cursor
+    linked = []
+    for row_id, order_id in links:
+        moment = late.get(row_id)
+        cursor.execute(statement, (order_id, None if moment is None else db.moment(moment), row_id))
+        if cursor.rowcount:
+            linked.append(row_id)
     # A connected account's transaction linked now moves from its own statement line to its
     # order's: the months of the books it is in are summed again.
     months = set()
