@@ -152,6 +152,12 @@ class Gateway:
         """HTTP requests sent to Stripe so far, retries included."""
         return int(self.http.request_count)
 
+    def rate_limit_spent(self) -> bool:
+        """Whether a request is waiting for the rate limiter now (more concurrent requests
+        would only wait too)."""
+        limiter = self.http.limiter
+        return limiter is not None and limiter.waiting > 0
+
     def count_requests_elsewhere(self, *, get_requests: int, rate_limit_retries: int) -> None:
         """Add GET requests (and 429 retries) another process made for this gateway's caller
         (`listing.py`), so `api_requests` stays the command's whole count."""

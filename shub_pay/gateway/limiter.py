@@ -70,18 +70,31 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._turn = threading.Lock()  # held by the one thread waiting for a slot
+        self._count = threading.Lock()
+        self._waiting = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many threads are waiting for a slot now: while any is, the rate is all spent
+        (a listing need not split its windows for more workers, `segments.window_pages`)."""
+        return self._waiting
 
     def acquire(self) -> None:
         """Take a slot for one request, waiting as long as needed."""
-        with self._turn:
-            while True:
-                now = self._clock()
-                if len(self._sent) < self.capacity:
-                    self._sent.append(now)
-                    return
-                due = self._sent[0] + self.window_s
-                if due - now <= _EPSILON_S:  # the oldest send leaves the window
-                    self._sent.append(max(due, now - self.late_credit_s))
-                    return
-                wait_s = due - now
-                self._sleep(wait_s)
+        with self._count:
+            self._waiting += 1
+        try:
+            with self._turn:
+                while True:
+                    now = self._clock()
+                    if len(self._sent) < self.capacity:
+                        self._sent.append(now)
+                        return
+                    due = self._sent[0] + self.window_s
+                    if due - now <= _EPSILON_S:  # the oldest send leaves the window
+                        self._sent.append(max(due, now - self.late_credit_s))
+                        return
+                    self._sleep(due - now)
+        finally:
+            with self._count:
+                self._waiting -= 1

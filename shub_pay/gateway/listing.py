@@ -326,7 +326,11 @@ def _windows_in_child(
     error: tuple[Any, ...] | None = None
     try:
         for task, page in iter_windows(
-            window_lister(gateway), tasks, workers=workers, prefetch_pages=prefetch_pages
+            window_lister(gateway),
+            tasks,
+            workers=workers,
+            prefetch_pages=prefetch_pages,
+            rate_spent=gateway.rate_limit_spent,
         ):
             if keep_expanded:
                 page = [_kept(item, keep_expanded) for item in page]

@@ -165,7 +165,8 @@ class TaskPool(Generic[W]):
     """The tasks of one `fetch_pool`: what a running task sees of the others. It may `add`
     work (the rest of a window it splits) while `hungry` says a worker is waiting for some."""
 
-    def __init__(self, tasks: Iterable[W]) -> None:
+    def __init__(self, tasks: Iterable[W], *, rate_spent: Callable[[], bool] | None = None) -> None:
+        self._rate_spent = rate_spent
         self._todo: deque[W] = deque(tasks)
         self._outstanding = len(self._todo)
         self._idle = 0
@@ -173,9 +174,11 @@ class TaskPool(Generic[W]):
         self.stopped = threading.Event()
 
     def hungry(self) -> int:
-        """How many workers are waiting with no task queued for them (0: none is)."""
+        """How many workers are waiting with no task queued for them (0: none is, or the rate
+        limit is all spent meanwhile, so that more requests at once would only wait)."""
         with self._cond:
-            return max(0, self._idle - len(self._todo))
+            idle = max(0, self._idle - len(self._todo))
+        return idle if idle and not (self._rate_spent and self._rate_spent()) else 0
 
     def add(self, task: W) -> None:
         with self._cond:
@@ -210,14 +213,16 @@ def fetch_pool(
     *,
     workers: int,
     prefetch_pages: int = 32,
+    rate_spent: Callable[[], bool] | None = None,
 ) -> Iterator[T]:
     """What `fetch(task, pool)` yields for every task, and for every task a running one adds
     to the pool, from `workers` threads through one bounded queue. An error in a worker is
-    raised in the caller; a caller that stops reading stops the workers."""
+    raised in the caller; a caller that stops reading stops the workers. `rate_spent` is the
+    pool's `hungry` signal's other half (`TaskPool`)."""
     if not tasks:
         return
     pages: queue.Queue[Any] = queue.Queue(maxsize=prefetch_pages)
-    pool: TaskPool[W] = TaskPool(tasks)
+    pool: TaskPool[W] = TaskPool(tasks, rate_spent=rate_spent)
     stop = pool.stopped
 
     def work() -> None:
@@ -483,12 +488,19 @@ def iter_windows(
     *,
     workers: int = 16,
     prefetch_pages: int = 32,
+    rate_spent: Callable[[], bool] | None = None,
 ) -> Iterator[tuple[ListTask, list[dict[str, Any]]]]:
     """(task, page) for every object of every task's window, from `workers` threads, each
     window split while it is read (`window_pages`); `pages(task)` lists one window (the
-    gateway's `window_lister`, or a test's fake)."""
+    gateway's `window_lister`, or a test's fake). With `rate_spent` (the gateway's
+    `rate_limit_spent`), a window is split only while the rate limit is not all spent: every
+    part costs a last page not full, which buys nothing while requests wait for the limiter."""
     return fetch_pool(
-        partial(window_pages, pages), list(tasks), workers=workers, prefetch_pages=prefetch_pages
+        partial(window_pages, pages),
+        list(tasks),
+        workers=workers,
+        prefetch_pages=prefetch_pages,
+        rate_spent=rate_spent,
     )
 
 

@@ -255,3 +255,50 @@ def test_an_order_that_arrives_after_its_transactions_moves_them_into_its_summar
         recompute.stored_settlement_days(marketplace),
         recompute.stored_statement_lines(marketplace),
     ) == kept
+
+
+def test_a_reversal_listed_before_its_transfer_is_linked_while_the_listing_goes_on(
+    marketplace: Engine, fake: FakeBooks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newest first, one object a page and a batch each: the refund's transfer reversal is
+    stored before its transfer, so no order is known for it then. It is linked in the batch
+    that stores the transfer, not by the pass after the listing, and the summaries it adds to
+    equal what the journal's rows give."""
+    from shub_pay.services.books import store
+    from shub_pay.services.books import sync as sync_module
+    from tests.books import fake as fake_module
+    from tests.books import recompute
+
+    monkeypatch.setattr(fake_module, "PAGE", 1)
+    monkeypatch.setattr(sync_module, "BATCH_OBJECTS", 1)
+    passes: list[int] = []
+    link_pass = store.link_pass
+    monkeypatch.setattr(
+        store, "link_pass", lambda conn, accounts: passes.append(link_pass(conn, accounts)) or 0
+    )
+    order_id = add_order(marketplace, 3)
+    sale(fake, 3)
+    reversal = bt(
+        amount=400,
+        category="transfer_reversal",
+        bt_type="transfer_refund",
+        source={"id": "trr_3", "object": "transfer_reversal", "transfer": "tr_3"},
+        created=T0 + 3600,
+    )
+    fake.add("platform", reversal)
+
+    summary = sync_books(
+        engine=marketplace, source=fake, account="platform", workers=1, now=_now(T0 + DAY)
+    )
+
+    assert (summary.stored, summary.linked_later, summary.unlinked_count) == (4, 1, 0)
+    assert passes == [0]  # nothing was left for the pass after the listing
+    with Session(marketplace) as session:
+        linked = session.execute(
+            select(BalanceTransaction.stripe_id).where(BalanceTransaction.order_id == order_id)
+        ).scalars()
+        assert sorted(linked) == sorted(
+            t["id"] for t in fake.txns["platform"]
+        )  # the charge, the transfer, the fee and the reversal
+    rows = recompute.journal_rows(marketplace)
+    assert recompute.stored_settlement_days(marketplace) == recompute.expected_settlement_days(rows)

@@ -228,6 +228,18 @@ def test_threads_waiting_for_a_slot_sleep_one_at_a_time() -> None:
     assert len(sleeps) <= 2 * 120  # a herd slept ~11 times a send
 
 
+def test_the_limiter_says_while_a_request_waits_for_it() -> None:
+    limiter = RateLimiter(5, burst=1)
+    limiter.acquire()
+    assert limiter.waiting == 0
+    second = threading.Thread(target=limiter.acquire)
+    second.start()
+    time.sleep(0.05)
+    assert limiter.waiting == 1  # for the next slot, 0.2 s after the first
+    second.join()
+    assert limiter.waiting == 0
+
+
 def test_a_window_is_not_a_token_bucket_after_a_pause() -> None:
     now = [0.0]
 

@@ -164,3 +164,15 @@ def test_a_listing_child_splits_the_same_windows_per_account_and_keeps_only_what
                 }
     assert gateway.api_requests >= len(got[0]) // 100 + 2  # the child's requests, counted here
     assert gateway.http.by_method["GET"] == gateway.api_requests
+
+
+def test_no_window_is_split_while_the_rate_limit_is_all_spent() -> None:
+    """Requests waiting for the limiter: more workers would only wait too, and a part would
+    cost its last page. So the book is read by one cursor, in exactly its full pages."""
+    fake = _book([10_000 + i for i in range(3_000)])
+    tasks = [ListTask("balance_transactions", {}, 10_000, tag=1)]
+    lister = _slow(_lister(fake), 0.002)
+    pages = list(iter_windows(lister, tasks, workers=6, rate_spent=lambda: True))
+    assert sum(len(page) for _, page in pages) == 3_000
+    assert {(task.gte, task.lt) for task, _ in pages} == {(10_000, None)}
+    assert fake.api_requests == 30

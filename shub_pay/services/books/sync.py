@@ -30,10 +30,12 @@ Decides:
   (`store.store_page`); the write lock is held only while writing, never across a request.
   Meanwhile the garbage collector leaves the long-lived objects alone and runs rarely
   (`collector.long_run`).
-- **Linking.** After the listing, transactions whose order was not known when stored are
-  linked (`store.link_pass`); those of an order's source still without an order are reported
-  by id and make the command exit 1. One linked after its month closed is reported with the
-  closed month and the open month the link was posted in (`close.py`, late links).
+- **Linking.** A transaction stored before the one it points back to (a reversal before its
+  transfer) is linked in the batch that stores that one (`store.Orphans`); after the listing,
+  those whose order was still not known are linked (`store.link_pass`); those of an order's
+  source still without an order are reported by id and make the command exit 1. One linked
+  after its month closed is reported with the closed month and the open month the link was
+  posted in (`close.py`, late links).
 """
 
 from __future__ import annotations
@@ -147,7 +149,10 @@ class GatewaySource:
                 prepare=prepare_page,
             )
             return
-        for task, page in iter_windows(window_lister(self.gateway), tasks, workers=workers):
+        spent = getattr(self.gateway, "rate_limit_spent", None)
+        for task, page in iter_windows(
+            window_lister(self.gateway), tasks, workers=workers, rate_spent=spent
+        ):
             yield task.tag, prepare_page(task.resource, page)
 
     def balance(self, account: str) -> dict[str, Any]:
@@ -270,6 +275,7 @@ class _Batches:
         self.count = 0
         self.since = 0.0
         self.newest: dict[tuple[str, str], int] = {}
+        self.orphans = store.Orphans()
 
     def add(self, stream: str, account: str, page: list[Any]) -> None:
         if not self.count:
@@ -289,6 +295,7 @@ class _Batches:
             for (stream, account), items in self.waiting.items():
                 if stream == "balance_transactions":
                     result = store.store_page(conn, account, items)
+                    summary.linked_later += self.orphans.link(conn, result)
                     top = result.max_created
                     summary.listed += result.listed
                     summary.stored += result.stored
@@ -344,6 +351,8 @@ def sync_books(
         )
         for tag, (stream, acct) in enumerate(keys)
     ]
+    with engine.connect() as conn:  # linked after their month closed, by this run or not
+        late_before = {row["balance_transaction"] for row in late_linked(conn, accounts)}
     batches = _Batches(engine, summary)
     # ~15 % of the writer's CPU went to collections of pages reference counting frees anyway.
     with long_run(young_threshold=PAGES_YOUNG_THRESHOLD):
@@ -360,8 +369,7 @@ def sync_books(
         batches.flush()
 
     with engine.begin() as conn:
-        late_before = {row["balance_transaction"] for row in late_linked(conn, accounts)}
-        summary.linked_later = store.link_pass(conn, accounts)
+        summary.linked_later += store.link_pass(conn, accounts)
         summary.linked_after_close = [
             row
             for row in late_linked(conn, accounts)
