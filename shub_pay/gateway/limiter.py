@@ -19,10 +19,11 @@ Decisions:
   parsing pages), and 10 sends per window ran at 93.4 a second rather than 95. So a late send
   is counted from when its slot fell due, but never more than `late_credit_s` earlier than it
   left. Counting it from when it was due without that bound let sends come as close as their
-  lateness allowed, which on this project's busy two cores drew 429s. With it, every send
-  leaves at most `late_credit_s` after the time it is counted at, so any `burst` sends span at
-  least the window less `late_credit_s`, and any `rate_per_s` sends a second (ten windows) plus
-  the headroom less `late_credit_s`: the gateway's 5 ms takes half a point of the 5 % headroom.
+  lateness allowed, which on this project's busy two cores drew 429s. With the bound, every
+  send leaves at most `late_credit_s` after the time it is counted at, so no more than `burst`
+  sends leave in any span shorter than the window less `late_credit_s`, and no more than
+  `rate_per_s` in any span shorter than a second and the headroom less `late_credit_s`: the
+  gateway's 5 ms takes half a point of its 5 % headroom.
 - **`headroom_pct` stretches the window** (5: 5% longer, at most ~95 requests in any second at
   100/s) for the difference between when we send and when the server counts: a request waits
   in our HTTP stack and the network for a variable time first, so sends one window apart can
