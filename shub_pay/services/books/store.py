@@ -104,9 +104,6 @@ class Orphans:
     def __init__(self) -> None:
         self._waiting: dict[str, list[tuple[int, str]]] = {}
 
-    def __len__(self) -> int:
-        return sum(map(len, self._waiting.values()))
-
     def link(self, conn: Connection, result: PageResult) -> int:
         """Add `result`'s orphans and link every waiting one whose parent now has an order
         (and theirs in turn), in the caller's transaction; returns how many were linked."""
